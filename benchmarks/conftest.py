@@ -1,0 +1,14 @@
+"""Benchmarks are not tests: run them with `pytest benchmarks` (see README)."""
+import pytest
+
+import fastconv
+from fastconv import _api
+
+
+def pytest_report_header(config):
+    return (f"fastconv {fastconv.__version__}: SIMD path {_api.simd_path()}, "
+            f"{fastconv.get_num_threads()} threads")
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["fastconv"] = {"simd": _api.simd_path(), "threads": fastconv.get_num_threads()}

@@ -1,0 +1,11 @@
+"""fastconv: fast 2-D convolution and max pooling on NumPy arrays (NHWC), forward and backward.
+
+The four kernels ``conv2d``, ``conv2d_backward``, ``max_pool2d`` and ``max_pool2d_backward``
+run compiled, multithreaded code; ``fastconv.reference`` holds plain NumPy versions of each.
+"""
+from ._version import __version__
+from ._api import (conv2d, conv2d_backward, max_pool2d, max_pool2d_backward,
+                   get_num_threads, set_num_threads)
+
+__all__ = ["__version__", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "get_num_threads", "set_num_threads"]

@@ -1,0 +1,380 @@
+"""Argument checking, shape arithmetic, dtype policy and dispatch into the compiled kernels.
+
+Everything a caller can get wrong is caught here, with a message that names the argument and
+the shapes; the kernels in src/ then run without bounds checks and without the GIL.
+
+Dtype policy: float32 and float64 are computed natively. Mixed float32/float64 inputs are
+computed in float64 (NumPy's promotion). float16 inputs are computed in float32 and the result
+is returned as float16. Integer, boolean, complex, object and extended-precision inputs are
+rejected with a TypeError: convert them yourself (``x.astype(np.float32)``).
+"""
+import operator
+import os
+
+import numpy as np
+
+from . import _conv, _pool
+
+__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+           "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
+
+_num_threads = max(1, _conv.openmp_max_threads())
+
+
+def get_num_threads():
+    """Number of threads the kernels use (OMP_NUM_THREADS at import, or set_num_threads)."""
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Set how many threads the kernels use; returns the previous value."""
+    global _num_threads
+    n = operator.index(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    previous, _num_threads = _num_threads, n
+    return previous
+
+
+_SIMD_NAMES = {0: "generic", 1: "avx2+fma"}
+
+
+def _init_simd():
+    wanted = os.environ.get("FASTCONV_SIMD", "").strip().lower()
+    best = _conv.simd_detect()
+    level = best
+    if wanted in ("generic", "none", "0"):
+        level = 0
+    _conv.set_simd_level(level)
+
+
+_init_simd()
+
+
+def simd_path():
+    """Name of the micro-kernel path in use: "avx2+fma" or "generic"."""
+    return _SIMD_NAMES[_conv.get_simd_level()]
+
+
+def set_simd_path(name):
+    """Select "generic" or "avx2+fma" (if this CPU has it); returns the previous name."""
+    levels = {v: k for k, v in _SIMD_NAMES.items()}
+    if name not in levels:
+        raise ValueError(f"set_simd_path: name must be one of {sorted(levels)}, got {name!r}")
+    if levels[name] > _conv.simd_detect():
+        raise ValueError(f"set_simd_path: this CPU or build does not support {name!r}")
+    previous = simd_path()
+    _conv.set_simd_level(levels[name])
+    return previous
+
+
+# ---------------------------------------------------------------------------------------------
+# argument parsing
+
+_MAX_WINDOW = 2 ** 31 - 1   # strides and pool sizes must fit the kernels' C integers
+
+
+def _pair(value, name, fn):
+    """An int or a pair of ints, each >= 1, as a tuple (h, w)."""
+    if isinstance(value, (str, bytes)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
+    try:
+        items = (operator.index(value),) * 2
+    except TypeError:
+        try:
+            items = tuple(value)
+        except TypeError:
+            raise TypeError(f"{fn}: {name} must be an int or a pair of ints, "
+                            f"got {value!r}") from None
+        if len(items) != 2:
+            raise ValueError(f"{fn}: {name} must be an int or a pair of 2 ints, "
+                             f"got {len(items)} values: {value!r}")
+        try:
+            if any(isinstance(v, (bool, np.bool_)) for v in items):
+                raise TypeError
+            items = tuple(operator.index(v) for v in items)
+        except TypeError:
+            raise TypeError(f"{fn}: {name} must be an int or a pair of ints, "
+                            f"got {value!r}") from None
+    if items[0] < 1 or items[1] < 1:
+        raise ValueError(f"{fn}: {name} must be >= 1, got {value!r}")
+    if max(items) > _MAX_WINDOW:
+        raise ValueError(f"{fn}: {name} must be at most {_MAX_WINDOW}, got {value!r}")
+    return items
+
+
+def _padding(padding, fn):
+    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+        raise ValueError(f"{fn}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding.lower()
+
+
+def conv_output_size(size, window, stride, padding):
+    """Output length along one axis (TensorFlow's rule for "valid" and "same")."""
+    if padding == "same":
+        return -(-size // stride)
+    return (size - window) // stride + 1 if size >= window else 0
+
+
+def padding_amounts(size, window, stride, padding):
+    """(before, after) padding along one axis: the smaller half goes before, as in TensorFlow."""
+    if padding == "valid":
+        return 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return total // 2, total - total // 2
+
+
+def _array(value, name, fn):
+    """value as an ndarray of a floating dtype fastconv accepts (not converted yet)."""
+    a = value if isinstance(value, np.ndarray) else np.asarray(value)
+    kind = a.dtype.kind
+    if kind == "f" and a.dtype.itemsize <= 8:
+        return a
+    if kind == "f":
+        raise TypeError(f"{fn}: {name} has dtype {a.dtype}; fastconv computes in float32 or "
+                        f"float64: convert with .astype(np.float64)")
+    if kind in "biu":
+        raise TypeError(f"{fn}: {name} has integer or boolean dtype {a.dtype}; fastconv "
+                        f"computes in float32 or float64: convert with .astype(np.float32)")
+    raise TypeError(f"{fn}: {name} has dtype {a.dtype}, which fastconv does not support "
+                    f"(float16, float32 or float64 only)")
+
+
+def _dtypes(arrays):
+    """(compute dtype, result dtype) for a set of floating arrays."""
+    result = np.result_type(*arrays)
+    result = np.dtype(np.float64) if result.itemsize == 8 else np.dtype(result.type)
+    compute = np.dtype(np.float64) if result.itemsize == 8 else np.dtype(np.float32)
+    return compute, result
+
+
+def _contiguous(a, dtype):
+    # A C-contiguous, native-byte-order copy only when needed; never the caller's array to write.
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _check_ndim(a, ndim, name, fn, layout):
+    if a.ndim != ndim:
+        raise ValueError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
+
+
+def _finish(y, result):
+    return y if y.dtype == result else y.astype(result)
+
+
+class _ConvArgs:
+    """Checked arguments of one convolution: arrays, strides, padding and output geometry."""
+
+    def __init__(self, fn, x, kernel, strides, padding):
+        _check_ndim(x, 4, "x", fn, "(batch, height, width, channels)")
+        _check_ndim(kernel, 4, "kernel", fn, "(kh, kw, in_channels, out_channels)")
+        n, h, w, c = x.shape
+        kh, kw, kc, f = kernel.shape
+        if kc != c:
+            raise ValueError(f"{fn}: kernel in_channels {kc} (kernel shape {kernel.shape}) does "
+                             f"not match x channels {c} (x shape {x.shape})")
+        if kh < 1 or kw < 1:
+            raise ValueError(f"{fn}: kernel must be at least 1x1, got shape {kernel.shape}")
+        self.sh, self.sw = _pair(strides, "strides", fn)
+        self.padding = _padding(padding, fn)
+        self.oh = conv_output_size(h, kh, self.sh, self.padding)
+        self.ow = conv_output_size(w, kw, self.sw, self.padding)
+        if self.oh < 1 or self.ow < 1:
+            raise ValueError(f"{fn}: empty output: a {kh}x{kw} window with strides "
+                             f"{(self.sh, self.sw)} and padding {self.padding!r} does not fit "
+                             f"x of shape {x.shape}")
+        self.pt = padding_amounts(h, kh, self.sh, self.padding)[0]
+        self.pl = padding_amounts(w, kw, self.sw, self.padding)[0]
+        self.out_shape = (n, self.oh, self.ow, f)
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None):
+    """2-D convolution (cross-correlation, as in Keras and PyTorch) of NHWC data.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, height, width, in_channels), float32 or float64
+    kernel : array_like, shape (kh, kw, in_channels, filters)
+    bias : array_like, shape (filters,), optional
+    strides : int or (int, int), keyword-only, default 1
+    padding : {"valid", "same"}, keyword-only, case-insensitive; "same" pads as TensorFlow
+        does (output size ceil(size / stride), the smaller half of the padding on top/left).
+    activation : {None, "relu"}, keyword-only; "relu" is applied inside the kernel.
+
+    Returns
+    -------
+    y : ndarray, shape (batch, out_height, out_width, filters), the inputs' floating dtype
+        (float64 if float32 and float64 are mixed; float16 inputs are computed in float32).
+
+    Raises
+    ------
+    ValueError
+        wrong ndim, channel mismatch, bias shape, strides < 1, unknown padding, empty output.
+    TypeError
+        non-floating dtypes (integer, bool, complex, object).
+
+    Examples
+    --------
+    >>> x = np.ones((1, 4, 4, 1), np.float32); k = np.ones((3, 3, 1, 2), np.float32)
+    >>> conv2d(x, k).shape
+    (1, 2, 2, 2)
+    """
+    fn = "conv2d"
+    x = _array(x, "x", fn)
+    kernel = _array(kernel, "kernel", fn)
+    args = _ConvArgs(fn, x, kernel, strides, padding)
+    f = kernel.shape[3]
+    arrays = [x, kernel]
+    if bias is not None:
+        bias = _array(bias, "bias", fn)
+        if bias.shape != (f,):
+            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
+                             f"{kernel.shape}, got {bias.shape}")
+        arrays.append(bias)
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    compute, result = _dtypes(arrays)
+    b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
+    y = np.empty(args.out_shape, compute)
+    _conv.conv2d_forward(_contiguous(x, compute), _contiguous(kernel, compute), b, y,
+                         args.sh, args.sw, args.pt, args.pl, activation == "relu",
+                         _num_threads)
+    return _finish(y, result)
+
+
+def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True):
+    """Gradients of conv2d with respect to its input, kernel and bias.
+
+    Parameters
+    ----------
+    dy : array_like, shape (batch, out_height, out_width, filters): gradient of the loss
+        with respect to conv2d(x, kernel, bias, strides=strides, padding=padding).
+    x, kernel, strides, padding : as given to conv2d.
+    compute_dx : bool, keyword-only, default True. False skips the input gradient (a
+        network's first layer needs none) and returns None in its place.
+
+    Returns
+    -------
+    (dx, dkernel, dbias) : shapes of x, kernel and (filters,), in the inputs' floating dtype.
+    """
+    fn = "conv2d_backward"
+    dy = _array(dy, "dy", fn)
+    x = _array(x, "x", fn)
+    kernel = _array(kernel, "kernel", fn)
+    args = _ConvArgs(fn, x, kernel, strides, padding)
+    if dy.shape != args.out_shape:
+        raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
+                         f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
+                         f"{args.padding!r}), got {dy.shape}")
+    compute, result = _dtypes([dy, x, kernel])
+    dy_c = _contiguous(dy, compute)
+    x_c = _contiguous(x, compute)
+    k_c = _contiguous(kernel, compute)
+    dkernel = np.empty(kernel.shape, compute)
+    dbias = np.empty(kernel.shape[3], compute)
+    _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
+                                 args.pl, _num_threads)
+    dx = None
+    if compute_dx:
+        dx = np.zeros(x.shape, compute)
+        _conv.conv2d_backward_input(dy_c, k_c, dx, args.sh, args.sw, args.pt, args.pl,
+                                    _num_threads)
+        dx = _finish(dx, result)
+    return dx, _finish(dkernel, result), _finish(dbias, result)
+
+
+class _PoolArgs:
+    """Checked arguments of one max pooling: window, strides, padding, output geometry."""
+
+    def __init__(self, fn, x, pool_size, strides, padding):
+        _check_ndim(x, 4, "x", fn, "(batch, height, width, channels)")
+        n, h, w, c = x.shape
+        self.ph, self.pw = _pair(pool_size, "pool_size", fn)
+        if strides is None:
+            self.sh, self.sw = self.ph, self.pw
+        else:
+            self.sh, self.sw = _pair(strides, "strides", fn)
+        self.padding = _padding(padding, fn)
+        self.oh = conv_output_size(h, self.ph, self.sh, self.padding)
+        self.ow = conv_output_size(w, self.pw, self.sw, self.padding)
+        if self.oh < 1 or self.ow < 1:
+            raise ValueError(f"{fn}: empty output: a {self.ph}x{self.pw} window with strides "
+                             f"{(self.sh, self.sw)} and padding {self.padding!r} does not fit "
+                             f"x of shape {x.shape}")
+        self.pt = padding_amounts(h, self.ph, self.sh, self.padding)[0]
+        self.pl = padding_amounts(w, self.pw, self.sw, self.padding)[0]
+        self.out_shape = (n, self.oh, self.ow, c)
+
+    def kernel_args(self):
+        return self.ph, self.pw, self.sh, self.sw, self.pt, self.pl
+
+
+def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", return_indices=False):
+    """2-D max pooling of NHWC data.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, height, width, channels), floating
+    pool_size : int or (int, int), default 2
+    strides : int or (int, int), keyword-only; default pool_size (as in Keras)
+    padding : {"valid", "same"}, keyword-only; "same" follows TensorFlow, and padded
+        positions never win a window.
+    return_indices : bool, keyword-only. True also returns, for every output value, the flat
+        position ``row * width + col`` of its maximum in the input image (int64, y's shape),
+        which max_pool2d_backward accepts to skip the search.
+
+    Returns
+    -------
+    y, or (y, indices) : y has shape (batch, out_height, out_width, channels), x's dtype.
+    Each window's maximum is its first in row-major order; NaN propagates.
+    """
+    fn = "max_pool2d"
+    x = _array(x, "x", fn)
+    args = _PoolArgs(fn, x, pool_size, strides, padding)
+    compute, result = _dtypes([x])
+    y = np.empty(args.out_shape, compute)
+    indices = np.empty(args.out_shape, np.int64) if return_indices else None
+    _pool.max_pool2d_forward(_contiguous(x, compute), y, indices, *args.kernel_args(),
+                             _num_threads)
+    y = _finish(y, result)
+    return (y, indices) if return_indices else y
+
+
+def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", indices=None):
+    """Gradient of max_pool2d with respect to x.
+
+    Each output's gradient goes to the first maximum of its window in row-major order (to the
+    position in ``indices`` if given: the second result of max_pool2d(..., return_indices=True)
+    with the same arguments). Overlapping windows add up.
+
+    Returns
+    -------
+    dx : ndarray of x's shape and the inputs' floating dtype.
+    """
+    fn = "max_pool2d_backward"
+    dy = _array(dy, "dy", fn)
+    x = _array(x, "x", fn)
+    args = _PoolArgs(fn, x, pool_size, strides, padding)
+    if dy.shape != args.out_shape:
+        raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
+                         f"pool_size {(args.ph, args.pw)}, strides {(args.sh, args.sw)}, "
+                         f"padding {args.padding!r}), got {dy.shape}")
+    compute, result = _dtypes([dy, x])
+    if indices is None:
+        indices = np.empty(args.out_shape, np.int64)
+        _pool.max_pool2d_forward(_contiguous(x, compute), np.empty(args.out_shape, compute),
+                                 indices, *args.kernel_args(), _num_threads)
+    else:
+        indices = np.asarray(indices)
+        if indices.shape != args.out_shape or indices.dtype.kind not in "iu":
+            raise ValueError(f"{fn}: indices must be an integer array of shape "
+                             f"{args.out_shape}, got {indices.dtype} {indices.shape}")
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+    dx = np.zeros(x.shape, compute)
+    if not _pool.max_pool2d_backward(_contiguous(dy, compute), indices, dx,
+                                     *args.kernel_args(), _num_threads):
+        raise ValueError(f"{fn}: indices point outside their pooling windows; pass the "
+                         f"indices max_pool2d returned for this x, pool_size, strides and "
+                         f"padding")
+    return _finish(dx, result)

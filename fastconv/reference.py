@@ -1,0 +1,202 @@
+"""Plain NumPy versions of fastconv's four kernels, the oracle for tests and benchmarks.
+
+Two implementations of each, with the compiled kernels' signatures and conventions (NHWC,
+kernels (kh, kw, in_channels, filters), TensorFlow's "same" padding, first maximum in
+row-major order):
+
+- ``naive_*``: the textbook loops over batch, filter (or channel), output row and output
+  column, with one ``np.sum`` / ``np.max`` per window. Slow and obviously right.
+- ``im2col_*``: vectorised with ``sliding_window_view`` and one matmul (the fast pure-NumPy way).
+
+They compute in the inputs' result dtype and do no argument checking beyond NumPy's own.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._api import _pair, conv_output_size, padding_amounts
+
+__all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
+           "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
+           "im2col_max_pool2d", "im2col_max_pool2d_backward"]
+
+
+def _geometry(x_shape, window, strides, padding):
+    """Output size and (top, left) padding of a window sliding over x's rows and columns."""
+    (kh, kw), (sh, sw) = window, strides
+    _, h, w, _ = x_shape
+    padding = padding.lower()
+    oh = conv_output_size(h, kh, sh, padding)
+    ow = conv_output_size(w, kw, sw, padding)
+    pt, pb = padding_amounts(h, kh, sh, padding)
+    pl, pr = padding_amounts(w, kw, sw, padding)
+    return oh, ow, (pt, pb), (pl, pr)
+
+
+def _zero_pad(x, pads_h, pads_w):
+    return np.pad(x, ((0, 0), pads_h, pads_w, (0, 0)))
+
+
+# --------------------------------------------------------------------------------------------
+# naive loops
+
+def naive_conv2d(x, kernel, bias=None, *, strides=1, padding="valid"):
+    """Convolution by explicit loops: one np.sum over each (window x kernel) product."""
+    x, kernel = np.asarray(x), np.asarray(kernel)
+    kh, kw, _, f = kernel.shape
+    sh, sw = _pair(strides, "strides", "naive_conv2d")
+    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    xp = _zero_pad(x, ph, pw)
+    dtype = np.result_type(x, kernel) if bias is None else np.result_type(x, kernel, bias)
+    y = np.zeros((x.shape[0], oh, ow, f), dtype)
+    for n in range(x.shape[0]):
+        for o in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    window = xp[n, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
+                    y[n, i, j, o] = np.sum(window * kernel[:, :, :, o])
+            if bias is not None:
+                y[n, :, :, o] += bias[o]
+    return y
+
+
+def naive_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"):
+    """(dx, dkernel, dbias) by the same loops, each output's gradient spread over its window."""
+    dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
+    kh, kw, _, f = kernel.shape
+    sh, sw = _pair(strides, "strides", "naive_conv2d_backward")
+    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    xp = _zero_pad(x, ph, pw)
+    dtype = np.result_type(dy, x, kernel)
+    dxp = np.zeros(xp.shape, dtype)
+    dkernel = np.zeros(kernel.shape, dtype)
+    for n in range(x.shape[0]):
+        for o in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    g = dy[n, i, j, o]
+                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+                    dxp[n, rows, cols, :] += g * kernel[:, :, :, o]
+                    dkernel[:, :, :, o] += g * xp[n, rows, cols, :]
+    dx = dxp[:, ph[0]:ph[0] + x.shape[1], pw[0]:pw[0] + x.shape[2], :]
+    dbias = np.sum(dy, axis=(0, 1, 2)).astype(dtype)
+    return dx, dkernel, dbias
+
+
+def _pool_window(h, w, i, j, pool, strides, top, left):
+    """Row and column slices of output (i, j)'s window, clipped to the image."""
+    r0, c0 = i * strides[0] - top, j * strides[1] - left
+    return (slice(max(r0, 0), min(r0 + pool[0], h)), slice(max(c0, 0), min(c0 + pool[1], w)))
+
+
+def naive_max_pool2d(x, pool_size=2, *, strides=None, padding="valid"):
+    """Max pooling by loops: np.max over each window, clipped to the image."""
+    x = np.asarray(x)
+    pool = _pair(pool_size, "pool_size", "naive_max_pool2d")
+    strides = pool if strides is None else _pair(strides, "strides", "naive_max_pool2d")
+    oh, ow, ph, pw = _geometry(x.shape, pool, strides, padding)
+    n_, h, w, c = x.shape
+    y = np.zeros((n_, oh, ow, c), x.dtype)
+    for n in range(n_):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    rows, cols = _pool_window(h, w, i, j, pool, strides, ph[0], pw[0])
+                    y[n, i, j, ch] = np.max(x[n, rows, cols, ch])
+    return y
+
+
+def naive_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid"):
+    """Each output's gradient added at its window's first maximum (np.argmax's choice)."""
+    dy, x = np.asarray(dy), np.asarray(x)
+    pool = _pair(pool_size, "pool_size", "naive_max_pool2d_backward")
+    strides = pool if strides is None else _pair(strides, "strides", "naive_max_pool2d_backward")
+    oh, ow, ph, pw = _geometry(x.shape, pool, strides, padding)
+    n_, h, w, c = x.shape
+    dx = np.zeros(x.shape, np.result_type(dy, x))
+    for n in range(n_):
+        for ch in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    rows, cols = _pool_window(h, w, i, j, pool, strides, ph[0], pw[0])
+                    window = x[n, rows, cols, ch]
+                    r, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[n, rows.start + r, cols.start + q, ch] += dy[n, i, j, ch]
+    return dx
+
+
+# --------------------------------------------------------------------------------------------
+# vectorised: im2col with sliding_window_view and one matmul
+
+def _im2col(xp, kh, kw, sh, sw, oh, ow):
+    """(n*oh*ow, kh*kw*c) matrix of windows, columns in the kernel's (kh, kw, c) order."""
+    win = sliding_window_view(xp, (kh, kw), axis=(1, 2))[:, ::sh, ::sw][:, :oh, :ow]
+    # win: (n, oh, ow, c, kh, kw) -> (n, oh, ow, kh, kw, c)
+    return win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * xp.shape[3])
+
+
+def im2col_conv2d(x, kernel, bias=None, *, strides=1, padding="valid"):
+    """Convolution as one matmul of the im2col matrix by the (kh*kw*c, f) kernel."""
+    x, kernel = np.asarray(x), np.asarray(kernel)
+    kh, kw, c, f = kernel.shape
+    sh, sw = _pair(strides, "strides", "im2col_conv2d")
+    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    cols = _im2col(_zero_pad(x, ph, pw), kh, kw, sh, sw, oh, ow)
+    y = cols @ kernel.reshape(kh * kw * c, f)
+    if bias is not None:
+        y = y + bias
+    return y.reshape(x.shape[0], oh, ow, f)
+
+
+def im2col_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"):
+    """dkernel = cols^T @ dy, dcols = dy @ kernel^T folded back (col2im) one tap at a time."""
+    dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
+    kh, kw, c, f = kernel.shape
+    sh, sw = _pair(strides, "strides", "im2col_conv2d_backward")
+    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    xp = _zero_pad(x, ph, pw)
+    dy2 = dy.reshape(-1, f)
+    dkernel = (_im2col(xp, kh, kw, sh, sw, oh, ow).T @ dy2).reshape(kernel.shape)
+    dcols = (dy2 @ kernel.reshape(-1, f).T).reshape(x.shape[0], oh, ow, kh, kw, c)
+    dxp = np.zeros(xp.shape, dcols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            dxp[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += dcols[:, :, :, i, j, :]
+    dx = dxp[:, ph[0]:ph[0] + x.shape[1], pw[0]:pw[0] + x.shape[2], :]
+    return dx, dkernel, dy2.sum(axis=0)
+
+
+def _pool_windows(x, pool, strides, padding):
+    """(n, oh, ow, c, ph*pw) windows of x padded with -inf, and the geometry."""
+    oh, ow, ph, pw = _geometry(x.shape, pool, strides, padding)
+    xp = np.pad(x, ((0, 0), ph, pw, (0, 0)), constant_values=-np.inf)
+    win = sliding_window_view(xp, pool, axis=(1, 2))[:, ::strides[0], ::strides[1]][:, :oh, :ow]
+    return win.reshape(*win.shape[:4], -1), xp.shape, ph, pw
+
+
+def im2col_max_pool2d(x, pool_size=2, *, strides=None, padding="valid"):
+    """Max pooling as one max over a window view (padding is -inf, never chosen over a value)."""
+    x = np.asarray(x)
+    pool = _pair(pool_size, "pool_size", "im2col_max_pool2d")
+    strides = pool if strides is None else _pair(strides, "strides", "im2col_max_pool2d")
+    win = _pool_windows(x, pool, strides, padding)[0]
+    return win.max(axis=-1)
+
+
+def im2col_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid"):
+    """Gradient through each window's first argmax, scattered with np.add.at.
+
+    Assumes x holds no -inf where "same" padding applies (padding is -inf here)."""
+    dy, x = np.asarray(dy), np.asarray(x)
+    pool = _pair(pool_size, "pool_size", "im2col_max_pool2d_backward")
+    strides = pool if strides is None else _pair(strides, "strides",
+                                                 "im2col_max_pool2d_backward")
+    win, padded_shape, ph, pw = _pool_windows(x, pool, strides, padding)
+    n, oh, ow, c = dy.shape
+    arg = win.argmax(axis=-1)
+    rows = np.arange(oh)[None, :, None, None] * strides[0] + arg // pool[1]
+    cols = np.arange(ow)[None, None, :, None] * strides[1] + arg % pool[1]
+    bn = np.broadcast_to(np.arange(n)[:, None, None, None], arg.shape)
+    bc = np.broadcast_to(np.arange(c)[None, None, None, :], arg.shape)
+    dxp = np.zeros(padded_shape, np.result_type(dy, x))
+    np.add.at(dxp, (bn, rows, cols, bc), dy)
+    return dxp[:, ph[0]:ph[0] + x.shape[1], pw[0]:pw[0] + x.shape[2], :]

@@ -1,0 +1,70 @@
+"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, fastconv._pool.
+
+OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to build without
+it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
+"""
+import os
+import sys
+import tempfile
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def compiler_accepts(compiler, flags, code):
+    """Whether compiling and linking `code` with `flags` succeeds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
+        except Exception:
+            return False
+    return True
+
+
+OPENMP_PROBE = """
+#include <omp.h>
+int main(void) { int n = 0;
+#pragma omp parallel reduction(+:n)
+  n += 1;
+  return omp_get_max_threads() > 0 && n > 0 ? 0 : 1; }
+"""
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        unix = self.compiler.compiler_type == "unix"
+        compile_args = ["-O3", "-g0"] if unix else []
+        link_args = []
+        use_openmp = os.environ.get("FASTCONV_NO_OPENMP", "") in ("", "0")
+        if use_openmp:
+            flag = "-fopenmp" if unix else "/openmp"
+            if compiler_accepts(self.compiler, [flag], OPENMP_PROBE):
+                compile_args.append(flag)
+                link_args.append(flag)
+            else:
+                print("fastconv: the compiler does not support OpenMP; building single-threaded",
+                      file=sys.stderr)
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + list(ext.extra_compile_args)
+            ext.extra_link_args = link_args + list(ext.extra_link_args)
+        super().build_extensions()
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    exts = [
+        Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
+                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_omp.h",
+                           "src/fc_c.pxd"]),
+        Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
+                  depends=["src/fc_omp.h", "src/fc_c.pxd"]),
+    ]
+    return cythonize(exts, include_path=["src"], compiler_directives={"language_level": 3})
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

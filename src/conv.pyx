@@ -1,0 +1,357 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""2-D convolution kernels, NHWC data and (KH, KW, C, F) kernels, forward and backward.
+
+Every product is a GEMM on cache-sized tiles (implicit GEMM): a tile of output pixels is
+gathered into a thread-local im2col buffer and multiplied by the packed kernel with the
+register-blocked micro-kernel of fc_gemm.h. The Python wrapper (fastconv._api) has checked
+every shape, dtype and stride before these functions run; they do no checking of their own.
+"""
+from cython cimport floating
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy, memset
+
+from fc_c cimport *
+
+
+cdef struct ConvGeometry:
+    # x (n, h, w, c) convolved with a (kh, kw, c, f) kernel gives y (n, oh, ow, f)
+    Py_ssize_t n, h, w, c, kh, kw, f, oh, ow
+    Py_ssize_t sh, sw, pad_top, pad_left
+
+
+# Tiles are groups of output pixels; gradient sums over pixels go through this many
+# accumulators at most, whatever the thread count, so results do not depend on it.
+cdef enum:
+    MAX_GROUPS = 16
+
+
+def simd_compiled():
+    """Whether the AVX2+FMA path was compiled in."""
+    return bool(fc_simd_compiled())
+
+
+def simd_detect():
+    """Highest SIMD level this CPU supports among those compiled: 0 generic, 1 AVX2+FMA."""
+    return fc_simd_detect()
+
+
+def get_simd_level():
+    return fc_simd_level
+
+
+def set_simd_level(int level):
+    """Select the micro-kernel path (0 generic, 1 AVX2+FMA); the caller checks support."""
+    global fc_simd_level
+    fc_simd_level = level
+
+
+def openmp_enabled():
+    return bool(fc_omp_enabled())
+
+
+def openmp_max_threads():
+    return fc_omp_max_threads()
+
+
+cdef inline Py_ssize_t panel_width(floating* dummy) noexcept nogil:
+    if floating is float:
+        return FC_NR_F32
+    else:
+        return FC_NR_F64
+
+
+cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
+    # Rows of one gathered tile: about 128 KiB, so the tile stays in L2 beside one B panel,
+    # between 6 and 192 rows, a multiple of the micro-kernel's 6.
+    cdef Py_ssize_t m = (128 * 1024) // (k * itemsize if k > 0 else 1)
+    m = (m // FC_MR) * FC_MR
+    if m < FC_MR:
+        m = FC_MR
+    if m > 32 * FC_MR:
+        m = 32 * FC_MR
+    return m
+
+
+cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a,
+                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, floating* c,
+                      Py_ssize_t ldc, int accumulate, const floating* bias,
+                      int relu) noexcept nogil:
+    if floating is float:
+        fc_gemm_f32(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu)
+    else:
+        fc_gemm_f64(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu)
+
+
+cdef inline void pack_b(Py_ssize_t K, Py_ssize_t N, const floating* b, Py_ssize_t rsb,
+                        Py_ssize_t csb, Py_ssize_t nr, floating* bp) noexcept nogil:
+    if floating is float:
+        fc_pack_b_f32(K, N, b, rsb, csb, nr, bp)
+    else:
+        fc_pack_b_f64(K, N, b, rsb, csb, nr, bp)
+
+
+cdef void gather_windows(const floating* x, const ConvGeometry* g, Py_ssize_t p0,
+                         Py_ssize_t m, floating* a) noexcept nogil:
+    # im2col rows for output pixels p0 .. p0+m (flat over n, oh, ow): row i holds the
+    # (kh, kw, c) window of pixel p0+i, zeros where it hangs over the padding. Each kernel
+    # row is KW*C contiguous values of x, copied whole when it lies inside the image.
+    cdef Py_ssize_t i, p, n, oh, ow, kh, kw, ih, iw0
+    cdef Py_ssize_t c = g.c, seg = g.kw * g.c, k = g.kh * g.kw * g.c
+    cdef floating* dst
+    for i in range(m):
+        p = p0 + i
+        ow = p % g.ow
+        oh = (p // g.ow) % g.oh
+        n = p // (g.ow * g.oh)
+        dst = a + i * k
+        iw0 = ow * g.sw - g.pad_left
+        for kh in range(g.kh):
+            ih = oh * g.sh - g.pad_top + kh
+            if ih < 0 or ih >= g.h:
+                memset(dst, 0, seg * sizeof(floating))
+            elif iw0 >= 0 and iw0 + g.kw <= g.w:
+                memcpy(dst, x + ((n * g.h + ih) * g.w + iw0) * c, seg * sizeof(floating))
+            else:
+                for kw in range(g.kw):
+                    if iw0 + kw < 0 or iw0 + kw >= g.w:
+                        memset(dst + kw * c, 0, c * sizeof(floating))
+                    else:
+                        memcpy(dst + kw * c, x + ((n * g.h + ih) * g.w + iw0 + kw) * c,
+                               c * sizeof(floating))
+            dst += seg
+
+
+cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p0,
+                          Py_ssize_t m, floating* dx) noexcept nogil:
+    # col2im, the adjoint of gather_windows: dx[window of output pixel p0+i] += row i of d,
+    # dropping what falls on the padding. The channel loop is contiguous and vectorises.
+    cdef Py_ssize_t i, p, n, oh, ow, kh, kw, ih, iw, ch, c = g.c
+    cdef Py_ssize_t seg = g.kw * g.c, k = g.kh * g.kw * g.c
+    cdef const floating* src
+    cdef floating* dst
+    for i in range(m):
+        p = p0 + i
+        ow = p % g.ow
+        oh = (p // g.ow) % g.oh
+        n = p // (g.ow * g.oh)
+        src = d + i * k
+        for kh in range(g.kh):
+            ih = oh * g.sh - g.pad_top + kh
+            if 0 <= ih < g.h:
+                for kw in range(g.kw):
+                    iw = ow * g.sw - g.pad_left + kw
+                    if 0 <= iw < g.w:
+                        dst = dx + ((n * g.h + ih) * g.w + iw) * c
+                        for ch in range(c):
+                            dst[ch] += src[kw * c + ch]
+            src += seg
+
+
+cdef void forward_tile(const floating* x, const floating* bp, const floating* bias,
+                       floating* y, const ConvGeometry* g, Py_ssize_t p0, Py_ssize_t m,
+                       int relu, floating* a) noexcept nogil:
+    cdef Py_ssize_t k = g.kh * g.kw * g.c
+    gather_windows(x, g, p0, m, a)
+    gemm(m, g.f, k, a, k, 1, bp, y + p0 * g.f, g.f, 0, bias, relu)
+
+
+cdef void filter_grad_tiles(const floating* x, const floating* dy, const ConvGeometry* g,
+                            Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1, floating* dw,
+                            Py_ssize_t ldw, floating* db, floating* a,
+                            floating* dyp) noexcept nogil:
+    # dw (K x F, row stride ldw) += im2col(x)^T @ dy and db += column sums of dy, over tiles
+    # t0 .. t1 in order. The im2col tile is read transposed (row stride 1, column stride K).
+    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, p = g.n * g.oh * g.ow
+    cdef Py_ssize_t nr = panel_width(a)
+    cdef Py_ssize_t t, i, j, p0, m
+    cdef const floating* dyrow
+    for t in range(t0, t1):
+        p0 = t * mt
+        m = mt if p - p0 > mt else p - p0
+        gather_windows(x, g, p0, m, a)
+        pack_b(m, f, dy + p0 * f, f, 1, nr, dyp)
+        gemm(k, f, m, a, 1, k, dyp, dw, ldw, 1, NULL, 0)
+        for i in range(m):
+            dyrow = dy + (p0 + i) * f
+            for j in range(f):
+                db[j] += dyrow[j]
+
+
+cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
+                     Py_ssize_t n, floating* out) noexcept nogil:
+    # out[j] = sum over groups of acc[group * stride + j], groups added in order
+    cdef Py_ssize_t j, gi
+    cdef floating s
+    for j in range(n):
+        s = 0
+        for gi in range(groups):
+            s = s + acc[gi * stride + j]
+        out[j] = s
+
+
+cdef void input_grad_band(const floating* dy, const floating* bp, floating* dx,
+                          const ConvGeometry* g, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,
+                          Py_ssize_t mt, floating* d) noexcept nogil:
+    # dx[n] += col2im(dy[n, r0:r1] @ kernel^T), in tiles of mt output pixels taken in order.
+    # dy rows are the GEMM's A as they are: no gather.
+    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f
+    cdef Py_ssize_t m, p0 = (n * g.oh + r0) * g.ow, p_end = (n * g.oh + r1) * g.ow
+    while p0 < p_end:
+        m = mt if p_end - p0 > mt else p_end - p0
+        gemm(m, k, f, dy + p0 * f, f, 1, bp, d, k, 0, NULL, 0)
+        scatter_windows(d, g, p0, m, dx)
+        p0 += m
+
+
+cdef ConvGeometry make_geometry(const Py_ssize_t* xs, const Py_ssize_t* ks, Py_ssize_t oh,
+                                Py_ssize_t ow, Py_ssize_t sh, Py_ssize_t sw,
+                                Py_ssize_t pad_top, Py_ssize_t pad_left):
+    cdef ConvGeometry g
+    g.n, g.h, g.w, g.c = xs[0], xs[1], xs[2], xs[3]
+    g.kh, g.kw, g.f = ks[0], ks[1], ks[3]
+    g.oh, g.ow = oh, ow
+    g.sh, g.sw, g.pad_top, g.pad_left = sh, sw, pad_top, pad_left
+    return g
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] kernel,
+                   const floating[::1] bias, floating[:, :, :, ::1] y,
+                   Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                   bint relu, int num_threads):
+    """y = conv(x, kernel) + bias (then ReLU if relu), written into y (n, oh, ow, f)."""
+    cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],
+                                        sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t p = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c
+    cdef Py_ssize_t nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t mt = tile_rows(k, sizeof(floating))
+    cdef Py_ssize_t ntiles = (p + mt - 1) // mt, t
+    cdef Py_ssize_t panels = (g.f + nr - 1) // nr
+    cdef floating* bp
+    cdef floating* a
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    if p == 0 or g.f == 0:
+        return
+    bp = <floating*>malloc(panels * k * nr * sizeof(floating) + 1)
+    if bp == NULL:
+        raise MemoryError()
+    pack_b(k, g.f, &kernel[0, 0, 0, 0], g.f, 1, nr, bp)
+    with nogil, parallel(num_threads=num_threads):
+        a = <floating*>malloc(mt * k * sizeof(floating) + 1)
+        if a == NULL:
+            failed_p[0] = 1
+        for t in prange(ntiles, schedule='dynamic'):
+            if a != NULL:
+                forward_tile(&x[0, 0, 0, 0], bp, &bias[0], &y[0, 0, 0, 0], &g, t * mt,
+                             mt if p - t * mt > mt else p - t * mt, relu, a)
+        free(a)
+    free(bp)
+    if failed:
+        raise MemoryError()
+
+
+def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
+                           floating[:, :, :, ::1] dkernel, floating[::1] dbias,
+                           Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,
+                           Py_ssize_t pad_left, int num_threads):
+    """dkernel = im2col(x)^T @ dy reshaped (kh, kw, c, f); dbias = dy summed over n, oh, ow."""
+    cdef ConvGeometry g = make_geometry(x.shape, dkernel.shape, dy.shape[1], dy.shape[2],
+                                        sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t p = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c, f = g.f
+    cdef Py_ssize_t nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t mt = tile_rows(k, sizeof(floating))
+    cdef Py_ssize_t ntiles = (p + mt - 1) // mt
+    cdef Py_ssize_t groups = ntiles if ntiles < MAX_GROUPS else MAX_GROUPS
+    cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
+    cdef Py_ssize_t stride = k * ldw + ldw, gi, j
+    cdef floating* acc
+    cdef floating* a
+    cdef floating* dyp
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    if groups == 0 or f == 0:
+        dkernel[...] = 0
+        dbias[...] = 0
+        return
+    # Per group: dw (k x ldw) then db (ldw), summed in group order at the end.
+    acc = <floating*>calloc(groups * stride + 1, sizeof(floating))
+    if acc == NULL:
+        raise MemoryError()
+    with nogil, parallel(num_threads=num_threads):
+        a = <floating*>malloc(mt * k * sizeof(floating) + 1)
+        dyp = <floating*>malloc(mt * ldw * sizeof(floating) + 1)
+        if a == NULL or dyp == NULL:
+            failed_p[0] = 1
+        for gi in prange(groups, schedule='dynamic'):
+            if a != NULL and dyp != NULL:
+                filter_grad_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], &g, mt,
+                                  gi * ntiles // groups, (gi + 1) * ntiles // groups,
+                                  acc + gi * stride, ldw, acc + gi * stride + k * ldw, a, dyp)
+        free(a)
+        free(dyp)
+    if not failed:
+        with nogil:
+            for j in prange(k, schedule='static', num_threads=num_threads):
+                sum_groups(acc + j * ldw, groups, stride, f, &dkernel[0, 0, 0, 0] + j * f)
+            sum_groups(acc + k * ldw, groups, stride, f, &dbias[0])
+    free(acc)
+    if failed:
+        raise MemoryError()
+
+
+def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] kernel,
+                          floating[:, :, :, ::1] dx, Py_ssize_t sh, Py_ssize_t sw,
+                          Py_ssize_t pad_top, Py_ssize_t pad_left, int num_threads):
+    """dx (zero on entry) += the transposed convolution of dy with kernel.
+
+    Work goes by (image, band of output rows). A band is at least ceil(kh / sh) rows tall, so
+    the input rows of bands two apart never meet: even bands run in parallel, then odd ones,
+    and no two threads add into the same dx value. The bands depend on the shapes only, so the
+    result does not depend on the thread count.
+    """
+    cdef ConvGeometry g = make_geometry(dx.shape, kernel.shape, dy.shape[1], dy.shape[2],
+                                        sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f
+    cdef Py_ssize_t nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t mt = tile_rows(k, sizeof(floating))
+    cdef Py_ssize_t panels = (k + nr - 1) // nr
+    cdef Py_ssize_t min_band = (g.kh + g.sh - 1) // g.sh
+    cdef Py_ssize_t bands, pairs, u, n, b
+    cdef floating* bp
+    cdef floating* d
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    if g.n * g.oh * g.ow == 0 or k == 0:
+        return
+    # Enough bands for 16 units of work (any image count), each at least min_band rows.
+    bands = (16 + g.n - 1) // g.n
+    if bands > g.oh // min_band:
+        bands = g.oh // min_band
+    if bands < 1:
+        bands = 1
+    pairs = (bands + 1) // 2
+    # B = kernel^T (f x k), packed into panels of nr columns.
+    bp = <floating*>malloc(panels * f * nr * sizeof(floating) + 1)
+    if bp == NULL:
+        raise MemoryError()
+    pack_b(f, k, &kernel[0, 0, 0, 0], 1, f, nr, bp)
+    with nogil, parallel(num_threads=num_threads):
+        d = <floating*>malloc(mt * k * sizeof(floating) + 1)
+        if d == NULL:
+            failed_p[0] = 1
+        for u in prange(g.n * pairs, schedule='dynamic'):
+            if d != NULL:
+                input_grad_band(&dy[0, 0, 0, 0], bp, &dx[0, 0, 0, 0], &g, u // pairs,
+                                2 * (u % pairs) * g.oh // bands,
+                                (2 * (u % pairs) + 1) * g.oh // bands, mt, d)
+        for u in prange(g.n * pairs, schedule='dynamic'):
+            if d != NULL and 2 * (u % pairs) + 1 < bands:
+                input_grad_band(&dy[0, 0, 0, 0], bp, &dx[0, 0, 0, 0], &g, u // pairs,
+                                (2 * (u % pairs) + 1) * g.oh // bands,
+                                (2 * (u % pairs) + 2) * g.oh // bands, mt, d)
+        free(d)
+    free(bp)
+    if failed:
+        raise MemoryError()

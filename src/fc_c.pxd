@@ -1,0 +1,23 @@
+# Declarations of fastconv's C helpers (fc_gemm.h, fc_omp.h) for the Cython kernels.
+
+cdef extern from "fc_omp.h" nogil:
+    int fc_omp_enabled()
+    int fc_omp_max_threads()
+
+cdef extern from "fc_gemm.h" nogil:
+    int FC_MR
+    int FC_NR_F32
+    int FC_NR_F64
+    int fc_simd_level
+    int fc_simd_detect()
+    int fc_simd_compiled()
+    void fc_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
+                     Py_ssize_t csa, const float* bp, float* c, Py_ssize_t ldc, int accumulate,
+                     const float* bias, int relu)
+    void fc_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
+                     Py_ssize_t csa, const double* bp, double* c, Py_ssize_t ldc, int accumulate,
+                     const double* bias, int relu)
+    void fc_pack_b_f32(Py_ssize_t K, Py_ssize_t N, const float* b, Py_ssize_t rsb,
+                       Py_ssize_t csb, Py_ssize_t nr, float* bp)
+    void fc_pack_b_f64(Py_ssize_t K, Py_ssize_t N, const double* b, Py_ssize_t rsb,
+                       Py_ssize_t csb, Py_ssize_t nr, double* bp)

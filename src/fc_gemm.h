@@ -1,0 +1,122 @@
+/* GEMM building blocks for fastconv's convolution kernels.
+ *
+ * C = A @ B on small, cache-sized tiles: fc_pack_b_* lays B out in panels of FC_NR columns,
+ * fc_gemm_* multiplies a tile of A by the packed B with a 6 x FC_NR register-blocked
+ * micro-kernel. Each kernel is compiled twice, for AVX2+FMA and for the baseline x86-64 (or any
+ * other architecture), and fc_gemm_* picks one at run time, so that the default build needs no
+ * -march flag and still runs on any CPU.
+ */
+#ifndef FC_GEMM_H
+#define FC_GEMM_H
+
+#include <stddef.h>
+#include <string.h>
+#include <stdlib.h>
+
+typedef ptrdiff_t fc_idx;
+
+#define FC_MR 6
+#define FC_NR_F32 16
+#define FC_NR_F64 8
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define FC_HAVE_AVX2_PATH 1
+#else
+#define FC_HAVE_AVX2_PATH 0
+#endif
+
+/* 0: generic, 1: AVX2 + FMA. Set once by fc_simd_init() at module import. */
+static int fc_simd_level = 0;
+
+#define FC_TARGET
+#define FC_ISA generic
+#define FC_T float
+#define FC_TN f32
+#include "fc_gemm_kernel.h"
+#undef FC_T
+#undef FC_TN
+#define FC_T double
+#define FC_TN f64
+#include "fc_gemm_kernel.h"
+#undef FC_T
+#undef FC_TN
+#undef FC_ISA
+#undef FC_TARGET
+
+#if FC_HAVE_AVX2_PATH
+#define FC_TARGET __attribute__((target("avx2,fma")))
+#define FC_ISA avx2
+#define FC_T float
+#define FC_TN f32
+#include "fc_gemm_kernel.h"
+#undef FC_T
+#undef FC_TN
+#define FC_T double
+#define FC_TN f64
+#include "fc_gemm_kernel.h"
+#undef FC_T
+#undef FC_TN
+#undef FC_ISA
+#undef FC_TARGET
+#endif
+
+/* Highest SIMD level this CPU supports, among the compiled ones. */
+static int fc_simd_detect(void)
+{
+#if FC_HAVE_AVX2_PATH
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+#endif
+    return 0;
+}
+
+static int fc_simd_compiled(void) { return FC_HAVE_AVX2_PATH; }
+
+static void fc_gemm_f32(fc_idx M, fc_idx N, fc_idx K, const float *a, fc_idx rsa, fc_idx csa,
+                        const float *bp, float *c, fc_idx ldc, int accumulate,
+                        const float *bias, int relu)
+{
+#if FC_HAVE_AVX2_PATH
+    if (fc_simd_level == 1) {
+        fc_gemm_f32_avx2(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
+        return;
+    }
+#endif
+    fc_gemm_f32_generic(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
+}
+
+static void fc_gemm_f64(fc_idx M, fc_idx N, fc_idx K, const double *a, fc_idx rsa, fc_idx csa,
+                        const double *bp, double *c, fc_idx ldc, int accumulate,
+                        const double *bias, int relu)
+{
+#if FC_HAVE_AVX2_PATH
+    if (fc_simd_level == 1) {
+        fc_gemm_f64_avx2(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
+        return;
+    }
+#endif
+    fc_gemm_f64_generic(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
+}
+
+/* Packs B (K x N, element (k, n) at b[k*rsb + n*csb]) into ceil(N / nr) panels, each K rows of
+ * nr contiguous values, zero-filled past column N. bp holds ceil(N / nr) * K * nr values. */
+#define FC_DEFINE_PACK(T, TN)                                                                 \
+    static void fc_pack_b_##TN(fc_idx K, fc_idx N, const T *b, fc_idx rsb, fc_idx csb,        \
+                               fc_idx nr, T *bp)                                              \
+    {                                                                                         \
+        fc_idx j, k, jj;                                                                      \
+        for (j = 0; j < N; j += nr) {                                                         \
+            fc_idx w = N - j < nr ? N - j : nr;                                               \
+            for (k = 0; k < K; k++) {                                                         \
+                const T *src = b + k * rsb + j * csb;                                         \
+                for (jj = 0; jj < w; jj++) bp[jj] = src[jj * csb];                            \
+                for (; jj < nr; jj++) bp[jj] = 0;                                             \
+                bp += nr;                                                                     \
+            }                                                                                 \
+        }                                                                                     \
+    }
+FC_DEFINE_PACK(float, f32)
+FC_DEFINE_PACK(double, f64)
+#undef FC_DEFINE_PACK
+
+#endif /* FC_GEMM_H */

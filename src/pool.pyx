@@ -1,0 +1,161 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""2-D max pooling kernels, NHWC, forward (optionally recording argmax) and backward.
+
+A window's maximum is its first maximum in row-major order; NaN wins over any number, so NaN
+propagates as in NumPy's max. Windows are clipped to the image: TensorFlow's "same" padding
+never selects a padded position. fastconv._api has checked all arguments before these run.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+
+
+cdef struct PoolGeometry:
+    # x (n, h, w, c) pooled by (ph, pw) windows with strides (sh, sw) gives y (n, oh, ow, c)
+    Py_ssize_t n, h, w, c, oh, ow, ph, pw, sh, sw, pad_top, pad_left
+
+
+cdef PoolGeometry make_geometry(const Py_ssize_t* xs, const Py_ssize_t* ys, Py_ssize_t ph,
+                                Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+                                Py_ssize_t pad_top, Py_ssize_t pad_left) noexcept:
+    cdef PoolGeometry g
+    g.n, g.h, g.w, g.c = xs[0], xs[1], xs[2], xs[3]
+    g.oh, g.ow = ys[1], ys[2]
+    g.ph, g.pw, g.sh, g.sw, g.pad_top, g.pad_left = ph, pw, sh, sw, pad_top, pad_left
+    return g
+
+
+cdef inline bint replaces(floating v, floating best) noexcept nogil:
+    # v becomes the window's maximum: strictly larger, or the first NaN
+    return v > best or (v != v and best == best)
+
+
+cdef void pool_row(const floating* x, floating* y, int64_t* idx, const PoolGeometry* g,
+                   Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    # One output row (n, oh, :, :). Channels are the innermost, contiguous loop so that the
+    # comparisons vectorise; the window's pixels are visited in row-major order.
+    cdef Py_ssize_t ow, ih, iw, ch, ih0, ih1, iw0, iw1, pos
+    cdef const floating* xp
+    cdef floating* yp
+    cdef int64_t* ip
+    cdef floating v
+    cdef bint take
+    ih0 = oh * g.sh - g.pad_top
+    ih1 = ih0 + g.ph
+    if ih0 < 0:
+        ih0 = 0
+    if ih1 > g.h:
+        ih1 = g.h
+    for ow in range(g.ow):
+        iw0 = ow * g.sw - g.pad_left
+        iw1 = iw0 + g.pw
+        if iw0 < 0:
+            iw0 = 0
+        if iw1 > g.w:
+            iw1 = g.w
+        yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
+        xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
+        for ch in range(g.c):
+            yp[ch] = xp[ch]
+        if idx != NULL:
+            ip = idx + ((n * g.oh + oh) * g.ow + ow) * g.c
+            for ch in range(g.c):
+                ip[ch] = ih0 * g.w + iw0
+        for ih in range(ih0, ih1):
+            for iw in range(iw0, iw1):
+                if ih == ih0 and iw == iw0:
+                    continue
+                xp = x + ((n * g.h + ih) * g.w + iw) * g.c
+                # Branch-free selects, so that the channel loop vectorises.
+                if idx == NULL:
+                    for ch in range(g.c):
+                        v = xp[ch]
+                        yp[ch] = v if replaces(v, yp[ch]) else yp[ch]
+                else:
+                    pos = ih * g.w + iw
+                    for ch in range(g.c):
+                        v = xp[ch]
+                        take = replaces(v, yp[ch])
+                        yp[ch] = v if take else yp[ch]
+                        ip[ch] = pos if take else ip[ch]
+
+
+cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
+                     const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    # dx[n, argmax] += dy for one output row; returns 1 if an index lies outside its window
+    # (indices not made by max_pool2d for this geometry), leaving the rest of the row undone.
+    # The index is split into (row, column) by trying the window's few rows, not by division.
+    cdef Py_ssize_t ow, ch, ih0, ih1, iw0, iw1, ih, o
+    cdef int64_t j
+    ih0 = oh * g.sh - g.pad_top
+    ih1 = ih0 + g.ph
+    if ih0 < 0:
+        ih0 = 0
+    if ih1 > g.h:
+        ih1 = g.h
+    for ow in range(g.ow):
+        iw0 = ow * g.sw - g.pad_left
+        iw1 = iw0 + g.pw
+        if iw0 < 0:
+            iw0 = 0
+        if iw1 > g.w:
+            iw1 = g.w
+        o = ((n * g.oh + oh) * g.ow + ow) * g.c
+        for ch in range(g.c):
+            j = idx[o + ch] - ih0 * g.w
+            ih = ih0
+            while ih < ih1 and not (iw0 <= j < iw1):
+                j -= g.w
+                ih += 1
+            if ih == ih1:
+                return 1
+            dx[((n * g.h + ih) * g.w + j) * g.c + ch] += dy[o + ch]
+    return 0
+
+
+def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                       int64_t[:, :, :, ::1] indices, Py_ssize_t ph, Py_ssize_t pw,
+                       Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                       int num_threads):
+    """y = window maxima of x; indices (same shape as y, or None) get ih * w + iw of each."""
+    cdef PoolGeometry g = make_geometry(x.shape, y.shape, ph, pw, sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t r
+    cdef int64_t* ip = NULL
+    if g.n * g.oh * g.ow * g.c == 0:
+        return
+    if indices is not None:
+        ip = &indices[0, 0, 0, 0]
+    with nogil:
+        for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, &g, r // g.oh, r % g.oh)
+
+
+def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] indices,
+                        floating[:, :, :, ::1] dx, Py_ssize_t ph, Py_ssize_t pw,
+                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                        int num_threads):
+    """dx (zero on entry) += dy routed to each window's recorded argmax.
+
+    Returns False if an index is not inside its window. Windows that overlap (stride smaller
+    than the pool) may send two gradients to one pixel, so rows then go to threads by image.
+    """
+    cdef PoolGeometry g = make_geometry(dx.shape, dy.shape, ph, pw, sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t r, n, oh
+    cdef int bad = 0
+    cdef int* bad_p = &bad
+    if g.n * g.oh * g.ow * g.c == 0:
+        return True
+    with nogil:
+        if sh >= ph and sw >= pw:
+            for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+                if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
+                               r // g.oh, r % g.oh):
+                    bad_p[0] = 1
+        else:
+            for n in prange(g.n, schedule='static', num_threads=num_threads):
+                for oh in range(g.oh):
+                    if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                   &g, n, oh):
+                        bad_p[0] = 1
+    return not bad

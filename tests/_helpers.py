@@ -1,0 +1,40 @@
+"""Test helpers: tolerances, random data, finite differences, the SIMD paths this CPU runs."""
+import numpy as np
+
+import fastconv
+
+# Relative to the largest magnitude in the expected result: float64 results are compared with
+# a float64 oracle to 1e-10, float32 results (rounded inputs, float32 sums) to 1e-4.
+TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4,
+             np.dtype(np.float16): 2e-2}
+
+SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
+
+
+def assert_close(actual, expected, dtype=None, what=""):
+    """actual matches expected (computed in float64) within dtype's tolerance."""
+    dtype = np.dtype(dtype if dtype is not None else actual.dtype)
+    expected = np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=tol,
+                               atol=tol * max(scale, 1e-30), err_msg=what)
+
+
+def numerical_gradient(loss, arr, eps=1e-6):
+    """d loss() / d arr by central differences; loss() reads arr, which is perturbed in place."""
+    grad = np.zeros(arr.shape)
+    for idx in np.ndindex(arr.shape):
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = loss()
+        arr[idx] = old - eps
+        down = loss()
+        arr[idx] = old
+        grad[idx] = (up - down) / (2 * eps)
+    return grad
+
+
+def random(rng, shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)

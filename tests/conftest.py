@@ -1,0 +1,35 @@
+"""Fixtures. Only tests/ goes on sys.path (for _helpers): the repository root must not, so
+that tests import the installed fastconv, never the source folder."""
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import fastconv  # noqa: E402
+from fastconv import _api  # noqa: E402
+from _helpers import SIMD_PATHS  # noqa: E402
+
+
+@pytest.fixture
+def rng(request):
+    # A different, reproducible stream per test.
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(params=SIMD_PATHS)
+def simd_path(request):
+    previous = _api.set_simd_path(request.param)
+    yield request.param
+    _api.set_simd_path(previous)
+
+
+@pytest.fixture
+def threads():
+    """Restores the kernels' thread count after a test that changes it."""
+    previous = fastconv.get_num_threads()
+    yield
+    fastconv.set_num_threads(previous)

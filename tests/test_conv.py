@@ -1,0 +1,128 @@
+"""conv2d and conv2d_backward against the NumPy references and finite differences."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+import fastconv
+from fastconv import reference as R
+from _helpers import assert_close, numerical_gradient, random
+
+KERNELS = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 3), (3, 1)]
+STRIDES = [1, 2, 3, (1, 2), (3, 2)]
+PADDINGS = ["valid", "same"]
+CHANNELS = [(1, 1), (1, 8), (5, 3), (16, 17)]      # (in_channels, filters)
+DTYPES = [np.float32, np.float64]
+
+
+def oracle(x, k, b, strides, padding, dy=None):
+    """The naive reference in float64 on the same (possibly float32) inputs."""
+    args = dict(strides=strides, padding=padding)
+    x, k = x.astype(np.float64), k.astype(np.float64)
+    if dy is None:
+        return R.naive_conv2d(x, k, None if b is None else b.astype(np.float64), **args)
+    return R.naive_conv2d_backward(dy.astype(np.float64), x, k, **args)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", CHANNELS, ids=str)
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", STRIDES, ids=str)
+@pytest.mark.parametrize("kernel_size", KERNELS, ids=str)
+def test_conv2d_forward_and_backward_match_naive_reference(rng, kernel_size, strides, padding,
+                                                           channels, dtype):
+    c, f = channels
+    x = random(rng, (2, 9, 7, c), dtype)
+    k = random(rng, kernel_size + (c, f), dtype)
+    b = random(rng, (f,), dtype)
+    y = fastconv.conv2d(x, k, b, strides=strides, padding=padding)
+    assert y.dtype == dtype
+    assert_close(y, oracle(x, k, b, strides, padding), what="y")
+    dy = random(rng, y.shape, dtype)
+    grads = fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding)
+    for name, got, want in zip(["dx", "dkernel", "dbias"], grads,
+                               oracle(x, k, b, strides, padding, dy)):
+        assert got.dtype == dtype
+        assert_close(got, want, what=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(28, 28, 1, 32), (13, 13, 32, 64), (5, 5, 64, 64)], ids=str)
+def test_conv2d_batch_64_mnist_shapes_match_im2col_reference(rng, shape, dtype, simd_path):
+    h, w, c, f = shape
+    x = random(rng, (64, h, w, c), dtype)
+    k = random(rng, (3, 3, c, f), dtype)
+    b = random(rng, (f,), dtype)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    assert_close(fastconv.conv2d(x, k, b), R.im2col_conv2d(x64, k64, b.astype(np.float64)))
+    dy = random(rng, (64, h - 2, w - 2, f), dtype)
+    for got, want in zip(fastconv.conv2d_backward(dy, x, k),
+                         R.im2col_conv2d_backward(dy.astype(np.float64), x64, k64)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("kernel_size,strides", [((3, 3), 1), ((2, 4), (2, 1)), ((3, 2), 3)],
+                         ids=str)
+def test_conv2d_backward_matches_finite_differences(rng, kernel_size, strides, padding,
+                                                    simd_path):
+    x = random(rng, (2, 6, 5, 3))
+    k = random(rng, kernel_size + (3, 2))
+    b = random(rng, (2,))
+    y = fastconv.conv2d(x, k, b, strides=strides, padding=padding)
+    dy = random(rng, y.shape)
+
+    def loss():
+        return np.sum(fastconv.conv2d(x, k, b, strides=strides, padding=padding) * dy)
+
+    dx, dk, db = fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding)
+    for name, grad, arr in (("dx", dx, x), ("dkernel", dk, k), ("dbias", db, b)):
+        np.testing.assert_allclose(grad, numerical_gradient(loss, arr), rtol=1e-7, atol=1e-8,
+                                   err_msg=name)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 7),
+       f=st.integers(1, 20), kh=st.integers(1, 5), kw=st.integers(1, 5),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), padding=st.sampled_from(PADDINGS),
+       seed=st.integers(0, 2 ** 32 - 1))
+def test_conv2d_random_shapes_match_im2col_reference(n, h, w, c, f, kh, kw, sh, sw, padding,
+                                                     seed):
+    if padding == "valid" and (kh > h or kw > w):
+        return  # empty output: rejected, see test_validation
+    rng = np.random.default_rng(seed)
+    x, k, b = random(rng, (n, h, w, c)), random(rng, (kh, kw, c, f)), random(rng, (f,))
+    args = dict(strides=(sh, sw), padding=padding)
+    y = fastconv.conv2d(x, k, b, **args)
+    assert_close(y, R.im2col_conv2d(x, k, b, **args))
+    dy = random(rng, y.shape)
+    for got, want in zip(fastconv.conv2d_backward(dy, x, k, **args),
+                         R.im2col_conv2d_backward(dy, x, k, **args)):
+        assert_close(got, want)
+
+
+def test_relu_activation_is_fused_and_keeps_nan(rng):
+    x, k, b = random(rng, (2, 8, 8, 3)), random(rng, (3, 3, 3, 4)), random(rng, (4,))
+    x[0, 2, 2, 1] = np.nan
+    y = fastconv.conv2d(x, k, b, padding="same")
+    yr = fastconv.conv2d(x, k, b, padding="same", activation="relu")
+    np.testing.assert_array_equal(yr, np.maximum(y, 0))   # np.maximum propagates NaN
+    assert np.isnan(yr[0, 2, 2]).all() and not np.isnan(yr[1]).any()
+
+
+def test_compute_dx_false_skips_input_gradient(rng):
+    x, k = random(rng, (2, 6, 6, 1)), random(rng, (3, 3, 1, 4))
+    dy = random(rng, (2, 4, 4, 4))
+    dx, dk, db = fastconv.conv2d_backward(dy, x, k, compute_dx=False)
+    assert dx is None
+    _, dk_full, db_full = fastconv.conv2d_backward(dy, x, k)
+    np.testing.assert_array_equal(dk, dk_full)
+    np.testing.assert_array_equal(db, db_full)
+
+
+def test_nonfinite_values_propagate(rng):
+    x, k = random(rng, (1, 5, 5, 2)), random(rng, (2, 2, 2, 1))
+    x[0, 0, 0, 0] = np.inf
+    y = fastconv.conv2d(x, k)
+    assert not np.isfinite(y[0, 0, 0, 0]) and np.isfinite(y[0, 1:, 1:]).all()

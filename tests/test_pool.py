@@ -1,0 +1,112 @@
+"""max_pool2d and max_pool2d_backward against the NumPy references."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastconv
+from fastconv import reference as R
+from _helpers import numerical_gradient, random
+
+POOLS = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 3), (3, 1)]
+STRIDES = [None, 1, 2, 3, (1, 2), (3, 2)]
+PADDINGS = ["valid", "same"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 6, 33])
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("strides", STRIDES, ids=str)
+@pytest.mark.parametrize("pool_size", POOLS, ids=str)
+def test_max_pool_forward_and_backward_match_naive_reference(rng, pool_size, strides, padding,
+                                                             channels, dtype):
+    x = random(rng, (2, 9, 7, channels), dtype)
+    args = dict(strides=strides, padding=padding)
+    y, idx = fastconv.max_pool2d(x, pool_size, return_indices=True, **args)
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, R.naive_max_pool2d(x, pool_size, **args))
+    # indices point at the maxima: row * width + column of the image
+    n, _, _, c = np.indices(y.shape)
+    np.testing.assert_array_equal(x[n, idx // x.shape[2], idx % x.shape[2], c], y)
+    dy = random(rng, y.shape, dtype)
+    want = R.naive_max_pool2d_backward(dy, x, pool_size, **args)
+    dx = fastconv.max_pool2d_backward(dy, x, pool_size, **args)
+    assert dx.dtype == dtype
+    # overlapping windows add in a different order: float32 may differ in the last bit
+    np.testing.assert_allclose(dx, want, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_array_equal(
+        fastconv.max_pool2d_backward(dy, x, pool_size, indices=idx, **args), dx)
+
+
+@pytest.mark.parametrize("shape", [(26, 26, 32), (11, 11, 64)], ids=str)
+def test_max_pool_batch_64_mnist_shapes_match_im2col_reference(rng, shape):
+    x = random(rng, (64,) + shape, np.float32)
+    y = fastconv.max_pool2d(x, (2, 2))
+    np.testing.assert_array_equal(y, R.im2col_max_pool2d(x, (2, 2)))
+    dy = random(rng, y.shape, np.float32)
+    np.testing.assert_array_equal(fastconv.max_pool2d_backward(dy, x, (2, 2)),
+                                  R.im2col_max_pool2d_backward(dy, x, (2, 2)))
+
+
+def test_ties_route_gradient_to_first_maximum_in_row_major_order():
+    x = np.zeros((1, 4, 4, 2))
+    x[0, 0, 1, 0] = x[0, 1, 0, 0] = 7.0      # two maxima in window (0, 0) of channel 0
+    dx = fastconv.max_pool2d_backward(np.ones((1, 2, 2, 2)), x, 2)
+    assert dx[0, 0, 1, 0] == 1 and dx[0, 1, 0, 0] == 0
+    # all-equal windows: the top-left element of each
+    np.testing.assert_array_equal(dx[0, :, :, 1], [[1, 0, 1, 0], [0, 0, 0, 0],
+                                                   [1, 0, 1, 0], [0, 0, 0, 0]])
+
+
+def test_nan_wins_its_window_and_padding_never_wins():
+    x = np.full((1, 3, 3, 1), -np.inf)
+    x[0, 1, 1, 0] = np.nan
+    y, idx = fastconv.max_pool2d(x, 2, padding="same", return_indices=True)
+    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 4
+    # an all -inf window under "same" padding still picks a pixel of the image
+    assert y[0, 1, 1, 0] == -np.inf and idx[0, 1, 1, 0] == 8
+
+
+def test_max_pool_gradient_matches_finite_differences(rng):
+    x = rng.permutation(2 * 5 * 7 * 3).reshape(2, 5, 7, 3).astype(np.float64) / 10  # no ties
+    dy = random(rng, fastconv.max_pool2d(x, 3, strides=2, padding="same").shape)
+
+    def loss():
+        return np.sum(fastconv.max_pool2d(x, 3, strides=2, padding="same") * dy)
+
+    np.testing.assert_allclose(
+        fastconv.max_pool2d_backward(dy, x, 3, strides=2, padding="same"),
+        numerical_gradient(loss, x, eps=1e-4), rtol=1e-8, atol=1e-8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 9),
+       ph=st.integers(1, 5), pw=st.integers(1, 5), sh=st.integers(1, 4), sw=st.integers(1, 4),
+       padding=st.sampled_from(PADDINGS), seed=st.integers(0, 2 ** 32 - 1))
+def test_max_pool_random_shapes_match_im2col_reference(n, h, w, c, ph, pw, sh, sw, padding,
+                                                       seed):
+    if padding == "valid" and (ph > h or pw > w):
+        return  # empty output: rejected, see test_validation
+    rng = np.random.default_rng(seed)
+    x = random(rng, (n, h, w, c))
+    args = dict(strides=(sh, sw), padding=padding)
+    y = fastconv.max_pool2d(x, (ph, pw), **args)
+    np.testing.assert_array_equal(y, R.im2col_max_pool2d(x, (ph, pw), **args))
+    dy = random(rng, y.shape)
+    np.testing.assert_allclose(fastconv.max_pool2d_backward(dy, x, (ph, pw), **args),
+                               R.im2col_max_pool2d_backward(dy, x, (ph, pw), **args),
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_indices_from_another_geometry_are_refused(rng):
+    x = random(rng, (1, 6, 6, 2))
+    y, idx = fastconv.max_pool2d(x, 2, return_indices=True)
+    bad = idx.copy()
+    bad[0, 1, 1, 0] = 0          # a pixel outside output (1, 1)'s window
+    with pytest.raises(ValueError, match="indices point outside"):
+        fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=bad)
+    for value in (-1, 36, 2 ** 62):
+        bad[0, 1, 1, 0] = value
+        with pytest.raises(ValueError, match="indices"):
+            fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=bad)
+    with pytest.raises(ValueError, match=r"indices must be an integer array of shape"):
+        fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=idx[:, :1])
