@@ -72,6 +72,7 @@ def set_simd_path(name):
 # argument parsing
 
 _MAX_WINDOW = 2 ** 31 - 1   # strides and pool sizes must fit the kernels' C integers
+_MAX_POOL_AREA = 2 ** 24    # pooling tracks window positions exactly in float32
 
 
 def _pair(value, name, fn):
@@ -295,6 +296,9 @@ class _PoolArgs:
             self.sh, self.sw = self.ph, self.pw
         else:
             self.sh, self.sw = _pair(strides, "strides", fn)
+        if self.ph * self.pw > _MAX_POOL_AREA:
+            raise ValueError(f"{fn}: pool_size {(self.ph, self.pw)} covers more than "
+                             f"{_MAX_POOL_AREA} values per window")
         self.padding = _padding(padding, fn)
         self.oh = conv_output_size(h, self.ph, self.sh, self.padding)
         self.ow = conv_output_size(w, self.pw, self.sw, self.padding)

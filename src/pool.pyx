@@ -9,6 +9,7 @@ never selects a padded position. fastconv._api has checked all arguments before 
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+from libc.stdlib cimport malloc, free
 
 
 cdef struct PoolGeometry:
@@ -31,54 +32,64 @@ cdef inline bint replaces(floating v, floating best) noexcept nogil:
     return v > best or (v != v and best == best)
 
 
-cdef void pool_row(const floating* x, floating* y, int64_t* idx, const PoolGeometry* g,
-                   Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
-    # One output row (n, oh, :, :). Channels are the innermost, contiguous loop so that the
-    # comparisons vectorise; the window's pixels are visited in row-major order.
-    cdef Py_ssize_t ow, ih, iw, ch, ih0, ih1, iw0, iw1, pos
+cdef enum:
+    CHUNK = 64      # channels per pass when recording indices (local arrays on the stack)
+
+
+cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* offsets,
+                   const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    # One output row (n, oh, :, :). Channels are the innermost, contiguous loop, and every
+    # update is a branch-free select, so the loop vectorises; the window's pixels are visited
+    # in row-major order. With indices, the winner's position in the (unclipped) window is
+    # tracked as a value of the data's own type, in chunks of CHUNK channels, so that the
+    # select stays one vector width; offsets[k] turns window position k into an image offset.
+    cdef Py_ssize_t ow, ih, iw, ch, c0, cc, ih0, ih1, iw0, iw1, top, left
     cdef const floating* xp
     cdef floating* yp
-    cdef int64_t* ip
-    cdef floating v
+    cdef floating best[CHUNK]
+    cdef floating where[CHUNK]
+    cdef floating v, k, k0
     cdef bint take
-    ih0 = oh * g.sh - g.pad_top
-    ih1 = ih0 + g.ph
-    if ih0 < 0:
-        ih0 = 0
-    if ih1 > g.h:
-        ih1 = g.h
+    top = oh * g.sh - g.pad_top
+    ih0 = top if top > 0 else 0
+    ih1 = top + g.ph if top + g.ph < g.h else g.h
     for ow in range(g.ow):
-        iw0 = ow * g.sw - g.pad_left
-        iw1 = iw0 + g.pw
-        if iw0 < 0:
-            iw0 = 0
-        if iw1 > g.w:
-            iw1 = g.w
+        left = ow * g.sw - g.pad_left
+        iw0 = left if left > 0 else 0
+        iw1 = left + g.pw if left + g.pw < g.w else g.w
         yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
         xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
-        for ch in range(g.c):
-            yp[ch] = xp[ch]
-        if idx != NULL:
-            ip = idx + ((n * g.oh + oh) * g.ow + ow) * g.c
+        if idx == NULL:
             for ch in range(g.c):
-                ip[ch] = ih0 * g.w + iw0
-        for ih in range(ih0, ih1):
-            for iw in range(iw0, iw1):
-                if ih == ih0 and iw == iw0:
-                    continue
-                xp = x + ((n * g.h + ih) * g.w + iw) * g.c
-                # Branch-free selects, so that the channel loop vectorises.
-                if idx == NULL:
+                yp[ch] = xp[ch]
+            for ih in range(ih0, ih1):
+                for iw in range(iw0, iw1):
+                    xp = x + ((n * g.h + ih) * g.w + iw) * g.c
                     for ch in range(g.c):
                         v = xp[ch]
                         yp[ch] = v if replaces(v, yp[ch]) else yp[ch]
-                else:
-                    pos = ih * g.w + iw
-                    for ch in range(g.c):
+            continue
+        k0 = <floating>((ih0 - top) * g.pw + iw0 - left)
+        c0 = 0
+        while c0 < g.c:
+            cc = g.c - c0 if g.c - c0 < CHUNK else CHUNK
+            for ch in range(cc):
+                best[ch] = xp[c0 + ch]
+                where[ch] = k0
+            for ih in range(ih0, ih1):
+                for iw in range(iw0, iw1):
+                    xp = x + ((n * g.h + ih) * g.w + iw) * g.c + c0
+                    k = <floating>((ih - top) * g.pw + iw - left)
+                    for ch in range(cc):
                         v = xp[ch]
-                        take = replaces(v, yp[ch])
-                        yp[ch] = v if take else yp[ch]
-                        ip[ch] = pos if take else ip[ch]
+                        take = replaces(v, best[ch])
+                        best[ch] = v if take else best[ch]
+                        where[ch] = k if take else where[ch]
+            for ch in range(cc):
+                yp[c0 + ch] = best[ch]
+                idx[((n * g.oh + oh) * g.ow + ow) * g.c + c0 + ch] = \
+                    top * g.w + left + offsets[<Py_ssize_t>where[ch]]
+            c0 += cc
 
 
 cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
@@ -118,17 +129,28 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        int64_t[:, :, :, ::1] indices, Py_ssize_t ph, Py_ssize_t pw,
                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
                        int num_threads):
-    """y = window maxima of x; indices (same shape as y, or None) get ih * w + iw of each."""
+    """y = window maxima of x; indices (same shape as y, or None) get ih * w + iw of each.
+
+    Window positions are carried as floating values, exact below 2**24 (float32): the caller
+    keeps ph * pw below that.
+    """
     cdef PoolGeometry g = make_geometry(x.shape, y.shape, ph, pw, sh, sw, pad_top, pad_left)
-    cdef Py_ssize_t r
+    cdef Py_ssize_t r, kk
     cdef int64_t* ip = NULL
+    cdef int64_t* offsets = NULL
     if g.n * g.oh * g.ow * g.c == 0:
         return
     if indices is not None:
         ip = &indices[0, 0, 0, 0]
+        offsets = <int64_t*>malloc(ph * pw * sizeof(int64_t))
+        if offsets == NULL:
+            raise MemoryError()
+        for kk in range(ph * pw):
+            offsets[kk] = (kk // pw) * g.w + kk % pw
     with nogil:
         for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
-            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, &g, r // g.oh, r % g.oh)
+            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, offsets, &g, r // g.oh, r % g.oh)
+    free(offsets)
 
 
 def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, ::1] indices,
