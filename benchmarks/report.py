@@ -18,7 +18,8 @@ ORDER = ["naive_numpy", "im2col_numpy", "torch", "fastconv"]
 def run_benchmarks(path, extra):
     cmd = [sys.executable, "-m", "pytest", HERE, "-q", "-p", "no:cacheprovider",
            "--import-mode=importlib", f"--benchmark-json={path}", "--benchmark-columns=median"]
-    subprocess.run(cmd + extra, check=True, cwd=tempfile.gettempdir())
+    # pytest's own output goes to stderr, so that stdout is just the table
+    subprocess.run(cmd + extra, check=True, cwd=tempfile.gettempdir(), stdout=sys.stderr)
 
 
 def table(data):
