@@ -1,4 +1,4 @@
-"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, fastconv._pool.
+"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _pool.
 
 OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to build without
 it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
@@ -61,6 +61,8 @@ def extensions():
         Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_omp.h",
                            "src/fc_c.pxd"]),
+        Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
+                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
                   depends=["src/fc_omp.h", "src/fc_c.pxd"]),
     ]

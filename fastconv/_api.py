@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
-from . import _conv, _pool
+from . import _conv, _dense, _pool
 
-__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
+__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
            "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
 
 _num_threads = max(1, _conv.openmp_max_threads())
@@ -45,7 +45,13 @@ def _init_simd():
     level = best
     if wanted in ("generic", "none", "0"):
         level = 0
+    _set_level(level)
+
+
+def _set_level(level):
+    # Each extension module has its own copy of the dispatch flag.
     _conv.set_simd_level(level)
+    _dense.set_simd_level(level)
 
 
 _init_simd()
@@ -64,7 +70,7 @@ def set_simd_path(name):
     if levels[name] > _conv.simd_detect():
         raise ValueError(f"set_simd_path: this CPU or build does not support {name!r}")
     previous = simd_path()
-    _conv.set_simd_level(levels[name])
+    _set_level(levels[name])
     return previous
 
 
@@ -382,3 +388,36 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
                          f"indices max_pool2d returned for this x, pool_size, strides and "
                          f"padding")
     return _finish(dx, result)
+
+
+def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=None):
+    """``op(a) @ op(b) (+ bias)``, op transposing when asked, for 2-D float arrays, on
+    fastconv's own GEMM and thread pool (the Dense layer's products).
+
+    ``activation="relu"`` applies ReLU to the result inside the kernel. Dtypes follow the
+    convolution's policy.
+    """
+    fn = "matmul"
+    a, b = _array(a, "a", fn), _array(b, "b", fn)
+    for name, arr in (("a", a), ("b", b)):
+        if arr.ndim != 2:
+            raise ValueError(f"{fn}: {name} must be 2-D, got shape {arr.shape}")
+    m, k = a.shape[::-1] if transpose_a else a.shape
+    k2, n = b.shape[::-1] if transpose_b else b.shape
+    if k != k2:
+        raise ValueError(f"{fn}: inner dimensions differ: op(a) is {(m, k)} (a {a.shape}), "
+                         f"op(b) is {(k2, n)} (b {b.shape})")
+    arrays = [a, b]
+    if bias is not None:
+        bias = _array(bias, "bias", fn)
+        if bias.shape != (n,):
+            raise ValueError(f"{fn}: bias must have shape ({n},), got {bias.shape}")
+        arrays.append(bias)
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    compute, result = _dtypes(arrays)
+    c = np.empty((m, n), compute)
+    _dense.matmul(_contiguous(a, compute), bool(transpose_a), _contiguous(b, compute),
+                  bool(transpose_b), c, None if bias is None else _contiguous(bias, compute),
+                  activation == "relu", _num_threads)
+    return _finish(c, result)

@@ -66,11 +66,11 @@ cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nog
     # Rows of one gathered tile: about 128 KiB, so the tile stays in L2 beside one B panel,
     # between 6 and 192 rows, a multiple of the micro-kernel's 6.
     cdef Py_ssize_t m = (128 * 1024) // (k * itemsize if k > 0 else 1)
-    m = (m // FC_MR) * FC_MR
-    if m < FC_MR:
-        m = FC_MR
-    if m > 32 * FC_MR:
-        m = 32 * FC_MR
+    m = (m // FC_TILE_ROWS) * FC_TILE_ROWS
+    if m < FC_TILE_ROWS:
+        m = FC_TILE_ROWS
+    if m > 32 * FC_TILE_ROWS:
+        m = 32 * FC_TILE_ROWS
     return m
 
 

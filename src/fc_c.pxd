@@ -5,7 +5,7 @@ cdef extern from "fc_omp.h" nogil:
     int fc_omp_max_threads()
 
 cdef extern from "fc_gemm.h" nogil:
-    int FC_MR
+    int FC_TILE_ROWS
     int FC_NR_F32
     int FC_NR_F64
     int fc_simd_level

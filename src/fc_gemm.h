@@ -15,7 +15,9 @@
 
 typedef ptrdiff_t fc_idx;
 
-#define FC_MR 6
+/* Tiles are cut in multiples of 6 rows (both paths' micro-kernel heights divide it) and
+ * B is packed in panels of 64 bytes of columns. */
+#define FC_TILE_ROWS 6
 #define FC_NR_F32 16
 #define FC_NR_F64 8
 
@@ -28,8 +30,11 @@ typedef ptrdiff_t fc_idx;
 /* 0: generic, 1: AVX2 + FMA. Set once by fc_simd_init() at module import. */
 static int fc_simd_level = 0;
 
+/* Baseline: 16-byte vectors (SSE2 on x86-64), 3 rows x 4 vectors of accumulators. */
 #define FC_TARGET
 #define FC_ISA generic
+#define FC_VB 16
+#define FC_MR 3
 #define FC_T float
 #define FC_TN f32
 #include "fc_gemm_kernel.h"
@@ -42,10 +47,15 @@ static int fc_simd_level = 0;
 #undef FC_TN
 #undef FC_ISA
 #undef FC_TARGET
+#undef FC_VB
+#undef FC_MR
 
 #if FC_HAVE_AVX2_PATH
+/* AVX2 + FMA: 32-byte vectors, 6 rows x 2 vectors of accumulators. */
 #define FC_TARGET __attribute__((target("avx2,fma")))
 #define FC_ISA avx2
+#define FC_VB 32
+#define FC_MR 6
 #define FC_T float
 #define FC_TN f32
 #include "fc_gemm_kernel.h"
@@ -58,6 +68,8 @@ static int fc_simd_level = 0;
 #undef FC_TN
 #undef FC_ISA
 #undef FC_TARGET
+#undef FC_VB
+#undef FC_MR
 #endif
 
 /* Highest SIMD level this CPU supports, among the compiled ones. */

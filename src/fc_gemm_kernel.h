@@ -5,6 +5,8 @@
  *   FC_TN     its short name (f32, f64)
  *   FC_ISA    instruction-set suffix (avx2, generic)
  *   FC_TARGET function attribute that selects the instruction set (may be empty)
+ *   FC_VB     vector size in bytes (16 or 32)
+ *   FC_MR     rows of the micro-kernel
  * No include guard on purpose.
  */
 
@@ -12,17 +14,19 @@
 #define FC_CAT3(a, b, c) FC_CAT3_(a, b, c)
 #define FC_FN(name) FC_CAT3(name, FC_TN, FC_ISA)
 
-/* 32-byte vectors: one AVX register; GCC splits them in two SSE registers on the generic path.
- * The _u type may sit at any element-aligned address (packed panels and C rows are not 32-byte
- * aligned). */
-#define FC_VL (32 / (fc_idx)sizeof(FC_T))
-#define FC_NR (2 * FC_VL)
-typedef FC_T FC_FN(vec) __attribute__((vector_size(32)));
-typedef FC_T FC_FN(vecu) __attribute__((vector_size(32), aligned(sizeof(FC_T))));
+/* Vectors of FC_VB bytes (32: one AVX register; 16: one SSE register). The _u type may sit at
+ * any element-aligned address (packed panels and C rows are not vector-aligned). A panel row is
+ * FC_NR values: 64 bytes, FC_NV vectors; the micro-kernel holds FC_MR x FC_NV accumulators. */
+#define FC_VL (FC_VB / (fc_idx)sizeof(FC_T))
+#define FC_NR (64 / (fc_idx)sizeof(FC_T))
+#define FC_NV (FC_NR / FC_VL)
+typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VB)));
+typedef FC_T FC_FN(vecu) __attribute__((vector_size(FC_VB), aligned(sizeof(FC_T))));
 
 /* C[0:mr, 0:nr] (=|+=) A[0:mr, 0:K] @ Bp, with A element (r, k) at a[r*rsa + k*csa] and Bp one
  * packed panel (K rows of FC_NR contiguous columns, zero beyond the matrix's last column).
- * 6 x 2 vector accumulators + 2 B vectors + 1 broadcast = 15 of AVX2's 16 registers.
+ * The loops over rows and vectors have constant trip counts: the compiler unrolls them and
+ * keeps the accumulators in registers (AVX2: 6 x 2 + 2 B vectors + 1 broadcast = 15 of 16).
  * Rows r >= mr read row mr-1 again, so A needs no padding; their results are dropped. */
 FC_TARGET static void FC_FN(fc_micro)(fc_idx K, const FC_T *a, fc_idx rsa, fc_idx csa,
                                       const FC_T *bp, FC_T *c, fc_idx ldc, fc_idx mr, fc_idx nr,
@@ -30,44 +34,34 @@ FC_TARGET static void FC_FN(fc_micro)(fc_idx K, const FC_T *a, fc_idx rsa, fc_id
 {
     typedef FC_FN(vec) vec;
     typedef FC_FN(vecu) vecu;
-    const FC_T *a0 = a;
-    const FC_T *a1 = a + (mr > 1 ? 1 : 0) * rsa;
-    const FC_T *a2 = a + (mr > 2 ? 2 : mr - 1) * rsa;
-    const FC_T *a3 = a + (mr > 3 ? 3 : mr - 1) * rsa;
-    const FC_T *a4 = a + (mr > 4 ? 4 : mr - 1) * rsa;
-    const FC_T *a5 = a + (mr > 5 ? 5 : mr - 1) * rsa;
-    vec c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};
-    vec c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};
-    fc_idx k, o = 0;
+    const FC_T *ar[FC_MR];
+    vec acc[FC_MR][FC_NV];
+    fc_idx k, o = 0, r, v, j;
+    for (r = 0; r < FC_MR; r++) {
+        ar[r] = a + (r < mr ? r : mr - 1) * rsa;
+        for (v = 0; v < FC_NV; v++) acc[r][v] = (vec){0};
+    }
     for (k = 0; k < K; k++, o += csa, bp += FC_NR) {
-        vec b0 = *(const vecu *)bp;
-        vec b1 = *(const vecu *)(bp + FC_VL);
-        FC_T s;
-        s = a0[o]; c00 += b0 * s; c01 += b1 * s;
-        s = a1[o]; c10 += b0 * s; c11 += b1 * s;
-        s = a2[o]; c20 += b0 * s; c21 += b1 * s;
-        s = a3[o]; c30 += b0 * s; c31 += b1 * s;
-        s = a4[o]; c40 += b0 * s; c41 += b1 * s;
-        s = a5[o]; c50 += b0 * s; c51 += b1 * s;
+        vec b[FC_NV];
+        for (v = 0; v < FC_NV; v++) b[v] = *(const vecu *)(bp + v * FC_VL);
+        for (r = 0; r < FC_MR; r++) {
+            FC_T s = ar[r][o];
+            for (v = 0; v < FC_NV; v++) acc[r][v] += b[v] * s;
+        }
     }
     {
-        FC_T t[6][FC_NR] __attribute__((aligned(32)));
-        fc_idx r, j;
-        *(vec *)&t[0][0] = c00; *(vec *)&t[0][FC_VL] = c01;
-        *(vec *)&t[1][0] = c10; *(vec *)&t[1][FC_VL] = c11;
-        *(vec *)&t[2][0] = c20; *(vec *)&t[2][FC_VL] = c21;
-        *(vec *)&t[3][0] = c30; *(vec *)&t[3][FC_VL] = c31;
-        *(vec *)&t[4][0] = c40; *(vec *)&t[4][FC_VL] = c41;
-        *(vec *)&t[5][0] = c50; *(vec *)&t[5][FC_VL] = c51;
+        FC_T t[FC_MR][FC_NR] __attribute__((aligned(FC_VB)));
+        for (r = 0; r < FC_MR; r++)
+            for (v = 0; v < FC_NV; v++) *(vec *)&t[r][v * FC_VL] = acc[r][v];
         for (r = 0; r < mr; r++) {
             FC_T *cr = c + r * ldc;
             for (j = 0; j < nr; j++) {
-                FC_T v = t[r][j];
-                if (accumulate) v += cr[j];
-                if (bias) v += bias[j];
+                FC_T x = t[r][j];
+                if (accumulate) x += cr[j];
+                if (bias) x += bias[j];
                 /* written so that NaN passes through ReLU, as in NumPy's maximum */
-                if (relu && v < 0) v = 0;
-                cr[j] = v;
+                if (relu && x < 0) x = 0;
+                cr[j] = x;
             }
         }
     }
@@ -83,8 +77,8 @@ FC_TARGET static void FC_FN(fc_gemm)(fc_idx M, fc_idx N, fc_idx K, const FC_T *a
     for (j = 0; j < N; j += FC_NR) {
         fc_idx nr = N - j < FC_NR ? N - j : FC_NR;
         const FC_T *panel = bp + (j / FC_NR) * K * FC_NR;
-        for (i = 0; i < M; i += 6) {
-            fc_idx mr = M - i < 6 ? M - i : 6;
+        for (i = 0; i < M; i += FC_MR) {
+            fc_idx mr = M - i < FC_MR ? M - i : FC_MR;
             FC_FN(fc_micro)(K, a + i * rsa, rsa, csa, panel, c + i * ldc + j, ldc, mr, nr,
                             accumulate, bias ? bias + j : 0, relu);
         }
@@ -93,6 +87,7 @@ FC_TARGET static void FC_FN(fc_gemm)(fc_idx M, fc_idx N, fc_idx K, const FC_T *a
 
 #undef FC_VL
 #undef FC_NR
+#undef FC_NV
 #undef FC_FN
 #undef FC_CAT3
 #undef FC_CAT3_

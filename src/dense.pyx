@@ -1,0 +1,73 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Matrix products for Dense layers on fastconv's own GEMM micro-kernel and OpenMP threads.
+
+Running Dense on the same thread pool as the convolutions keeps a second pool (the BLAS
+library's) from spinning against it on a machine with few cores. fastconv._api checks shapes.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+
+from fc_c cimport *
+
+
+def set_simd_level(int level):
+    """Select the micro-kernel path of this module (fastconv._api keeps all modules alike)."""
+    global fc_simd_level
+    fc_simd_level = level
+
+
+cdef enum:
+    ROWS = 48          # rows of C per unit of work (8 micro-kernel rows)
+    PANELS = 4         # column panels per unit of work
+
+
+cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a,
+                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, floating* c,
+                      Py_ssize_t ldc, const floating* bias, int relu) noexcept nogil:
+    if floating is float:
+        fc_gemm_f32(M, N, K, a, rsa, csa, bp, c, ldc, 0, bias, relu)
+    else:
+        fc_gemm_f64(M, N, K, a, rsa, csa, bp, c, ldc, 0, bias, relu)
+
+
+def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint trans_b,
+           floating[:, ::1] c, const floating[::1] bias, bint relu, int num_threads):
+    """c = op(a) @ op(b) (+ bias, then ReLU if relu), op transposing when asked.
+
+    c is (M, N); op(a) is (M, K), op(b) is (K, N). bias is None or of length N.
+    """
+    cdef Py_ssize_t M = c.shape[0], N = c.shape[1]
+    cdef Py_ssize_t K = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t rsa = 1 if trans_a else a.shape[1], csa = a.shape[1] if trans_a else 1
+    cdef Py_ssize_t rsb = 1 if trans_b else b.shape[1], csb = b.shape[1] if trans_b else 1
+    cdef Py_ssize_t nr = FC_NR_F32 if floating is float else FC_NR_F64
+    cdef Py_ssize_t panels = (N + nr - 1) // nr
+    cdef Py_ssize_t row_blocks = (M + ROWS - 1) // ROWS
+    cdef Py_ssize_t col_blocks = (panels + PANELS - 1) // PANELS
+    cdef Py_ssize_t u, i0, j0, m, n
+    cdef const floating* bias_p = NULL
+    cdef floating* bp
+    if M == 0 or N == 0:
+        return
+    if bias is not None:
+        bias_p = &bias[0]
+    bp = <floating*>malloc(panels * K * nr * sizeof(floating) + 1)
+    if bp == NULL:
+        raise MemoryError()
+    if K > 0:
+        if floating is float:
+            fc_pack_b_f32(K, N, &b[0, 0], rsb, csb, nr, bp)
+        else:
+            fc_pack_b_f64(K, N, &b[0, 0], rsb, csb, nr, bp)
+    with nogil:
+        # One unit: ROWS rows of c by PANELS panels of columns, the whole K each.
+        for u in prange(row_blocks * col_blocks, schedule='dynamic', num_threads=num_threads):
+            i0 = (u // col_blocks) * ROWS
+            j0 = (u % col_blocks) * PANELS * nr
+            m = M - i0 if M - i0 < ROWS else ROWS
+            n = N - j0 if N - j0 < PANELS * nr else PANELS * nr
+            gemm(m, n, K, &a[0, 0] + i0 * rsa, rsa, csa, bp + (j0 // nr) * K * nr,
+                 &c[0, 0] + i0 * N + j0, N, (bias_p + j0) if bias_p != NULL else NULL, relu)
+    free(bp)
