@@ -2,10 +2,14 @@
 
 The four kernels ``conv2d``, ``conv2d_backward``, ``max_pool2d`` and ``max_pool2d_backward``
 run compiled, multithreaded code; ``fastconv.reference`` holds plain NumPy versions of each.
+``fastconv.models.Sequential`` and ``fastconv.layers`` build and train networks the Keras way.
 """
 from ._version import __version__
 from ._api import (conv2d, conv2d_backward, max_pool2d, max_pool2d_backward,
                    get_num_threads, set_num_threads)
+from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
+               optimizers, utils)
 
 __all__ = ["__version__", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-           "get_num_threads", "set_num_threads"]
+           "get_num_threads", "set_num_threads", "activations", "callbacks", "datasets",
+           "initializers", "layers", "losses", "metrics", "models", "optimizers", "utils"]

@@ -1,0 +1,4 @@
+"""Datasets: mnist."""
+from . import mnist
+
+__all__ = ["mnist"]

@@ -1,0 +1,92 @@
+"""The Keras book's MNIST convnet, trained with fastconv: ``fastconv train-mnist``.
+
+The same program as in the book (Chollet, Deep Learning with Python, chapter 5) with fastconv's
+imports, plus options and a report of the time each epoch took.
+"""
+import argparse
+import os
+import time
+
+from fastconv import callbacks, layers, models
+from fastconv.datasets import mnist
+from fastconv.utils import plot_model, set_random_seed, to_categorical
+
+
+class EpochTimer(callbacks.Callback):
+    """Records how long each epoch took, in seconds."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def build_network():
+    network = models.Sequential()
+    network.add(layers.Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1)))
+    network.add(layers.MaxPooling2D((2, 2)))
+    network.add(layers.Conv2D(64, (3, 3), activation='relu'))
+    network.add(layers.MaxPooling2D((2, 2)))
+    network.add(layers.Conv2D(64, (3, 3), activation='relu'))
+    network.add(layers.Flatten())
+    network.add(layers.Dense(64, activation='relu'))
+    network.add(layers.Dense(10, activation='softmax'))
+    return network
+
+
+def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", seed=None,
+        verbose=1):
+    """Train and evaluate the convnet; returns (test_loss, test_acc, seconds per epoch)."""
+    if seed is not None:
+        set_random_seed(seed)
+    (train_data, train_labels), (test_data, test_labels) = mnist.load_data(data_dir)
+    train_data = train_data.reshape((60000, 28, 28, 1)).astype('float32') / 255
+    test_data = test_data.reshape((10000, 28, 28, 1)).astype('float32') / 255
+    train_labels = to_categorical(train_labels)
+    test_labels = to_categorical(test_labels)
+    network = build_network()
+    if plot_file:
+        try:
+            plot_model(network, show_shapes=True, to_file=plot_file)
+            print(f"wrote {os.path.abspath(plot_file)}")
+        except ImportError as e:
+            print(f"(no picture: {e})")
+    network.summary()
+    network.compile(optimizer='rmsprop', loss='categorical_crossentropy',
+                    metrics=['accuracy'])
+    timer = EpochTimer()
+    network.fit(train_data, train_labels, epochs=epochs, batch_size=batch_size,
+                callbacks=[timer], verbose=verbose)
+    test_loss, test_acc = network.evaluate(test_data, test_labels, verbose=verbose)
+    print(f"test_loss: {test_loss}")
+    print(f"test_acc: {test_acc}")
+    print("seconds per epoch: " + ", ".join(f"{s:.1f}" for s in timer.seconds)
+          + f" (mean {sum(timer.seconds) / max(len(timer.seconds), 1):.1f})")
+    return test_loss, test_acc, timer.seconds
+
+
+def add_arguments(parser):
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the MNIST .gz files (default: $FASTCONV_DATA_DIR/mnist,"
+                             " else download to the user cache)")
+    parser.add_argument("--plot-file", default="mnist_convnet.png",
+                        help="where to draw the network ('' to skip)")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="fastconv train-mnist", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed, args.verbose)
+
+
+if __name__ == "__main__":
+    main()

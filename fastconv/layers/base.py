@@ -1,0 +1,135 @@
+"""Layer: the Keras-style base class. A layer is built from its input shape, keeps in
+``forward`` what ``backward`` needs, and stores its parameters' gradients in ``grads``."""
+import itertools
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from .. import activations
+
+_name_counters = defaultdict(itertools.count)
+
+
+def _snake_case(name):
+    """Conv2D -> conv2d, MaxPooling2D -> max_pooling2d: a capitalised word gets an underscore
+    before it, and so does a capital after a lowercase letter."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(prefix):
+    """prefix, prefix_1, prefix_2, ... as Keras names layers."""
+    n = next(_name_counters[prefix])
+    return prefix if n == 0 else f"{prefix}_{n}"
+
+
+def _dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"layer dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+class Layer:
+    """Base class. Subclasses set ``weights`` (a list of arrays) in ``build`` and implement
+    ``compute_output_shape``, ``forward`` and ``backward``.
+
+    Shapes include the batch dimension as None, as in Keras: ``(None, 28, 28, 1)``.
+    """
+
+    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True):
+        self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
+        self._input_shape_arg = None if input_shape is None else (None,) + tuple(input_shape)
+        self.dtype = _dtype(dtype)
+        self.trainable = trainable
+        self.built = False
+        self.input_shape = self.output_shape = None
+        self.weights = []
+        self.grads = []
+        # False for layers whose input gradient nobody needs (the model's first layers).
+        self.needs_input_grad = True
+
+    # -- building --------------------------------------------------------------------------
+    def build(self, input_shape):
+        """Create the weights for inputs of this shape (batch dimension None)."""
+        self.input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    # -- running ---------------------------------------------------------------------------
+    def __call__(self, x, training=False):
+        """Run the layer on its own: builds it on first use and checks the input's shape."""
+        x = np.asarray(x)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        self.check_input(x)
+        return self.forward(x.astype(self.dtype, copy=False), training=training)
+
+    def check_input(self, x):
+        expected = self.input_shape
+        if x.ndim != len(expected) or any(e is not None and e != s
+                                          for e, s in zip(expected[1:], x.shape[1:])):
+            want = "(batch, " + ", ".join(str(e) for e in expected[1:]) + ")"
+            raise ValueError(f"{type(self).__name__} {self.name!r} expected input of shape "
+                             f"{want}, got {x.shape}")
+
+    def forward(self, x, training=False, activate=True):
+        """The layer's output; ``activate=False`` stops before the activation (logits)."""
+        raise NotImplementedError
+
+    def backward(self, dy):
+        """Gradient with respect to the input (None if not needs_input_grad); parameter
+        gradients go to ``grads``, in the order of ``weights``."""
+        raise NotImplementedError
+
+    # -- weights and config ----------------------------------------------------------------
+    def get_weights(self):
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        if len(weights) != len(self.weights):
+            raise ValueError(f"layer {self.name!r} has {len(self.weights)} weight arrays, "
+                             f"got {len(weights)}")
+        for i, (w, new) in enumerate(zip(self.weights, weights)):
+            new = np.asarray(new)
+            if new.shape != w.shape:
+                raise ValueError(f"layer {self.name!r} weight {i} has shape {w.shape}, got "
+                                 f"{new.shape}")
+            w[...] = new
+
+    def get_config(self):
+        config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
+        if self._input_shape_arg is not None:
+            config["input_shape"] = self._input_shape_arg[1:]
+        return config
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class ActivatedLayer(Layer):
+    """A layer with an ``activation`` applied to its output, which the model may skip
+    (``activate=False``) to fuse a final softmax with the cross-entropy loss."""
+
+    def __init__(self, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self._activated = True
+
+    def _activate(self, z, activate):
+        self._activated = activate
+        return self.activation.forward(z) if activate else z
+
+    def _activation_grad(self, dy):
+        return self.activation.backward(dy) if self._activated else dy
+
+    def get_config(self):
+        return dict(super().get_config(), activation=self.activation.name)

@@ -1,0 +1,48 @@
+"""MaxPooling2D, on fastconv's compiled pooling kernels."""
+from .. import _api
+from .base import Layer
+
+
+class MaxPooling2D(Layer):
+    """2-D max pooling over NHWC inputs; strides default to pool_size. In training the
+    forward pass records where each maximum came from, so backward does not search again."""
+
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size = _api._pair(pool_size, "pool_size", "MaxPooling2D")
+        self.strides = (self.pool_size if strides is None
+                        else _api._pair(strides, "strides", "MaxPooling2D"))
+        self.padding = _api._padding(padding, "MaxPooling2D")
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"MaxPooling2D {self.name!r} expects inputs (batch, height, "
+                             f"width, channels), got input shape {input_shape}")
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        size = [None if s is None else _api.conv_output_size(s, k, st, self.padding)
+                for s, k, st in zip((h, w), self.pool_size, self.strides)]
+        if any(s is not None and s < 1 for s in size):
+            raise ValueError(f"MaxPooling2D {self.name!r}: a {self.pool_size} window with "
+                             f"padding {self.padding!r} does not fit input shape {input_shape}")
+        return (n, size[0], size[1], c)
+
+    def forward(self, x, training=False, activate=True):
+        args = dict(strides=self.strides, padding=self.padding)
+        if not training:
+            return _api.max_pool2d(x, self.pool_size, **args)
+        self._x = x
+        y, self._indices = _api.max_pool2d(x, self.pool_size, return_indices=True, **args)
+        return y
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        return _api.max_pool2d_backward(dy, self._x, self.pool_size, strides=self.strides,
+                                        padding=self.padding, indices=self._indices)
+
+    def get_config(self):
+        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
+                    padding=self.padding)

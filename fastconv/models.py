@@ -1,0 +1,487 @@
+"""Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary."""
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import zipfile
+import zlib
+
+import numpy as np
+
+from . import _rng, losses, metrics as metrics_module, optimizers
+from ._progress import Progbar
+from .activations import softmax
+from .callbacks import Callback, History
+from .layers.base import ActivatedLayer, Layer, unique_name
+from .layers.core import Input
+
+_WEIGHTS_FORMAT = "fastconv-weights"
+
+
+def _verbosity(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return verbose
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _format_bytes(n):
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.2f} {unit}"
+        n /= 1024
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt():
+    """During fit, a first Ctrl-C asks training to stop after the current batch (the
+    returned function then says True); a second one raises KeyboardInterrupt at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    hit = []
+
+    def handler(signum, frame):
+        if hit:
+            raise KeyboardInterrupt
+        hit.append(True)
+        print("\nInterrupted: training stops after this batch (Ctrl-C again to abort now)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None
+                      else signal.default_int_handler)
+
+
+class Sequential:
+    """A linear stack of layers.
+
+    >>> model = Sequential([layers.Dense(10, activation="softmax", input_shape=(4,))])
+    >>> model.compile(optimizer="rmsprop", loss="categorical_crossentropy",
+    ...               metrics=["accuracy"])
+    """
+
+    def __init__(self, layers=None, name=None):
+        self.name = name if name is not None else unique_name("sequential")
+        self._layers = []
+        self._input_shape = None
+        self.built = False
+        self.optimizer = self.loss = None
+        self._metric_names = []
+        self._metrics = None
+        self.stop_training = False
+        self.history = None
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure -------------------------------------------------------------------------
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    @property
+    def input_shape(self):
+        return self._input_shape
+
+    @property
+    def output_shape(self):
+        self._require_built("output_shape")
+        return self._layers[-1].output_shape
+
+    def add(self, layer):
+        """Append a layer (or set the input shape with layers.Input)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {layer!r}")
+        if isinstance(layer, Input):
+            if self._layers:
+                raise ValueError("layers.Input must be added before any other layer")
+            self._input_shape = layer.shape
+            return
+        if any(layer is other for other in self._layers):
+            raise ValueError(f"layer {layer.name!r} is already in the model")
+        if not self._layers and self._input_shape is None:
+            self._input_shape = layer._input_shape_arg
+        self._layers.append(layer)
+        self.built = False
+        if self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def build(self, input_shape):
+        """Build every layer for inputs of this shape (with or without the batch dim None)."""
+        shape = tuple(input_shape)
+        if shape and shape[0] is not None:
+            shape = (None,) + shape
+        if self._input_shape is not None and tuple(self._input_shape[1:]) != shape[1:]:
+            raise ValueError(f"model {self.name!r} was declared with input shape "
+                             f"{self._input_shape}, cannot build it for {shape}")
+        self._input_shape = shape
+        seen_weights = False
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape)
+            elif tuple(layer.input_shape[1:]) != tuple(shape[1:]):
+                raise ValueError(f"layer {layer.name!r} was built for input shape "
+                                 f"{layer.input_shape}, but receives {shape} here")
+            # No layer before the first one with weights needs an input gradient.
+            layer.needs_input_grad = seen_weights
+            seen_weights = seen_weights or bool(layer.weights)
+            shape = layer.output_shape
+        self.built = bool(self._layers)
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"{what}: model {self.name!r} has not been built yet; give the "
+                             f"first layer an input_shape, add layers.Input(shape), or call "
+                             f"build() or fit() first")
+
+    def count_params(self):
+        self._require_built("count_params")
+        return sum(layer.count_params() for layer in self._layers)
+
+    def summary(self, print_fn=None):
+        """Print a table of layers with output shapes and parameter counts, as Keras does."""
+        self._require_built("summary")
+        print_fn = print_fn or print
+        rows = [(f"{l.name} ({type(l).__name__})", str(l.output_shape), f"{l.count_params():,}")
+                for l in self._layers]
+        head = ("Layer (type)", "Output Shape", "Param #")
+        w0 = max(len(r[0]) for r in rows + [head]) + 4
+        w1 = max(len(r[1]) for r in rows + [head]) + 4
+        w2 = max(len(r[2]) for r in rows + [head])
+        width = 1 + w0 + w1 + w2 + 1
+        lines = [f'Model: "{self.name}"', "_" * width,
+                 f" {head[0]:<{w0}}{head[1]:<{w1}}{head[2]:>{w2}}", "=" * width]
+        lines += [f" {a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
+        trainable = sum(l.count_params() for l in self._layers if l.trainable)
+        total = self.count_params()
+        size = {l.name: l.dtype.itemsize for l in self._layers}
+        nbytes = sum(l.count_params() * size[l.name] for l in self._layers)
+        tbytes = sum(l.count_params() * size[l.name] for l in self._layers if l.trainable)
+        lines += ["=" * width,
+                  f" Total params: {total:,} ({_format_bytes(nbytes)})",
+                  f" Trainable params: {trainable:,} ({_format_bytes(tbytes)})",
+                  f" Non-trainable params: {total - trainable:,} "
+                  f"({_format_bytes(nbytes - tbytes)})",
+                  "_" * width]
+        for line in lines:
+            print_fn(line)
+
+    # -- compile and run -------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, the loss and the metrics (names or objects)."""
+        if loss is None:
+            raise ValueError("compile: a loss is required, e.g. loss='categorical_crossentropy'")
+        self.optimizer = optimizers.get(optimizer)
+        self.loss = losses.get(loss)
+        metrics = [] if metrics is None else ([metrics] if isinstance(metrics, str)
+                                              else list(metrics))
+        for name in metrics:            # fail at compile time on an unknown name
+            metrics_module.get(name, self.loss, None)
+        self._metric_names = metrics
+        self._metrics = None
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise ValueError(f"{what}: call compile(optimizer, loss, metrics) first")
+
+    @property
+    def _fused(self):
+        last = self._layers[-1]
+        return (self.loss is not None and self.loss.fusable_with_softmax
+                and isinstance(last, ActivatedLayer) and last.activation.name == "softmax")
+
+    def _prepare(self, x, what):
+        """x as an array of the model's input shape; builds the model if needed."""
+        x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{what}: x must hold numbers, got dtype {x.dtype}")
+        if not self._layers:
+            raise ValueError(f"{what}: the model has no layers")
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        expected = self._input_shape
+        if x.ndim != len(expected) or x.shape[1:] != tuple(expected[1:]):
+            want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
+            raise ValueError(f"{what}: model {self.name!r} expected input of shape {want}, got "
+                             f"{x.shape}")
+        return x
+
+    def _prepare_targets(self, x, y, what):
+        y = np.asarray(y)
+        if y.shape[:1] != x.shape[:1]:
+            raise ValueError(f"{what}: x has {x.shape[0]} samples but y has "
+                             f"{y.shape[0] if y.ndim else 'no'} (x {x.shape}, y {y.shape})")
+        self.loss.check_targets(y, self.output_shape)
+        if self._metrics is None:
+            self._metrics = [metrics_module.get(m, self.loss, self.output_shape)
+                             for m in self._metric_names]
+        return y
+
+    def _batch(self, a, index):
+        return a[index].astype(self._layers[0].dtype, copy=False)
+
+    def _forward(self, x, training, logits=False):
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            x = layer.forward(x, training=training, activate=not (logits and i == last))
+        return x
+
+    def _loss_and_gradient(self, x, y, training):
+        """(loss, predictions, d loss / d output of the forward pass used)."""
+        if self._fused:
+            z = self._forward(x, training, logits=True)
+            return self.loss.value_and_grad_from_logits(y, z)
+        out = self._forward(x, training)
+        loss, grad = self.loss.value_and_grad(y.astype(out.dtype, copy=False), out)
+        return loss, out, grad
+
+    def _train_step(self, x, y):
+        loss, pred, grad = self._loss_and_gradient(x, y, training=True)
+        for layer in reversed(self._layers):
+            grad = layer.backward(grad)
+            if grad is None:
+                break
+        params, grads = [], []
+        for layer in self._layers:
+            if layer.trainable and layer.weights:
+                params += layer.weights
+                grads += layer.grads
+        self.optimizer.apply(params, grads)
+        return loss, pred
+
+    def _log_values(self, loss_sum, count):
+        return [("loss", loss_sum / count)] + [(m.name, m.result()) for m in self._metrics]
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` passes over (x, y); returns a History.
+
+        Ctrl-C stops training cleanly after the current batch: fit returns, and the model keeps
+        the weights of its last completed step.
+        """
+        self._require_compiled("fit")
+        verbose = _verbosity(verbose)
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        epochs = int(epochs)
+        x = self._prepare(x, "fit")
+        y = self._prepare_targets(x, y, "fit")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
+        if validation_split and validation_data is None:
+            split = int(x.shape[0] * (1 - validation_split))
+            x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+            xv = self._prepare(validation_data[0], "fit validation_data")
+            validation_data = (xv, self._prepare_targets(xv, validation_data[1],
+                                                         "fit validation_data"))
+        n = x.shape[0]
+        if n == 0:
+            raise ValueError("fit: x holds no samples")
+        steps = -(-n // batch_size)
+        history = History()
+        callbacks = [history] + list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"fit: callbacks must be Callback instances, got {cb!r}")
+            cb.set_model(self)
+        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        self.history = history
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        with _stop_on_interrupt() as interrupted:
+            for epoch in range(initial_epoch, epochs):
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch)
+                order = _rng.generator().permutation(n) if shuffle else None
+                bar = Progbar(steps, verbose)
+                loss_sum, count = 0.0, 0
+                for m in self._metrics:
+                    m.reset()
+                for step in range(steps):
+                    index = (slice(step * batch_size, (step + 1) * batch_size) if order is None
+                             else order[step * batch_size:(step + 1) * batch_size])
+                    yb = y[index]
+                    for cb in callbacks:
+                        cb.on_train_batch_begin(step)
+                    loss, pred = self._train_step(self._batch(x, index), yb)
+                    loss_sum += loss * len(yb)
+                    count += len(yb)
+                    for m in self._metrics:
+                        m.update(yb, pred)
+                    values = self._log_values(loss_sum, count)
+                    for cb in callbacks:
+                        cb.on_train_batch_end(step, dict(values))
+                    if interrupted() or self.stop_training:
+                        break
+                    bar.update(step + 1, values, finalize=False)
+                if interrupted():
+                    print(f"Training interrupted in epoch {epoch + 1} after step {step + 1}/"
+                          f"{steps}; the model keeps the weights of that step.", flush=True)
+                    break
+                logs = dict(self._log_values(loss_sum, count))
+                if validation_data is not None:
+                    val = self._evaluate(*validation_data, batch_size, verbose=0)
+                    logs.update({"val_" + k: v for k, v in val.items()})
+                bar.update(step + 1, list(logs.items()), finalize=True)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        for cb in callbacks:
+            cb.on_train_end()
+        return history
+
+    def _evaluate(self, x, y, batch_size, verbose):
+        steps = -(-x.shape[0] // batch_size)
+        bar = Progbar(steps, verbose)
+        loss_sum, count = 0.0, 0
+        for m in self._metrics:
+            m.reset()
+        for step in range(steps):
+            index = slice(step * batch_size, (step + 1) * batch_size)
+            yb = y[index]
+            loss, pred, _ = self._loss_and_gradient(self._batch(x, index), yb, training=False)
+            loss_sum += loss * len(yb)
+            count += len(yb)
+            for m in self._metrics:
+                m.update(yb, pred)
+            bar.update(step + 1, self._log_values(loss_sum, count))
+        return dict(self._log_values(loss_sum, max(count, 1)))
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics on (x, y): ``[loss, accuracy, ...]`` (the loss alone without
+        metrics), or a dict with return_dict=True."""
+        self._require_compiled("evaluate")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        x = self._prepare(x, "evaluate")
+        y = self._prepare_targets(x, y, "evaluate")
+        if x.shape[0] == 0:
+            raise ValueError("evaluate: x holds no samples")
+        logs = self._evaluate(x, y, batch_size, _verbosity(verbose))
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for x, computed in batches (inference mode)."""
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        x = self._prepare(x, "predict")
+        steps = -(-x.shape[0] // batch_size)
+        bar = Progbar(steps, _verbosity(verbose))
+        outputs = []
+        for step in range(steps):
+            index = slice(step * batch_size, (step + 1) * batch_size)
+            outputs.append(self._forward(self._batch(x, index), training=False))
+            bar.update(step + 1)
+        if not outputs:
+            return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
+        return np.concatenate(outputs)
+
+    def predict_on_batch(self, x):
+        return self._forward(self._batch(self._prepare(x, "predict_on_batch"), slice(None)),
+                             training=False)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One optimizer step on this batch; returns its ``[loss, metrics...]``."""
+        self._require_compiled("train_on_batch")
+        x = self._prepare(x, "train_on_batch")
+        y = self._prepare_targets(x, y, "train_on_batch")
+        loss, pred = self._train_step(self._batch(x, slice(None)), y)
+        logs = {"loss": loss}
+        for m in self._metrics:
+            m.reset()
+            m.update(y, pred)
+            logs[m.name] = m.result()
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else loss
+
+    # -- weights ---------------------------------------------------------------------------
+    def get_weights(self):
+        """Copies of all weight arrays, layer by layer."""
+        return [w.copy() for layer in self._layers for w in layer.weights]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        self._require_built("set_weights")
+        expected = sum(len(layer.weights) for layer in self._layers)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights: model {self.name!r} has {expected} weight arrays, "
+                             f"got {len(weights)}")
+        i = 0
+        for layer in self._layers:
+            k = len(layer.weights)
+            layer.set_weights(weights[i:i + k])
+            i += k
+
+    def _architecture(self):
+        return [[type(l).__name__, [list(w.shape) for w in l.weights]] for l in self._layers]
+
+    def save_weights(self, filepath):
+        """Write all weights to an .npz file (plain arrays and a JSON description of the
+        layers; nothing pickled). The file is replaced atomically."""
+        self._require_built("save_weights")
+        filepath = os.fspath(filepath)
+        meta = {"format": _WEIGHTS_FORMAT, "version": 1, "layers": self._architecture()}
+        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
+        folder = os.path.dirname(os.path.abspath(filepath))
+        fd, tmp = tempfile.mkstemp(prefix=".fastconv-", suffix=".tmp", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
+            os.replace(tmp, filepath)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def load_weights(self, filepath):
+        """Read weights written by save_weights. Refuses, with ValueError, a file that is
+        truncated or not a fastconv weights file, and one made for other layers or shapes."""
+        self._require_built("load_weights")
+        filepath = os.fspath(filepath)
+        try:
+            with np.load(filepath, allow_pickle=False) as data:
+                if not isinstance(data, np.lib.npyio.NpzFile) or "__meta__" not in data.files:
+                    raise ValueError("no fastconv description inside")
+                meta = json.loads(str(data["__meta__"]))
+                if meta.get("format") != _WEIGHTS_FORMAT:
+                    raise ValueError(f"format is {meta.get('format')!r}")
+                count = sum(len(shapes) for _, shapes in meta["layers"])
+                weights = [data[f"w{i:04d}"] for i in range(count)]
+        except (zipfile.BadZipFile, EOFError, KeyError, ValueError, TypeError,
+                zlib.error, json.JSONDecodeError) as e:
+            raise ValueError(f"load_weights: {filepath} is not a complete fastconv weights "
+                             f"file ({type(e).__name__}: {e})") from None
+        if meta["layers"] != self._architecture():
+            raise ValueError(f"load_weights: {filepath} holds weights for layers "
+                             f"{meta['layers']}, but model {self.name!r} has "
+                             f"{self._architecture()}")
+        for w, (_, shapes) in zip(weights, [(None, s) for _, ss in meta["layers"] for s in ss]):
+            if list(w.shape) != shapes or w.dtype.kind != "f":
+                raise ValueError(f"load_weights: {filepath} has a weight of shape {w.shape} "
+                                 f"and dtype {w.dtype} where its description says {shapes}")
+        self.set_weights(weights)
+
+    def get_config(self):
+        return {"name": self.name,
+                "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
+                           for l in self._layers]}

@@ -1,0 +1,111 @@
+"""Optimizers with Keras's update rules and defaults: SGD (momentum, Nesterov), RMSprop, Adam.
+
+``apply(params, grads)`` updates the parameter arrays in place; per-parameter state is created
+on the first call and kept in the same order.
+"""
+import numpy as np
+
+from ._registry import lookup
+
+
+class Optimizer:
+    name = None
+
+    def __init__(self, learning_rate):
+        if not learning_rate > 0:
+            raise ValueError(f"{type(self).__name__}: learning_rate must be > 0, "
+                             f"got {learning_rate!r}")
+        self.learning_rate = float(learning_rate)
+        self.iterations = 0
+        self._state = None
+
+    def apply(self, params, grads):
+        if self._state is None:
+            self._state = [self._new_state(p) for p in params]
+        self.iterations += 1
+        for p, g, s in zip(params, grads, self._state):
+            self._update(p, g.astype(p.dtype, copy=False), s)
+
+    def _new_state(self, param):
+        return {}
+
+    def _update(self, param, grad, state):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+
+class SGD(Optimizer):
+    """p -= lr * g; with momentum m = momentum * m - lr * g, p += m (Nesterov: momentum * m -
+    lr * g)."""
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        super().__init__(learning_rate)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _new_state(self, param):
+        return {"m": np.zeros_like(param)} if self.momentum else {}
+
+    def _update(self, param, grad, state):
+        if not self.momentum:
+            param -= self.learning_rate * grad
+            return
+        m = state["m"]
+        m *= self.momentum
+        m -= self.learning_rate * grad
+        if self.nesterov:
+            param += self.momentum * m - self.learning_rate * grad
+        else:
+            param += m
+
+
+class RMSprop(Optimizer):
+    """v = rho * v + (1 - rho) * g**2; p -= lr * g / sqrt(v + epsilon) (Keras 3's form)."""
+    name = "rmsprop"
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7):
+        super().__init__(learning_rate)
+        if not 0 <= rho < 1:
+            raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho!r}")
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def _new_state(self, param):
+        return {"v": np.zeros_like(param)}
+
+    def _update(self, param, grad, state):
+        v = state["v"]
+        v *= self.rho
+        v += (1 - self.rho) * (grad * grad)
+        param -= self.learning_rate * grad / np.sqrt(v + self.epsilon)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction folded into the step size, as in Keras."""
+    name = "adam"
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(learning_rate)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _new_state(self, param):
+        return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
+
+    def _update(self, param, grad, state):
+        t = self.iterations
+        m, v = state["m"], state["v"]
+        m += (1 - self.beta_1) * (grad - m)
+        v += (1 - self.beta_2) * (grad * grad - v)
+        step = self.learning_rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        param -= step * m / (np.sqrt(v) + self.epsilon)
+
+
+_TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(identifier):
+    """An Optimizer from a name or an instance; ValueError listing the names otherwise."""
+    return lookup("optimizer", identifier, _TABLE, Optimizer)

@@ -1,0 +1,260 @@
+"""Sequential: summary, compile, fit/evaluate/predict, weights, callbacks, interrupts."""
+import os
+import re
+import signal
+
+import numpy as np
+import pytest
+
+from fastconv import callbacks, layers, losses, models, optimizers
+from fastconv.utils import set_random_seed, to_categorical
+from _helpers import numerical_gradient, random
+
+
+def seed_network():
+    network = models.Sequential()
+    network.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
+    network.add(layers.MaxPooling2D((2, 2)))
+    network.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    network.add(layers.MaxPooling2D((2, 2)))
+    network.add(layers.Conv2D(64, (3, 3), activation="relu"))
+    network.add(layers.Flatten())
+    network.add(layers.Dense(64, activation="relu"))
+    network.add(layers.Dense(10, activation="softmax"))
+    return network
+
+
+def tiny_model(loss="categorical_crossentropy", last="softmax", dtype="float64"):
+    m = models.Sequential([
+        layers.Input((8, 8, 2), dtype=dtype),
+        layers.Conv2D(3, 3, activation="relu", dtype=dtype, bias_initializer="random_normal"),
+        layers.MaxPooling2D(2, dtype=dtype),
+        layers.Conv2D(4, 2, padding="same", activation="tanh", dtype=dtype),
+        layers.Flatten(dtype=dtype),
+        layers.Dense(5, activation="sigmoid", dtype=dtype),
+        layers.Dense(3, activation=last, dtype=dtype),
+    ])
+    m.compile("sgd", loss, metrics=["accuracy"])
+    return m
+
+
+def test_summary_matches_keras_parameter_counts():
+    lines = []
+    network = seed_network()
+    network.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    counts = [layer.count_params() for layer in network.layers]
+    assert counts == [320, 0, 18496, 0, 36928, 0, 36928, 650]
+    for fragment in ["(None, 26, 26, 32)", "(None, 576)", "18,496", "36,928",
+                     "Total params: 93,322 (364.54 KB)", "Trainable params: 93,322",
+                     "Non-trainable params: 0", "(Conv2D)", "(MaxPooling2D)", "(Dense)"]:
+        assert fragment in text
+    assert network.count_params() == 93322
+
+
+@pytest.mark.parametrize("loss,last", [("categorical_crossentropy", "softmax"),
+                                       ("sparse_categorical_crossentropy", "softmax"),
+                                       ("mean_squared_error", "linear"),
+                                       ("categorical_crossentropy", "sigmoid")])
+def test_whole_model_gradients_match_finite_differences(rng, loss, last):
+    set_random_seed(5)
+    m = tiny_model(loss, last)
+    x = random(rng, (4, 8, 8, 2))
+    labels = np.array([0, 2, 1, 2])
+    y = labels if loss.startswith("sparse") else to_categorical(labels, 3).astype(np.float64)
+    _, _, grad = m._loss_and_gradient(x, y, training=True)
+    for layer in reversed(m.layers):
+        grad = layer.backward(grad)
+        if grad is None:
+            break
+    for layer in m.layers:
+        for weight, g in zip(layer.weights, layer.grads):
+            num = numerical_gradient(lambda: m._loss_and_gradient(x, y, False)[0], weight)
+            np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8, err_msg=layer.name)
+
+
+def test_fused_softmax_crossentropy_is_stable_for_extreme_logits():
+    loss = losses.get("categorical_crossentropy")
+    z = np.array([[1000.0, -1000.0, 0.0]])
+    y = np.array([[0.0, 1.0, 0.0]])
+    value, p, grad = loss.value_and_grad_from_logits(y, z)
+    assert value == pytest.approx(2000.0) and np.isfinite(grad).all()
+    np.testing.assert_allclose(grad, [[1, -1, 0]], atol=1e-12)
+
+
+def test_compile_rejects_unknown_names_listing_valid_ones():
+    m = tiny_model()
+    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'; valid names: adam, "
+                                         "rmsprop, sgd"):
+        m.compile("adagrad", "mse")
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; valid names: "
+                                         "categorical_crossentropy"):
+        m.compile("sgd", "hinge")
+    with pytest.raises(ValueError, match="unknown metric 'auc'"):
+        m.compile("sgd", "mse", metrics=["auc"])
+    with pytest.raises(ValueError, match="a loss is required"):
+        m.compile("sgd")
+
+
+def test_optimizer_steps_follow_keras_formulas():
+    g = np.array([0.5, -2.0])
+    p = np.array([1.0, 1.0])
+    opt = optimizers.RMSprop()
+    opt.apply([p], [g])
+    v = 0.1 * g * g
+    np.testing.assert_allclose(p, 1 - 0.001 * g / np.sqrt(v + 1e-7))
+    p = np.array([1.0, 1.0])
+    opt = optimizers.SGD(0.1, momentum=0.9, nesterov=True)
+    opt.apply([p], [g])
+    opt.apply([p], [g])
+    m1 = -0.1 * g
+    m2 = 0.9 * m1 - 0.1 * g
+    np.testing.assert_allclose(p, 1 + (0.9 * m1 - 0.1 * g) + (0.9 * m2 - 0.1 * g))
+    p = np.array([1.0, 1.0])
+    optimizers.Adam(0.01).apply([p], [g])
+    np.testing.assert_allclose(p, 1 - 0.01 * np.sign(g), rtol=1e-5)   # first step: lr * sign
+
+
+def test_fit_evaluate_predict_and_history(rng, capsys):
+    set_random_seed(0)
+    m = tiny_model()
+    x = random(rng, (40, 8, 8, 2))
+    y = to_categorical(rng.integers(0, 3, 40), 3)
+    history = m.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    assert capsys.readouterr().out == ""
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(v) == 3 for v in history.history.values()) and history.epoch == [0, 1, 2]
+    loss, acc = m.evaluate(x, y, verbose=0)
+    assert 0 <= acc <= 1 and loss > 0
+    assert m.evaluate(x, y, verbose=0, return_dict=True)["loss"] == pytest.approx(loss)
+    p = m.predict(x, batch_size=7, verbose=0)
+    assert p.shape == (40, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1)
+    np.testing.assert_allclose(m.predict_on_batch(x[:5]), p[:5])
+    out = m.train_on_batch(x[:8], y[:8])
+    assert len(out) == 2
+    h2 = m.fit(x, y, epochs=1, validation_data=(x[:8], y[:8]), verbose=0)
+    assert "val_loss" in h2.history
+
+
+def test_verbose_levels(rng, capsys):
+    m = tiny_model()
+    x, y = random(rng, (20, 8, 8, 2)), to_categorical(rng.integers(0, 3, 20), 3)
+    m.fit(x, y, epochs=2, batch_size=8, verbose=2)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Epoch 1/2" and out[2] == "Epoch 2/2" and len(out) == 4
+    assert re.match(r"3/3 - \d+s - \d+(ms|us)/step - loss: \d\.\d{4} - accuracy: ", out[1])
+    m.fit(x, y, epochs=1, batch_size=8, verbose=1)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("3/3 [==============================] - ")
+    assert "loss: " in out[1] and "accuracy: " in out[1]
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal():
+    import io
+    from fastconv._progress import Progbar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    bar = Progbar(4, verbose=1, interval=0, stream=stream)
+    for step in range(1, 5):
+        bar.update(step, [("loss", 1.0 / step)])
+    text = stream.getvalue()
+    assert text.count("\r") == 4 and text.endswith("\n")
+    assert "1/4 [======>.......................] - ETA: " in text
+    assert "4/4 [==============================] - " in text and "loss: 0.2500" in text
+
+
+def test_fit_checks_data_against_the_model(rng):
+    m = tiny_model()
+    x, y = random(rng, (10, 8, 8, 2)), to_categorical(rng.integers(0, 3, 10), 3)
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, 8, 8, 2\), got "
+                                         r"\(10, 8, 8\)"):
+        m.fit(x[..., 0], y, verbose=0)
+    with pytest.raises(ValueError, match="x has 10 samples but y has 9"):
+        m.fit(x, y[:9], verbose=0)
+    with pytest.raises(ValueError, match=r"targets must be one-hot of shape \(n, 3\)"):
+        m.fit(x, np.zeros(10), verbose=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        m.fit(x, y, batch_size=0, verbose=0)
+    with pytest.raises(ValueError, match="call compile"):
+        models.Sequential([layers.Dense(2, input_shape=(3,))]).fit(np.ones((2, 3)),
+                                                                  np.ones((2, 2)))
+    with pytest.raises(ValueError, match="has not been built"):
+        models.Sequential([layers.Dense(2)]).summary()
+
+
+def test_weights_round_trip_and_refusals(rng, tmp_path):
+    set_random_seed(1)
+    a, b = tiny_model(), tiny_model()
+    path = str(tmp_path / "model.weights.npz")
+    a.save_weights(path)
+    b.load_weights(path)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    x = random(rng, (3, 8, 8, 2))
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+    b.set_weights([w * 0 for w in b.get_weights()])
+    with pytest.raises(ValueError, match="has 8 weight arrays, got 6"):
+        b.set_weights(a.get_weights()[:6])
+
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(open(path, "rb").read()[:-200])
+    with pytest.raises(ValueError, match="not a complete fastconv weights file"):
+        b.load_weights(str(truncated))
+    other = models.Sequential([layers.Dense(3, input_shape=(4,), dtype="float64")])
+    with pytest.raises(ValueError, match="holds weights for layers"):
+        other.load_weights(path)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, __meta__=np.array([{"format": "fastconv-weights"}], dtype=object))
+    with pytest.raises(ValueError, match="not a complete fastconv weights file"):
+        b.load_weights(str(pickled))
+    with pytest.raises(FileNotFoundError):
+        b.load_weights(str(tmp_path / "missing.npz"))
+    assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
+
+
+def test_same_seed_gives_same_weights_and_loss_curve(rng):
+    x, y = random(rng, (32, 8, 8, 2)), to_categorical(rng.integers(0, 3, 32), 3)
+    runs = []
+    for _ in range(2):
+        set_random_seed(42)
+        m = models.Sequential([layers.Conv2D(3, 3, activation="relu", input_shape=(8, 8, 2)),
+                               layers.Flatten(), layers.Dropout(0.2),
+                               layers.Dense(3, activation="softmax")])
+        m.compile("rmsprop", "categorical_crossentropy", metrics=["accuracy"])
+        initial = m.get_weights()
+        history = m.fit(x, y, epochs=3, batch_size=8, verbose=0)
+        runs.append((initial, history.history["loss"], m.get_weights()))
+    for a, b in zip(runs[0][0] + runs[0][2], runs[1][0] + runs[1][2]):
+        np.testing.assert_array_equal(a, b)
+    assert runs[0][1] == runs[1][1] and np.isfinite(runs[0][1]).all()
+
+
+def test_ctrl_c_stops_fit_cleanly_and_leaves_the_model_usable(rng, capsys):
+    m = tiny_model()
+    x, y = random(rng, (64, 8, 8, 2)), to_categorical(rng.integers(0, 3, 64), 3)
+    interrupt = callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: batch == 2 and signal.raise_signal(signal.SIGINT))
+    history = m.fit(x, y, epochs=5, batch_size=8, callbacks=[interrupt], verbose=0)
+    assert history.history == {}          # stopped inside the first epoch
+    assert "Training interrupted in epoch 1 after step 3/8" in capsys.readouterr().out
+    assert m.optimizer.iterations == 3
+    assert np.isfinite(m.predict(x, verbose=0)).all()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    m.fit(x, y, epochs=1, verbose=0)      # and it trains on
+
+
+def test_early_stopping_and_callback_hooks(rng):
+    m = tiny_model()
+    x, y = random(rng, (16, 8, 8, 2)), to_categorical(rng.integers(0, 3, 16), 3)
+    seen = []
+    hooks = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    stop = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1e9)
+    history = m.fit(x, y, epochs=10, callbacks=[hooks, stop], verbose=0)
+    assert seen == [0, 1] and stop.stopped_epoch == 1 and len(history.history["loss"]) == 2
+    with pytest.raises(ValueError, match="unknown hook"):
+        callbacks.LambdaCallback(on_everything=print)
