@@ -250,7 +250,8 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     return _finish(y, result)
 
 
-def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True):
+def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True,
+                    relu_output=None):
     """Gradients of conv2d with respect to its input, kernel and bias.
 
     Parameters
@@ -260,6 +261,9 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     x, kernel, strides, padding : as given to conv2d.
     compute_dx : bool, keyword-only, default True. False skips the input gradient (a
         network's first layer needs none) and returns None in its place.
+    relu_output : array_like, keyword-only, optional. The result y of
+        ``conv2d(..., activation="relu")``; dy is then the gradient with respect to y, and the
+        ReLU's derivative (y > 0) is applied inside the kernels.
 
     Returns
     -------
@@ -274,19 +278,27 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
         raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
                          f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
                          f"{args.padding!r}), got {dy.shape}")
-    compute, result = _dtypes([dy, x, kernel])
+    arrays = [dy, x, kernel]
+    if relu_output is not None:
+        relu_output = _array(relu_output, "relu_output", fn)
+        if relu_output.shape != dy.shape:
+            raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
+                             f"{relu_output.shape}")
+        arrays.append(relu_output)
+    compute, result = _dtypes(arrays)
+    y_c = None if relu_output is None else _contiguous(relu_output, compute)
     dy_c = _contiguous(dy, compute)
     x_c = _contiguous(x, compute)
     k_c = _contiguous(kernel, compute)
     dkernel = np.empty(kernel.shape, compute)
     dbias = np.empty(kernel.shape[3], compute)
     _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
-                                 args.pl, _num_threads)
+                                 args.pl, _num_threads, y_c)
     dx = None
     if compute_dx:
         dx = np.zeros(x.shape, compute)
         _conv.conv2d_backward_input(dy_c, k_c, dx, args.sh, args.sw, args.pt, args.pl,
-                                    _num_threads)
+                                    _num_threads, y_c)
         dx = _finish(dx, result)
     return dx, _finish(dkernel, result), _finish(dbias, result)
 

@@ -46,6 +46,11 @@ class ReLU(Activation):
         self._y = y
         return y
 
+    @property
+    def output(self):
+        """The last forward pass's output."""
+        return self._y
+
     def backward(self, dy):
         return dy * (self._y > 0)
 

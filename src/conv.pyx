@@ -10,7 +10,7 @@ every shape, dtype and stride before these functions run; they do no checking of
 from cython cimport floating
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, calloc, free
-from libc.string cimport memcpy, memset
+from libc.string cimport memset
 
 from fc_c cimport *
 
@@ -92,50 +92,60 @@ cdef inline void pack_b(Py_ssize_t K, Py_ssize_t N, const floating* b, Py_ssize_
         fc_pack_b_f64(K, N, b, rsb, csb, nr, bp)
 
 
+cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fc_copy_f32(dst, src, n)
+    else:
+        fc_copy_f64(dst, src, n)
+
+
 cdef void gather_windows(const floating* x, const ConvGeometry* g, Py_ssize_t p0,
                          Py_ssize_t m, floating* a) noexcept nogil:
     # im2col rows for output pixels p0 .. p0+m (flat over n, oh, ow): row i holds the
     # (kh, kw, c) window of pixel p0+i, zeros where it hangs over the padding. Each kernel
     # row is KW*C contiguous values of x, copied whole when it lies inside the image.
-    cdef Py_ssize_t i, p, n, oh, ow, kh, kw, ih, iw0
+    # (n, oh, ow) advance with the row instead of being divided out of p each time.
+    cdef Py_ssize_t i, kh, kw, ih, iw0
+    cdef Py_ssize_t ow = p0 % g.ow, oh = (p0 // g.ow) % g.oh, n = p0 // (g.ow * g.oh)
     cdef Py_ssize_t c = g.c, seg = g.kw * g.c, k = g.kh * g.kw * g.c
     cdef floating* dst
+    cdef const floating* src
     for i in range(m):
-        p = p0 + i
-        ow = p % g.ow
-        oh = (p // g.ow) % g.oh
-        n = p // (g.ow * g.oh)
         dst = a + i * k
         iw0 = ow * g.sw - g.pad_left
         for kh in range(g.kh):
             ih = oh * g.sh - g.pad_top + kh
+            src = x + ((n * g.h + ih) * g.w + iw0) * c
             if ih < 0 or ih >= g.h:
                 memset(dst, 0, seg * sizeof(floating))
             elif iw0 >= 0 and iw0 + g.kw <= g.w:
-                memcpy(dst, x + ((n * g.h + ih) * g.w + iw0) * c, seg * sizeof(floating))
+                copy(dst, src, seg)
             else:
                 for kw in range(g.kw):
                     if iw0 + kw < 0 or iw0 + kw >= g.w:
                         memset(dst + kw * c, 0, c * sizeof(floating))
                     else:
-                        memcpy(dst + kw * c, x + ((n * g.h + ih) * g.w + iw0 + kw) * c,
-                               c * sizeof(floating))
+                        copy(dst + kw * c, src + kw * c, c)
             dst += seg
+        ow += 1
+        if ow == g.ow:
+            ow = 0
+            oh += 1
+            if oh == g.oh:
+                oh = 0
+                n += 1
 
 
 cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p0,
                           Py_ssize_t m, floating* dx) noexcept nogil:
     # col2im, the adjoint of gather_windows: dx[window of output pixel p0+i] += row i of d,
     # dropping what falls on the padding. The channel loop is contiguous and vectorises.
-    cdef Py_ssize_t i, p, n, oh, ow, kh, kw, ih, iw, ch, c = g.c
+    cdef Py_ssize_t i, kh, kw, ih, iw, ch, c = g.c
+    cdef Py_ssize_t ow = p0 % g.ow, oh = (p0 // g.ow) % g.oh, n = p0 // (g.ow * g.oh)
     cdef Py_ssize_t seg = g.kw * g.c, k = g.kh * g.kw * g.c
     cdef const floating* src
     cdef floating* dst
     for i in range(m):
-        p = p0 + i
-        ow = p % g.ow
-        oh = (p // g.ow) % g.oh
-        n = p // (g.ow * g.oh)
         src = d + i * k
         for kh in range(g.kh):
             ih = oh * g.sh - g.pad_top + kh
@@ -147,6 +157,13 @@ cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p
                         for ch in range(c):
                             dst[ch] += src[kw * c + ch]
             src += seg
+        ow += 1
+        if ow == g.ow:
+            ow = 0
+            oh += 1
+            if oh == g.oh:
+                oh = 0
+                n += 1
 
 
 cdef void forward_tile(const floating* x, const floating* bp, const floating* bias,
@@ -157,26 +174,44 @@ cdef void forward_tile(const floating* x, const floating* bp, const floating* bi
     gemm(m, g.f, k, a, k, 1, bp, y + p0 * g.f, g.f, 0, bias, relu)
 
 
-cdef void filter_grad_tiles(const floating* x, const floating* dy, const ConvGeometry* g,
-                            Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1, floating* dw,
-                            Py_ssize_t ldw, floating* db, floating* a,
+cdef void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
+                    Py_ssize_t nr, floating* dyp, floating* db) noexcept nogil:
+    # Packs m rows of dy (m x f) into panels of nr columns, as fc_pack_b does, and adds the
+    # column sums to db. With y (the ReLU's output), dy is masked by y > 0 on the way: the
+    # ReLU's derivative costs no pass of its own.
+    cdef Py_ssize_t j = 0, i, jj, w
+    cdef floating v
+    while j < f:
+        w = f - j if f - j < nr else nr
+        for i in range(m):
+            for jj in range(w):
+                v = dy[i * f + j + jj]
+                if y != NULL and not y[i * f + j + jj] > 0:
+                    v = 0
+                dyp[jj] = v
+                db[j + jj] += v
+            for jj in range(w, nr):
+                dyp[jj] = 0
+            dyp += nr
+        j += nr
+
+
+cdef void filter_grad_tiles(const floating* x, const floating* dy, const floating* y,
+                            const ConvGeometry* g, Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1,
+                            floating* dw, Py_ssize_t ldw, floating* db, floating* a,
                             floating* dyp) noexcept nogil:
     # dw (K x F, row stride ldw) += im2col(x)^T @ dy and db += column sums of dy, over tiles
-    # t0 .. t1 in order. The im2col tile is read transposed (row stride 1, column stride K).
+    # t0 .. t1 in order (dy masked by y > 0 if y). The im2col tile is read transposed (row
+    # stride 1, column stride K).
     cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, p = g.n * g.oh * g.ow
     cdef Py_ssize_t nr = panel_width(a)
-    cdef Py_ssize_t t, i, j, p0, m
-    cdef const floating* dyrow
+    cdef Py_ssize_t t, p0, m
     for t in range(t0, t1):
         p0 = t * mt
         m = mt if p - p0 > mt else p - p0
         gather_windows(x, g, p0, m, a)
-        pack_b(m, f, dy + p0 * f, f, 1, nr, dyp)
+        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, nr, dyp, db)
         gemm(k, f, m, a, 1, k, dyp, dw, ldw, 1, NULL, 0)
-        for i in range(m):
-            dyrow = dy + (p0 + i) * f
-            for j in range(f):
-                db[j] += dyrow[j]
 
 
 cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
@@ -191,16 +226,23 @@ cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
         out[j] = s
 
 
-cdef void input_grad_band(const floating* dy, const floating* bp, floating* dx,
-                          const ConvGeometry* g, Py_ssize_t n, Py_ssize_t r0, Py_ssize_t r1,
-                          Py_ssize_t mt, floating* d) noexcept nogil:
+cdef void input_grad_band(const floating* dy, const floating* y, const floating* bp,
+                          floating* dx, const ConvGeometry* g, Py_ssize_t n, Py_ssize_t r0,
+                          Py_ssize_t r1, Py_ssize_t mt, floating* d,
+                          floating* masked) noexcept nogil:
     # dx[n] += col2im(dy[n, r0:r1] @ kernel^T), in tiles of mt output pixels taken in order.
-    # dy rows are the GEMM's A as they are: no gather.
-    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f
+    # dy rows are the GEMM's A as they are, or, with y, copied masked by y > 0 into `masked`.
+    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, i
     cdef Py_ssize_t m, p0 = (n * g.oh + r0) * g.ow, p_end = (n * g.oh + r1) * g.ow
+    cdef const floating* rows
     while p0 < p_end:
         m = mt if p_end - p0 > mt else p_end - p0
-        gemm(m, k, f, dy + p0 * f, f, 1, bp, d, k, 0, NULL, 0)
+        rows = dy + p0 * f
+        if y != NULL:
+            for i in range(m * f):
+                masked[i] = rows[i] if y[p0 * f + i] > 0 else 0
+            rows = masked
+        gemm(m, k, f, rows, f, 1, bp, d, k, 0, NULL, 0)
         scatter_windows(d, g, p0, m, dx)
         p0 += m
 
@@ -255,8 +297,12 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                            floating[:, :, :, ::1] dkernel, floating[::1] dbias,
                            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,
-                           Py_ssize_t pad_left, int num_threads):
-    """dkernel = im2col(x)^T @ dy reshaped (kh, kw, c, f); dbias = dy summed over n, oh, ow."""
+                           Py_ssize_t pad_left, int num_threads,
+                           const floating[:, :, :, ::1] relu_output=None):
+    """dkernel = im2col(x)^T @ dy reshaped (kh, kw, c, f); dbias = dy summed over n, oh, ow.
+
+    With relu_output (y of a forward pass with ReLU, dy's shape), dy is first masked by y > 0.
+    """
     cdef ConvGeometry g = make_geometry(x.shape, dkernel.shape, dy.shape[1], dy.shape[2],
                                         sh, sw, pad_top, pad_left)
     cdef Py_ssize_t p = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c, f = g.f
@@ -269,8 +315,11 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
     cdef floating* acc
     cdef floating* a
     cdef floating* dyp
+    cdef const floating* yp = NULL
     cdef int failed = 0
     cdef int* failed_p = &failed
+    if relu_output is not None and p > 0:
+        yp = &relu_output[0, 0, 0, 0]
     if groups == 0 or f == 0:
         dkernel[...] = 0
         dbias[...] = 0
@@ -286,7 +335,7 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
             failed_p[0] = 1
         for gi in prange(groups, schedule='dynamic'):
             if a != NULL and dyp != NULL:
-                filter_grad_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], &g, mt,
+                filter_grad_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], yp, &g, mt,
                                   gi * ntiles // groups, (gi + 1) * ntiles // groups,
                                   acc + gi * stride, ldw, acc + gi * stride + k * ldw, a, dyp)
         free(a)
@@ -303,8 +352,10 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
 
 def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] kernel,
                           floating[:, :, :, ::1] dx, Py_ssize_t sh, Py_ssize_t sw,
-                          Py_ssize_t pad_top, Py_ssize_t pad_left, int num_threads):
-    """dx (zero on entry) += the transposed convolution of dy with kernel.
+                          Py_ssize_t pad_top, Py_ssize_t pad_left, int num_threads,
+                          const floating[:, :, :, ::1] relu_output=None):
+    """dx (zero on entry) += the transposed convolution of dy with kernel (dy masked by
+    relu_output > 0 if given).
 
     Work goes by (image, band of output rows). A band is at least ceil(kh / sh) rows tall, so
     the input rows of bands two apart never meet: even bands run in parallel, then odd ones,
@@ -321,10 +372,14 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
     cdef Py_ssize_t bands, pairs, u, n, b
     cdef floating* bp
     cdef floating* d
+    cdef floating* masked
+    cdef const floating* yp = NULL
     cdef int failed = 0
     cdef int* failed_p = &failed
     if g.n * g.oh * g.ow == 0 or k == 0:
         return
+    if relu_output is not None:
+        yp = &relu_output[0, 0, 0, 0]
     # Enough bands for 16 units of work (any image count), each at least min_band rows.
     bands = (16 + g.n - 1) // g.n
     if bands > g.oh // min_band:
@@ -339,19 +394,21 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
     pack_b(f, k, &kernel[0, 0, 0, 0], 1, f, nr, bp)
     with nogil, parallel(num_threads=num_threads):
         d = <floating*>malloc(mt * k * sizeof(floating) + 1)
-        if d == NULL:
+        masked = <floating*>malloc(mt * f * sizeof(floating) + 1)
+        if d == NULL or masked == NULL:
             failed_p[0] = 1
         for u in prange(g.n * pairs, schedule='dynamic'):
-            if d != NULL:
-                input_grad_band(&dy[0, 0, 0, 0], bp, &dx[0, 0, 0, 0], &g, u // pairs,
+            if d != NULL and masked != NULL:
+                input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g, u // pairs,
                                 2 * (u % pairs) * g.oh // bands,
-                                (2 * (u % pairs) + 1) * g.oh // bands, mt, d)
+                                (2 * (u % pairs) + 1) * g.oh // bands, mt, d, masked)
         for u in prange(g.n * pairs, schedule='dynamic'):
-            if d != NULL and 2 * (u % pairs) + 1 < bands:
-                input_grad_band(&dy[0, 0, 0, 0], bp, &dx[0, 0, 0, 0], &g, u // pairs,
+            if d != NULL and masked != NULL and 2 * (u % pairs) + 1 < bands:
+                input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g, u // pairs,
                                 (2 * (u % pairs) + 1) * g.oh // bands,
-                                (2 * (u % pairs) + 2) * g.oh // bands, mt, d)
+                                (2 * (u % pairs) + 2) * g.oh // bands, mt, d, masked)
         free(d)
+        free(masked)
     free(bp)
     if failed:
         raise MemoryError()

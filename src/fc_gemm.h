@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdint.h>
 
 typedef ptrdiff_t fc_idx;
 
@@ -37,14 +38,18 @@ static int fc_simd_level = 0;
 #define FC_MR 3
 #define FC_T float
 #define FC_TN f32
+#define FC_IT int32_t
 #include "fc_gemm_kernel.h"
 #undef FC_T
 #undef FC_TN
+#undef FC_IT
 #define FC_T double
 #define FC_TN f64
+#define FC_IT int64_t
 #include "fc_gemm_kernel.h"
 #undef FC_T
 #undef FC_TN
+#undef FC_IT
 #undef FC_ISA
 #undef FC_TARGET
 #undef FC_VB
@@ -58,14 +63,18 @@ static int fc_simd_level = 0;
 #define FC_MR 6
 #define FC_T float
 #define FC_TN f32
+#define FC_IT int32_t
 #include "fc_gemm_kernel.h"
 #undef FC_T
 #undef FC_TN
+#undef FC_IT
 #define FC_T double
 #define FC_TN f64
+#define FC_IT int64_t
 #include "fc_gemm_kernel.h"
 #undef FC_T
 #undef FC_TN
+#undef FC_IT
 #undef FC_ISA
 #undef FC_TARGET
 #undef FC_VB
@@ -109,6 +118,24 @@ static void fc_gemm_f64(fc_idx M, fc_idx N, fc_idx K, const double *a, fc_idx rs
 #endif
     fc_gemm_f64_generic(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
 }
+
+/* dst[0:n] = src[0:n] for the im2col gathers, whose rows are often a few values long (a first
+ * layer with one channel copies 3 at a time), where a call to memcpy costs more than the copy.
+ * setup.py builds with -fno-tree-loop-distribute-patterns where the compiler has it, so that
+ * the short loop is not turned back into a memcpy call. */
+#define FC_DEFINE_COPY(T, TN)                                                                 \
+    static inline void fc_copy_##TN(T *dst, const T *src, fc_idx n)       \
+    {                                                                                         \
+        fc_idx i;                                                                             \
+        if (n > 32) {                                                                         \
+            memcpy(dst, src, (size_t)n * sizeof(T));                                          \
+            return;                                                                           \
+        }                                                                                     \
+        for (i = 0; i < n; i++) dst[i] = src[i];                                              \
+    }
+FC_DEFINE_COPY(float, f32)
+FC_DEFINE_COPY(double, f64)
+#undef FC_DEFINE_COPY
 
 /* Packs B (K x N, element (k, n) at b[k*rsb + n*csb]) into ceil(N / nr) panels, each K rows of
  * nr contiguous values, zero-filled past column N. bp holds ceil(N / nr) * K * nr values. */

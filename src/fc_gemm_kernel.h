@@ -3,6 +3,7 @@
  * fc_gemm.h includes this file once per (element type, instruction set) after defining
  *   FC_T      element type (float or double)
  *   FC_TN     its short name (f32, f64)
+ *   FC_IT     the signed integer type of the same size (lane masks)
  *   FC_ISA    instruction-set suffix (avx2, generic)
  *   FC_TARGET function attribute that selects the instruction set (may be empty)
  *   FC_VB     vector size in bytes (16 or 32)
@@ -22,6 +23,7 @@
 #define FC_NV (FC_NR / FC_VL)
 typedef FC_T FC_FN(vec) __attribute__((vector_size(FC_VB)));
 typedef FC_T FC_FN(vecu) __attribute__((vector_size(FC_VB), aligned(sizeof(FC_T))));
+typedef FC_IT FC_FN(ivec) __attribute__((vector_size(FC_VB)));
 
 /* C[0:mr, 0:nr] (=|+=) A[0:mr, 0:K] @ Bp, with A element (r, k) at a[r*rsa + k*csa] and Bp one
  * packed panel (K rows of FC_NR contiguous columns, zero beyond the matrix's last column).
@@ -34,6 +36,7 @@ FC_TARGET static void FC_FN(fc_micro)(fc_idx K, const FC_T *a, fc_idx rsa, fc_id
 {
     typedef FC_FN(vec) vec;
     typedef FC_FN(vecu) vecu;
+    typedef FC_FN(ivec) ivec;
     const FC_T *ar[FC_MR];
     vec acc[FC_MR][FC_NV];
     fc_idx k, o = 0, r, v, j;
@@ -49,6 +52,21 @@ FC_TARGET static void FC_FN(fc_micro)(fc_idx K, const FC_T *a, fc_idx rsa, fc_id
             for (v = 0; v < FC_NV; v++) acc[r][v] += b[v] * s;
         }
     }
+    if (mr == FC_MR && nr == FC_NR) {
+        /* Full tile: finish in registers. ReLU clears the bits of negative lanes, so NaN
+         * (never < 0) passes through, as in NumPy's maximum. */
+        for (r = 0; r < FC_MR; r++) {
+            for (v = 0; v < FC_NV; v++) {
+                vec x = acc[r][v];
+                vecu *cv = (vecu *)(c + r * ldc + v * FC_VL);
+                if (accumulate) x += *cv;
+                if (bias) x += *(const vecu *)(bias + v * FC_VL);
+                if (relu) x = (vec)((ivec)x & ~(ivec)(x < (vec){0}));
+                *cv = x;
+            }
+        }
+        return;
+    }
     {
         FC_T t[FC_MR][FC_NR] __attribute__((aligned(FC_VB)));
         for (r = 0; r < FC_MR; r++)
@@ -59,7 +77,6 @@ FC_TARGET static void FC_FN(fc_micro)(fc_idx K, const FC_T *a, fc_idx rsa, fc_id
                 FC_T x = t[r][j];
                 if (accumulate) x += cr[j];
                 if (bias) x += bias[j];
-                /* written so that NaN passes through ReLU, as in NumPy's maximum */
                 if (relu && x < 0) x = 0;
                 cr[j] = x;
             }

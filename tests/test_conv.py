@@ -126,3 +126,22 @@ def test_nonfinite_values_propagate(rng):
     x[0, 0, 0, 0] = np.inf
     y = fastconv.conv2d(x, k)
     assert not np.isfinite(y[0, 0, 0, 0]) and np.isfinite(y[0, 1:, 1:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "same"), ((1, 3), "same")])
+def test_relu_output_applies_the_relu_derivative_inside_the_kernels(rng, strides, padding,
+                                                                     dtype, simd_path):
+    x, k, b = random(rng, (3, 9, 8, 5), dtype), random(rng, (3, 3, 5, 19), dtype), \
+        random(rng, (19,), dtype)
+    y = fastconv.conv2d(x, k, b, strides=strides, padding=padding, activation="relu")
+    assert (y == 0).mean() > 0.2                       # the mask matters
+    dy = random(rng, y.shape, dtype)
+    fused = fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding,
+                                     relu_output=y)
+    plain = fastconv.conv2d_backward(dy * (y > 0), x, k, strides=strides, padding=padding)
+    for a, b_ in zip(fused, plain):
+        np.testing.assert_array_equal(a, b_)
+    with pytest.raises(ValueError, match=r"relu_output must have dy's shape"):
+        fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding,
+                                 relu_output=y[:1])

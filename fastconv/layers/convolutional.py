@@ -56,10 +56,15 @@ class Conv2D(ActivatedLayer):
         return self._activate(_api.conv2d(x, self.kernel, bias, **args), activate)
 
     def backward(self, dy):
-        dz = self._activation_grad(dy)
-        dx, dkernel, dbias = _api.conv2d_backward(dz, self._x, self.kernel,
-                                                  strides=self.strides, padding=self.padding,
-                                                  compute_dx=self.needs_input_grad)
+        args = dict(strides=self.strides, padding=self.padding,
+                    compute_dx=self.needs_input_grad)
+        if self._activated and self.activation.name == "relu":
+            # the kernels apply the ReLU's derivative themselves
+            args["relu_output"] = self.activation.output
+            dz = dy
+        else:
+            dz = self._activation_grad(dy)
+        dx, dkernel, dbias = _api.conv2d_backward(dz, self._x, self.kernel, **args)
         self.grads = [dkernel] + ([dbias] if self.use_bias else [])
         return dx
 
