@@ -393,7 +393,7 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
             raise ValueError(f"{fn}: indices must be an integer array of shape "
                              f"{args.out_shape}, got {indices.dtype} {indices.shape}")
         indices = np.ascontiguousarray(indices, dtype=np.int64)
-    dx = np.zeros(x.shape, compute)
+    dx = np.empty(x.shape, compute)       # the kernel writes every value
     if not _pool.max_pool2d_backward(_contiguous(dy, compute), indices, dx,
                                      *args.kernel_args(), _num_threads):
         raise ValueError(f"{fn}: indices point outside their pooling windows; pass the "

@@ -10,6 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 
 
 cdef struct PoolGeometry:
@@ -157,25 +158,37 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
                         floating[:, :, :, ::1] dx, Py_ssize_t ph, Py_ssize_t pw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
                         int num_threads):
-    """dx (zero on entry) += dy routed to each window's recorded argmax.
+    """dx = dy routed to each window's recorded argmax; every value of dx is written.
 
-    Returns False if an index is not inside its window. Windows that overlap (stride smaller
-    than the pool) may send two gradients to one pixel, so rows then go to threads by image.
+    Returns False if an index is not inside its window. When windows do not overlap (strides
+    at least the pool), output row oh owns the band of input rows from its window's top to
+    the next one's, which its thread zeroes and fills while they are in cache; the first and
+    last bands reach the image's edges. Overlapping windows may send two gradients to one
+    pixel, so rows then go to threads by image.
     """
     cdef PoolGeometry g = make_geometry(dx.shape, dy.shape, ph, pw, sh, sw, pad_top, pad_left)
-    cdef Py_ssize_t r, n, oh
+    cdef Py_ssize_t r, n, oh, r0, r1, row = g.w * g.c
     cdef int bad = 0
     cdef int* bad_p = &bad
-    if g.n * g.oh * g.ow * g.c == 0:
+    if g.n * g.h * row == 0:
         return True
     with nogil:
         if sh >= ph and sw >= pw:
             for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+                n = r // g.oh
+                oh = r % g.oh
+                r0 = 0 if oh == 0 else oh * g.sh - g.pad_top
+                r1 = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
+                r0 = 0 if r0 < 0 else (g.h if r0 > g.h else r0)
+                r1 = r0 if r1 < r0 else (g.h if r1 > g.h else r1)
+                memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
+                       (r1 - r0) * row * sizeof(floating))
                 if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
-                               r // g.oh, r % g.oh):
+                               n, oh):
                     bad_p[0] = 1
         else:
             for n in prange(g.n, schedule='static', num_threads=num_threads):
+                memset(&dx[0, 0, 0, 0] + n * g.h * row, 0, g.h * row * sizeof(floating))
                 for oh in range(g.oh):
                     if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0],
                                    &g, n, oh):

@@ -110,3 +110,23 @@ def test_indices_from_another_geometry_are_refused(rng):
             fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=bad)
     with pytest.raises(ValueError, match=r"indices must be an integer array of shape"):
         fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=idx[:, :1])
+
+
+@pytest.mark.parametrize("pool_size,strides,padding", [(2, 3, "valid"), (2, 2, "valid"),
+                                                       ((3, 2), (4, 3), "same"),
+                                                       (3, 1, "same")])
+def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, padding):
+    # dx starts as NaN, as np.empty may leave it: gaps between windows, rows past the last
+    # window and overlapping windows must all end up right.
+    from fastconv import _api, _pool
+    x = random(rng, (2, 11, 10, 3))
+    args = _api._PoolArgs("test", x, pool_size, strides, padding)
+    y, idx = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding,
+                                 return_indices=True)
+    dy = random(rng, y.shape)
+    dx = np.full(x.shape, np.nan)
+    assert _pool.max_pool2d_backward(dy, idx, dx, *args.kernel_args(), 2)
+    np.testing.assert_allclose(dx, R.naive_max_pool2d_backward(dy, x, pool_size,
+                                                               strides=strides,
+                                                               padding=padding),
+                               rtol=1e-12, atol=0)
