@@ -1,5 +1,11 @@
 """Benchmarks are not tests: run them with `pytest benchmarks` (see README)."""
+import os
+import sys
+
 import pytest
+
+# benchmarks/ holds helper modules (_impls) next to the benchmark files
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastconv
 from fastconv import _api

@@ -29,8 +29,9 @@ cdef PoolGeometry make_geometry(const Py_ssize_t* xs, const Py_ssize_t* ys, Py_s
 
 
 cdef inline bint replaces(floating v, floating best) noexcept nogil:
-    # v becomes the window's maximum: strictly larger, or the first NaN
-    return v > best or (v != v and best == best)
+    # v becomes the window's maximum: strictly larger, or the first NaN. Bitwise operators,
+    # not `or`/`and`: no short-circuit branches, so the channel loops vectorise.
+    return (v > best) | ((v != v) & (best == best))
 
 
 cdef enum:
