@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 import fastconv
-from fastconv import models
+from fastconv import _api
 from fastconv.examples.mnist import build_network
 from fastconv.utils import set_random_seed, to_categorical
 
@@ -55,8 +55,8 @@ def fastconv_layer(spec):
         return run
 
     def run():
-        y, idx = fastconv.max_pool2d(x, 2, return_indices=True)
-        return fastconv.max_pool2d_backward(dy, x, 2, indices=idx)
+        y, argmax = _api._max_pool2d_with_argmax(x, 2, 2, "valid")
+        return _api._max_pool2d_backward_argmax(dy, argmax, x.shape, 2, 2, "valid")
     return run
 
 
@@ -149,3 +149,47 @@ def torch_train_step():
     torch.set_num_threads(fastconv.get_num_threads())
     return _best([(layout, _torch_train_step(layout)) for layout in ("nchw", "channels_last")],
                  repeat=10)
+
+
+LARGE = (1, 2000, 2000, 32, 64)        # batch, height, width, in_channels, filters; 3x3 "same"
+
+
+def large_data(seed=0):
+    n, h, w, c, f = LARGE
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c), np.float32)
+    k = rng.standard_normal((3, 3, c, f), np.float32) * 0.05
+    b = np.zeros(f, np.float32)
+    dy = rng.standard_normal((n, h, w, f), np.float32)
+    return x, k, b, dy
+
+
+def fastconv_large():
+    """(forward, backward) functions for the 2000x2000 layer."""
+    x, k, b, dy = large_data()
+    return (lambda: fastconv.conv2d(x, k, b, padding="same"),
+            lambda: fastconv.conv2d_backward(dy, x, k, padding="same"))
+
+
+def torch_large(layout="channels_last"):
+    torch.set_num_threads(fastconv.get_num_threads())
+    x, k, b, dy = large_data()
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+    del x, dy
+    wt = torch.from_numpy(k).permute(3, 2, 0, 1).contiguous(memory_format=fmt)
+    bt = torch.from_numpy(b)
+
+    def forward():
+        with torch.no_grad():
+            return F.conv2d(xt, wt, bt, padding=1)
+
+    def backward():
+        # the forward pass autograd needs is not timed: only the gradients
+        xg, wg, bg = (t.detach().requires_grad_(True) for t in (xt, wt, bt))
+        y = F.conv2d(xg, wg, bg, padding=1)
+        start = time.perf_counter()
+        grads = torch.autograd.grad(y, [xg, wg, bg], dyt)
+        return time.perf_counter() - start, grads
+    return forward, backward

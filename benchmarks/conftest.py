@@ -17,4 +17,12 @@ def pytest_report_header(config):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    output_json["fastconv"] = {"simd": _api.simd_path(), "threads": fastconv.get_num_threads()}
+    import numpy
+    try:
+        import torch
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = "not installed"
+    output_json["fastconv"] = {"version": fastconv.__version__, "simd": _api.simd_path(),
+                               "threads": fastconv.get_num_threads(), "numpy": numpy.__version__,
+                               "torch": torch_version}

@@ -1,7 +1,11 @@
-"""Run the benchmarks and print a markdown table of medians with ratios to fastconv.
+"""Run the benchmarks, print markdown tables of medians with ratios, save a bar chart.
 
-    python benchmarks/report.py                 # runs pytest benchmarks/ first
-    python benchmarks/report.py --json FILE     # only tabulates an earlier --benchmark-json
+    python benchmarks/report.py                   # everything (about 5 minutes on 2 cores)
+    python benchmarks/report.py --quick           # skip the naive loops and the memory runs
+    python benchmarks/report.py --json FILE       # only tabulate an earlier run's JSON
+
+Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
+PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
 """
 import argparse
 import json
@@ -13,52 +17,172 @@ from collections import defaultdict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["naive_numpy", "im2col_numpy", "torch", "fastconv"]
+STEPS_PER_EPOCH = 938          # 60,000 images in batches of 64
 
 
-def run_benchmarks(path, extra):
+def run_benchmarks(path, quick, extra):
     cmd = [sys.executable, "-m", "pytest", HERE, "-q", "-p", "no:cacheprovider",
            "--import-mode=importlib", f"--benchmark-json={path}", "--benchmark-columns=median"]
-    # pytest's own output goes to stderr, so that stdout is just the table
+    if quick:
+        cmd += ["-k", "not naive_numpy"]
+    # pytest's own output goes to stderr, so that stdout is just the tables
     subprocess.run(cmd + extra, check=True, cwd=tempfile.gettempdir(), stdout=sys.stderr)
 
 
-def table(data):
+def run_memory(path):
+    subprocess.run([sys.executable, os.path.join(HERE, "large_layer_memory.py"), "--json", path],
+                   check=True, stdout=sys.stderr)
+    with open(path) as f:
+        return json.load(f)
+
+
+def medians(data, op):
+    """{group: {impl: median seconds}} for the benchmarks of one kind, in file order."""
     groups = defaultdict(dict)
     for b in data["benchmarks"]:
-        groups[b["group"]][b["extra_info"]["impl"]] = b["stats"]["median"]
+        if b["extra_info"].get("op") in op:
+            groups[b["group"]][b["extra_info"]["impl"]] = b["stats"]["median"]
+    return groups
+
+
+def cell(t, base, unit):
+    scale = 1e3 if unit == "ms" else 1.0
+    if t is None:
+        return ""
+    if base is None or t == base:
+        return f"{t * scale:.3f}" if unit == "ms" else f"{t:.2f}"
+    ratio = t / base
+    text = f"{t * scale:.3f}" if unit == "ms" else f"{t:.2f}"
+    return f"{text} ({ratio:.0f}x)" if ratio >= 10 else f"{text} ({ratio:.2f}x)"
+
+
+def table(groups, title, unit="ms", extra_rows=()):
     impls = [i for i in ORDER if any(i in g for g in groups.values())]
-    info = data.get("fastconv", {})
-    lines = [f"float32, batch 64; fastconv SIMD path {info.get('simd', '?')}, "
-             f"{info.get('threads', '?')} threads; median ms (time / fastconv's time)", "",
-             "| operation | " + " | ".join(impls) + " |",
-             "|---|" + "---:|" * len(impls)]
-    for group, times in groups.items():
+    lines = [f"**{title}** (median {unit}; in brackets: time / fastconv's time)", "",
+             "| | " + " | ".join(impls) + " |", "|---|" + "---:|" * len(impls)]
+    for group, times in list(groups.items()) + list(extra_rows):
         base = times.get("fastconv")
-        cells = []
-        for impl in impls:
-            t = times.get(impl)
-            if t is None:
-                cells.append("")
-            elif base and impl != "fastconv":
-                cells.append(f"{t * 1e3:.3f} ({t / base:.0f}x)" if t / base >= 10
-                             else f"{t * 1e3:.3f} ({t / base:.1f}x)")
-            else:
-                cells.append(f"{t * 1e3:.3f}")
-        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+        lines.append(f"| {group} | " + " | ".join(cell(times.get(i), base, unit)
+                                                   for i in impls) + " |")
     return "\n".join(lines)
+
+
+def network_tables(data):
+    layers = medians(data, ("network_layer",))
+    step = medians(data, ("train_step",))
+    extra = []
+    impls = {i for g in layers.values() for i in g}
+    total = {i: sum(g[i] for g in layers.values()) for i in impls
+             if all(i in g for g in layers.values())}
+    if layers:
+        extra.append(("**sum of the conv and pool layers**", total))
+    for name, times in step.items():
+        extra.append((name, times))
+        extra.append((f"epoch estimate ({STEPS_PER_EPOCH} steps, s)",
+                      {i: t * STEPS_PER_EPOCH / 1e3 for i, t in times.items()}))
+    return table(layers, "Seed network, batch 64, forward + backward per layer", "ms", extra)
+
+
+def large_table(data, memory):
+    groups = medians(data, ("large_layer",))
+    out = [table(groups, "One 3x3 'same' conv, 32 -> 64 channels, one 2000x2000 image", "s")]
+    if memory:
+        gib = 2 ** 30
+        out += ["", "Peak process memory (one process each; x, y, dy and dx take "
+                f"{memory[0]['arrays_bytes'] / gib:.2f} GiB):", "",
+                "| implementation | forward s | backward s | peak GiB | over the arrays GiB |",
+                "|---|---:|---:|---:|---:|"]
+        for r in memory:
+            out.append(f"| {r['impl']} | {r['forward_s']:.2f} | {r['backward_s']:.2f} | "
+                       f"{r['peak_bytes'] / gib:.2f} | "
+                       f"{(r['peak_bytes'] - r['arrays_bytes']) / gib:+.2f} |")
+    return "\n".join(out)
+
+
+def chart(data, path):
+    """Grouped bars: the network's layers, their sum and a training step; the large layer."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("(no chart: matplotlib is not installed)", file=sys.stderr)
+        return
+    layers = medians(data, ("network_layer",))
+    step = medians(data, ("train_step",))
+    large = medians(data, ("large_layer",))
+    impls = [i for i in ("torch", "fastconv") if any(i in g for g in layers.values())]
+    rows = [(g.replace(" fwd+bwd", "").replace("net ", ""), t) for g, t in layers.items()]
+    if layers:
+        rows.append(("sum of conv+pool", {i: sum(g.get(i, 0) for g in layers.values())
+                                          for i in impls}))
+    rows += [("train step", t) for t in step.values()]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), gridspec_kw={"width_ratios": [3, 1]})
+    colors = {"torch": "#ee8866", "fastconv": "#4477aa"}
+    width = 0.8 / max(len(impls), 1)
+    for j, impl in enumerate(impls):
+        axes[0].barh([i + j * width for i in range(len(rows))],
+                     [r[1].get(impl, 0) * 1e3 for r in rows], width, label=impl,
+                     color=colors[impl])
+    axes[0].set_yticks([i + width * (len(impls) - 1) / 2 for i in range(len(rows))])
+    axes[0].set_yticklabels([r[0] for r in rows])
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel("ms (median), batch 64, forward + backward")
+    axes[0].legend()
+    axes[0].set_title("Seed MNIST convnet")
+    names = list(large)
+    for j, impl in enumerate(impls):
+        axes[1].bar([i + j * width for i in range(len(names))],
+                    [large[n].get(impl, 0) for n in names], width, color=colors[impl],
+                    label=impl)
+    axes[1].set_xticks([i + width * (len(impls) - 1) / 2 for i in range(len(names))])
+    axes[1].set_xticklabels([n.split()[-1] for n in names])
+    axes[1].set_ylabel("s (median)")
+    axes[1].set_title("3x3 conv, 2000x2000x32->64")
+    info = data.get("fastconv", {})
+    fig.suptitle(f"fastconv ({info.get('simd', '?')}, {info.get('threads', '?')} threads) "
+                 f"vs PyTorch CPU, same threads, same run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"(chart saved to {path})", file=sys.stderr)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="tabulate this pytest-benchmark JSON file, run nothing")
+    parser.add_argument("--memory-json", help="with --json: large_layer_memory.py's output")
+    parser.add_argument("--quick", action="store_true",
+                        help="skip the naive loops and the memory measurement")
+    parser.add_argument("--chart", default=os.path.join(HERE, "..", "docs", "benchmarks.png"),
+                        help="where to save the bar chart (default docs/benchmarks.png)")
     args, extra = parser.parse_known_args()
-    path = args.json
+    path, memory = args.json, None
     if path is None:
-        path = os.path.join(tempfile.mkdtemp(), "bench.json")
-        run_benchmarks(path, extra)
+        folder = tempfile.mkdtemp()
+        path = os.path.join(folder, "bench.json")
+        run_benchmarks(path, args.quick, extra)
+        if not args.quick:
+            memory = run_memory(os.path.join(folder, "memory.json"))
+    elif args.memory_json:
+        with open(args.memory_json) as f:
+            memory = json.load(f)
     with open(path) as f:
-        print(table(json.load(f)))
+        data = json.load(f)
+    info = data.get("fastconv", {})
+    machine = data.get("machine_info", {})
+    print(f"fastconv {info.get('version', '')} SIMD path {info.get('simd', '?')}, "
+          f"{info.get('threads', '?')} threads; PyTorch {info.get('torch', 'not installed')}; "
+          f"NumPy {info.get('numpy', '?')}; CPU {machine.get('cpu', {}).get('brand_raw', '?')}"
+          "\n")
+    print(table(medians(data, ("conv2d", "max_pool2d")),
+                "Kernels against the NumPy references, float32, batch 64"))
+    print()
+    print(network_tables(data))
+    print()
+    print(large_table(data, memory))
+    os.makedirs(os.path.dirname(os.path.abspath(args.chart)), exist_ok=True)
+    chart(data, args.chart)
 
 
 if __name__ == "__main__":

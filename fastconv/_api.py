@@ -433,3 +433,38 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
                   bool(transpose_b), c, None if bias is None else _contiguous(bias, compute),
                   activation == "relu", _num_threads)
     return _finish(c, result)
+
+
+# ---------------------------------------------------------------------------------------------
+# the layers' compact pooling argmax
+
+def _max_pool2d_with_argmax(x, pool_size, strides, padding):
+    """(y, argmax) for MaxPooling2D: argmax holds each maximum's position in its window, in
+    x's dtype, for _max_pool2d_backward_argmax (cheaper than the int64 image positions of
+    max_pool2d(return_indices=True))."""
+    fn = "MaxPooling2D"
+    x = _array(x, "x", fn)
+    args = _PoolArgs(fn, x, pool_size, strides, padding)
+    compute, result = _dtypes([x])
+    y = np.empty(args.out_shape, compute)
+    codes = np.empty(args.out_shape, compute)
+    _pool.max_pool2d_forward_codes(_contiguous(x, compute), y, codes, *args.kernel_args(),
+                                   _num_threads)
+    return _finish(y, result), codes
+
+
+def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding):
+    """dx for MaxPooling2D from the argmax of _max_pool2d_with_argmax."""
+    fn = "MaxPooling2D"
+    args = _PoolArgs(fn, np.empty(x_shape, np.uint8), pool_size, strides, padding)
+    dy = _array(dy, "dy", fn)
+    if dy.shape != args.out_shape or argmax.shape != args.out_shape:
+        raise ValueError(f"{fn}: dy and argmax must have the output's shape {args.out_shape}, "
+                         f"got {dy.shape} and {argmax.shape}")
+    compute, result = _dtypes([dy])
+    dx = np.empty(x_shape, compute)        # the kernel writes every value
+    if not _pool.max_pool2d_backward_codes(_contiguous(dy, compute),
+                                           _contiguous(argmax, compute), dx,
+                                           *args.kernel_args(), _num_threads):
+        raise ValueError(f"{fn}: argmax does not come from this layer's forward pass")
+    return _finish(dx, result)

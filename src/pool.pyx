@@ -39,18 +39,20 @@ cdef enum:
 
 
 cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* offsets,
-                   const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+                   floating* codes, const PoolGeometry* g, Py_ssize_t n,
+                   Py_ssize_t oh) noexcept nogil:
     # One output row (n, oh, :, :). Channels are the innermost, contiguous loop, and every
     # update is a branch-free select, so the loop vectorises; the window's pixels are visited
     # in row-major order. With indices, the winner's position in the (unclipped) window is
     # tracked as a value of the data's own type, in chunks of CHUNK channels, so that the
     # select stays one vector width; offsets[k] turns window position k into an image offset.
+    # With codes instead of idx, the window position itself is stored (the layers' format).
     cdef Py_ssize_t ow, ih, iw, ch, c0, cc, ih0, ih1, iw0, iw1, top, left
     cdef const floating* xp
     cdef floating* yp
     cdef floating best[CHUNK]
     cdef floating where[CHUNK]
-    cdef floating v, k, k0
+    cdef floating v, b, w, k, k0
     cdef bint take
     top = oh * g.sh - g.pad_top
     ih0 = top if top > 0 else 0
@@ -61,7 +63,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
         iw1 = left + g.pw if left + g.pw < g.w else g.w
         yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
         xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
-        if idx == NULL:
+        if idx == NULL and codes == NULL:
             for ch in range(g.c):
                 yp[ch] = xp[ch]
             for ih in range(ih0, ih1):
@@ -69,7 +71,8 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
                     xp = x + ((n * g.h + ih) * g.w + iw) * g.c
                     for ch in range(g.c):
                         v = xp[ch]
-                        yp[ch] = v if replaces(v, yp[ch]) else yp[ch]
+                        b = yp[ch]
+                        yp[ch] = v if replaces(v, b) else b
             continue
         k0 = <floating>((ih0 - top) * g.pw + iw0 - left)
         c0 = 0
@@ -83,14 +86,22 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
                     xp = x + ((n * g.h + ih) * g.w + iw) * g.c + c0
                     k = <floating>((ih - top) * g.pw + iw - left)
                     for ch in range(cc):
+                        # every operand loaded unconditionally: the selects vectorise
                         v = xp[ch]
-                        take = replaces(v, best[ch])
-                        best[ch] = v if take else best[ch]
-                        where[ch] = k if take else where[ch]
+                        b = best[ch]
+                        w = where[ch]
+                        take = replaces(v, b)
+                        best[ch] = v if take else b
+                        where[ch] = k if take else w
             for ch in range(cc):
                 yp[c0 + ch] = best[ch]
-                idx[((n * g.oh + oh) * g.ow + ow) * g.c + c0 + ch] = \
-                    top * g.w + left + offsets[<Py_ssize_t>where[ch]]
+            if codes != NULL:
+                for ch in range(cc):
+                    codes[((n * g.oh + oh) * g.ow + ow) * g.c + c0 + ch] = where[ch]
+            else:
+                for ch in range(cc):
+                    idx[((n * g.oh + oh) * g.ow + ow) * g.c + c0 + ch] = \
+                        top * g.w + left + offsets[<Py_ssize_t>where[ch]]
             c0 += cc
 
 
@@ -151,7 +162,8 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
             offsets[kk] = (kk // pw) * g.w + kk % pw
     with nogil:
         for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
-            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, offsets, &g, r // g.oh, r % g.oh)
+            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, offsets, NULL, &g, r // g.oh,
+                     r % g.oh)
     free(offsets)
 
 
@@ -193,5 +205,107 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
                 for oh in range(g.oh):
                     if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0],
                                    &g, n, oh):
+                        bad_p[0] = 1
+    return not bad
+
+
+def max_pool2d_forward_codes(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                             floating[:, :, :, ::1] codes, Py_ssize_t ph, Py_ssize_t pw,
+                             Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,
+                             Py_ssize_t pad_left, int num_threads):
+    """y = window maxima; codes (y's shape) = each maximum's position in its unclipped window,
+    row-major (kh * pw + kw), as a value of x's type: the compact argmax the layers keep."""
+    cdef PoolGeometry g = make_geometry(x.shape, y.shape, ph, pw, sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t r
+    if g.n * g.oh * g.ow * g.c == 0:
+        return
+    with nogil:
+        for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+            pool_row(&x[0, 0, 0, 0], &y[0, 0, 0, 0], NULL, NULL, &codes[0, 0, 0, 0], &g,
+                     r // g.oh, r % g.oh)
+
+
+cdef void fill_window_row(const floating* dy, const floating* codes, floating* dx,
+                          const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    # Non-overlapping windows: dx at each pixel of output row oh's windows is dy where that
+    # pixel's window position equals the recorded code, else 0 (branch-free, vectorised).
+    cdef Py_ssize_t ow, ih, iw, ch, top, left, o
+    cdef floating k, v
+    cdef const floating* cp
+    cdef const floating* dp
+    cdef floating* xp
+    top = oh * g.sh - g.pad_top
+    for ow in range(g.ow):
+        left = ow * g.sw - g.pad_left
+        o = ((n * g.oh + oh) * g.ow + ow) * g.c
+        cp = codes + o
+        dp = dy + o
+        for ih in range(top if top > 0 else 0, top + g.ph if top + g.ph < g.h else g.h):
+            for iw in range(left if left > 0 else 0, left + g.pw if left + g.pw < g.w else g.w):
+                k = <floating>((ih - top) * g.pw + iw - left)
+                xp = dx + ((n * g.h + ih) * g.w + iw) * g.c
+                for ch in range(g.c):
+                    v = dp[ch]          # loaded unconditionally, so that the select vectorises
+                    xp[ch] = v if cp[ch] == k else 0
+
+
+cdef int add_window_row(const floating* dy, const floating* codes, floating* dx,
+                        const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
+    # Overlapping windows: dx[pixel at the recorded code] += dy; returns 1 on a code that is
+    # not a pixel of its window.
+    cdef Py_ssize_t ow, ch, top, left, o, k, ih, iw
+    top = oh * g.sh - g.pad_top
+    for ow in range(g.ow):
+        left = ow * g.sw - g.pad_left
+        o = ((n * g.oh + oh) * g.ow + ow) * g.c
+        for ch in range(g.c):
+            k = <Py_ssize_t>codes[o + ch]
+            if not (0 <= codes[o + ch] < g.ph * g.pw) or k != codes[o + ch]:
+                return 1
+            ih = top + k // g.pw
+            iw = left + k % g.pw
+            if ih < 0 or ih >= g.h or iw < 0 or iw >= g.w:
+                return 1
+            dx[((n * g.h + ih) * g.w + iw) * g.c + ch] += dy[o + ch]
+    return 0
+
+
+def max_pool2d_backward_codes(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] codes,
+                              floating[:, :, :, ::1] dx, Py_ssize_t ph, Py_ssize_t pw,
+                              Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,
+                              Py_ssize_t pad_left, int num_threads):
+    """dx = dy routed through codes from max_pool2d_forward_codes; every value of dx is
+    written. Returns False if a code is not a pixel of its window (overlapping windows only;
+    otherwise such a gradient is dropped)."""
+    cdef PoolGeometry g = make_geometry(dx.shape, dy.shape, ph, pw, sh, sw, pad_top, pad_left)
+    cdef Py_ssize_t r, n, oh, r0, r1, row = g.w * g.c
+    cdef int bad = 0
+    cdef int* bad_p = &bad
+    if g.n * g.h * row == 0:
+        return True
+    with nogil:
+        if sh >= ph and sw >= pw:
+            # the band of rows each output row owns, as in max_pool2d_backward; zeroing it
+            # first covers pixels no window reaches
+            for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+                n = r // g.oh
+                oh = r % g.oh
+                r0 = 0 if oh == 0 else oh * g.sh - g.pad_top
+                r1 = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
+                r0 = 0 if r0 < 0 else (g.h if r0 > g.h else r0)
+                r1 = r0 if r1 < r0 else (g.h if r1 > g.h else r1)
+                # windows that tile the band exactly need no zeroing
+                if not (sh == ph and sw == pw and pad_top == 0 and pad_left == 0
+                        and g.ow * sw == g.w and r1 - r0 == ph):
+                    memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
+                           (r1 - r0) * row * sizeof(floating))
+                fill_window_row(&dy[0, 0, 0, 0], &codes[0, 0, 0, 0], &dx[0, 0, 0, 0], &g, n,
+                                oh)
+        else:
+            for n in prange(g.n, schedule='static', num_threads=num_threads):
+                memset(&dx[0, 0, 0, 0] + n * g.h * row, 0, g.h * row * sizeof(floating))
+                for oh in range(g.oh):
+                    if add_window_row(&dy[0, 0, 0, 0], &codes[0, 0, 0, 0], &dx[0, 0, 0, 0],
+                                      &g, n, oh):
                         bad_p[0] = 1
     return not bad

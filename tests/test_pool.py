@@ -130,3 +130,32 @@ def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, paddi
                                                                strides=strides,
                                                                padding=padding),
                                rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pool_size,strides,padding", [(2, None, "valid"), (3, 2, "same"),
+                                                       ((2, 3), (3, 4), "valid"),
+                                                       (3, 3, "same"), (2, 1, "valid")])
+def test_layer_argmax_path_matches_indices_path(rng, pool_size, strides, padding, dtype):
+    from fastconv import _api
+    x = random(rng, (3, 11, 9, 5), dtype)
+    x[0, 1, 1, 0] = np.nan
+    x[1, :4, :4, 2] = 1.0                                  # ties: first maximum wins
+    y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
+    y_ref = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding)
+    np.testing.assert_array_equal(y, y_ref)
+    dy = random(rng, y.shape, dtype)
+    dx = _api._max_pool2d_backward_argmax(dy, argmax, x.shape, pool_size, strides, padding)
+    np.testing.assert_allclose(dx, fastconv.max_pool2d_backward(dy, x, pool_size,
+                                                                strides=strides,
+                                                                padding=padding),
+                               rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+def test_layer_argmax_refuses_codes_outside_the_window(rng):
+    from fastconv import _api
+    x = random(rng, (1, 6, 6, 2))
+    y, argmax = _api._max_pool2d_with_argmax(x, 3, 1, "valid")     # overlapping windows
+    argmax[0, 0, 0, 0] = 9
+    with pytest.raises(ValueError, match="argmax does not come from this layer"):
+        _api._max_pool2d_backward_argmax(np.ones_like(y), argmax, x.shape, 3, 1, "valid")

@@ -5,7 +5,8 @@ from .base import Layer
 
 class MaxPooling2D(Layer):
     """2-D max pooling over NHWC inputs; strides default to pool_size. In training the
-    forward pass records where each maximum came from, so backward does not search again."""
+    forward pass records where each maximum came from (its position in the window, a compact
+    argmax), so backward writes the gradient without searching again."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
@@ -33,15 +34,15 @@ class MaxPooling2D(Layer):
         args = dict(strides=self.strides, padding=self.padding)
         if not training:
             return _api.max_pool2d(x, self.pool_size, **args)
-        self._x = x
-        y, self._indices = _api.max_pool2d(x, self.pool_size, return_indices=True, **args)
+        self._x_shape = x.shape
+        y, self._argmax = _api._max_pool2d_with_argmax(x, self.pool_size, **args)
         return y
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        return _api.max_pool2d_backward(dy, self._x, self.pool_size, strides=self.strides,
-                                        padding=self.padding, indices=self._indices)
+        return _api._max_pool2d_backward_argmax(dy, self._argmax, self._x_shape,
+                                                self.pool_size, self.strides, self.padding)
 
     def get_config(self):
         return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
