@@ -166,12 +166,73 @@ cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p
                 n += 1
 
 
+cdef inline void rows_panel(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
+                            const floating** rows, Py_ssize_t mr, Py_ssize_t nr,
+                            const floating* panel, floating* c, Py_ssize_t ldc,
+                            const floating* bias, int relu) noexcept nogil:
+    if floating is float:
+        fc_rows_panel_f32(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc, bias, relu)
+    else:
+        fc_rows_panel_f64(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc, bias, relu)
+
+
+cdef enum:
+    MAX_TILE = 192      # tile_rows' upper bound
+    MAX_BLOCKS = 64     # blocks of at least 3 rows in a tile
+
+
 cdef void forward_tile(const floating* x, const floating* bp, const floating* bias,
                        floating* y, const ConvGeometry* g, Py_ssize_t p0, Py_ssize_t m,
                        int relu, floating* a) noexcept nogil:
-    cdef Py_ssize_t k = g.kh * g.kw * g.c
-    gather_windows(x, g, p0, m, a)
-    gemm(m, g.f, k, a, k, 1, bp, y + p0 * g.f, g.f, 0, bias, relu)
+    # Output pixels p0 .. p0+m in micro-kernel blocks of rows. A block whose windows all lie
+    # inside the image is read straight from x (implicit GEMM: a window is KH runs of KW*C
+    # values, W*C apart); a block touching the padding is gathered into `a` first. Then panel
+    # by panel of the kernel (one panel stays in L1 while every block passes), block by block.
+    cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, block = fc_block_rows()
+    cdef Py_ssize_t nr = panel_width(a)
+    cdef Py_ssize_t i = 0, r, mr, ih0, iw0, nb = 0, j, bi
+    cdef Py_ssize_t ow = p0 % g.ow, oh = (p0 // g.ow) % g.oh, n = p0 // (g.ow * g.oh)
+    cdef const floating* rows[MAX_TILE]
+    cdef bint inside[MAX_BLOCKS]
+    while i < m:
+        mr = block if m - i > block else m - i
+        inside[nb] = True
+        for r in range(mr):
+            ih0 = oh * g.sh - g.pad_top
+            iw0 = ow * g.sw - g.pad_left
+            if ih0 < 0 or ih0 + g.kh > g.h or iw0 < 0 or iw0 + g.kw > g.w:
+                inside[nb] = False
+            else:
+                rows[i + r] = x + ((n * g.h + ih0) * g.w + iw0) * g.c
+            ow += 1
+            if ow == g.ow:
+                ow = 0
+                oh += 1
+                if oh == g.oh:
+                    oh = 0
+                    n += 1
+        if not inside[nb]:
+            gather_windows(x, g, p0 + i, mr, a + i * k)
+            for r in range(mr):
+                rows[i + r] = a + (i + r) * k
+        i += mr
+        nb += 1
+    j = 0
+    while j < f:
+        i = 0
+        bi = 0
+        while i < m:
+            mr = block if m - i > block else m - i
+            if inside[bi]:
+                rows_panel(g.kh, g.kw * g.c, g.w * g.c, &rows[i], mr,
+                           f - j if f - j < nr else nr, bp + (j // nr) * k * nr,
+                           y + (p0 + i) * f + j, f, bias + j, relu)
+            else:
+                rows_panel(1, k, 0, &rows[i], mr, f - j if f - j < nr else nr,
+                           bp + (j // nr) * k * nr, y + (p0 + i) * f + j, f, bias + j, relu)
+            i += mr
+            bi += 1
+        j += nr
 
 
 cdef void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,

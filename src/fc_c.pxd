@@ -17,6 +17,14 @@ cdef extern from "fc_gemm.h" nogil:
     void fc_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
                      Py_ssize_t csa, const double* bp, double* c, Py_ssize_t ldc, int accumulate,
                      const double* bias, int relu)
+    Py_ssize_t fc_block_rows()
+    void fc_rows_panel_f32(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
+                           const float** rows, Py_ssize_t mr, Py_ssize_t nr, const float* panel,
+                           float* c, Py_ssize_t ldc, const float* bias, int relu)
+    void fc_rows_panel_f64(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
+                           const double** rows, Py_ssize_t mr, Py_ssize_t nr,
+                           const double* panel, double* c, Py_ssize_t ldc, const double* bias,
+                           int relu)
     void fc_copy_f32(float* dst, const float* src, Py_ssize_t n)
     void fc_copy_f64(double* dst, const double* src, Py_ssize_t n)
     void fc_pack_b_f32(Py_ssize_t K, Py_ssize_t N, const float* b, Py_ssize_t rsb,

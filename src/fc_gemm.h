@@ -119,6 +119,32 @@ static void fc_gemm_f64(fc_idx M, fc_idx N, fc_idx K, const double *a, fc_idx rs
     fc_gemm_f64_generic(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu);
 }
 
+/* Rows of the micro-kernel on the selected path (the most fc_rows_panel takes at once). */
+static fc_idx fc_block_rows(void) { return fc_simd_level == 1 ? 6 : 3; }
+
+#if FC_HAVE_AVX2_PATH
+#define FC_IF_AVX2(code) code
+#else
+#define FC_IF_AVX2(code)
+#endif
+#define FC_DEFINE_ROWS_PANEL(T, TN)                                                           \
+    static void fc_rows_panel_##TN(fc_idx nseg, fc_idx seg_len, fc_idx seg_stride,           \
+                                   const T **rows, fc_idx mr, fc_idx nr, const T *panel,      \
+                                   T *c, fc_idx ldc, const T *bias, int relu)                 \
+    {                                                                                         \
+        FC_IF_AVX2(if (fc_simd_level == 1) {                                                  \
+            fc_rows_panel_##TN##_avx2(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc, \
+                                      bias, relu);                                            \
+            return;                                                                           \
+        })                                                                                    \
+        fc_rows_panel_##TN##_generic(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc,  \
+                                     bias, relu);                                             \
+    }
+FC_DEFINE_ROWS_PANEL(float, f32)
+FC_DEFINE_ROWS_PANEL(double, f64)
+#undef FC_DEFINE_ROWS_PANEL
+#undef FC_IF_AVX2
+
 /* dst[0:n] = src[0:n] for the im2col gathers, whose rows are often a few values long (a first
  * layer with one channel copies 3 at a time), where a call to memcpy costs more than the copy.
  * setup.py builds with -fno-tree-loop-distribute-patterns where the compiler has it, so that
