@@ -85,7 +85,8 @@ def network_tables(data):
 
 def large_table(data, memory):
     groups = medians(data, ("large_layer",))
-    out = [table(groups, "One 3x3 'same' conv, 32 -> 64 channels, one 2000x2000 image", "s")]
+    out = [table(groups, "One 3x3 'same' conv, 32 -> 64 channels, one 2000x2000 image", "s")
+           if groups else ""]
     if memory:
         gib = 2 ** 30
         out += ["", "Peak process memory (one process each; x, y, dy and dx take "

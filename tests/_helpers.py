@@ -11,13 +11,28 @@ TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4,
 SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
 
 
-def assert_close(actual, expected, dtype=None, what=""):
-    """actual matches expected (computed in float64) within dtype's tolerance."""
+def assert_close(actual, expected, dtype=None, what="", magnitude=None):
+    """actual matches expected (computed in float64) within dtype's tolerance.
+
+    The tolerance is relative to the largest expected value, or, given ``magnitude`` (the
+    same sums taken over absolute values), to each value's own sum of |terms|: the bound
+    rounding obeys when terms cancel.
+    """
     dtype = np.dtype(dtype if dtype is not None else actual.dtype)
     expected = np.asarray(expected, np.float64)
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     tol = TOLERANCE[dtype]
+    if magnitude is not None:
+        bound = tol * np.asarray(magnitude, np.float64) + 1e-300
+        error = np.abs(np.asarray(actual, np.float64) - expected)
+        bad = ~(error <= bound)                           # NaN counts as bad
+        if bad.any():
+            i = np.unravel_index(np.argmax(np.where(bad, error / bound, -1)), error.shape)
+            raise AssertionError(f"{what}: {int(bad.sum())} of {error.size} values off; at "
+                                 f"{i}: got {actual[i]!r}, expected {expected[i]!r}, error "
+                                 f"{error[i]:.3g} > {bound[i]:.3g} ({tol} x sum of |terms|)")
+        return
+    scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=tol,
                                atol=tol * max(scale, 1e-30), err_msg=what)
 
