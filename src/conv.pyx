@@ -92,6 +92,18 @@ cdef inline void pack_b(Py_ssize_t K, Py_ssize_t N, const floating* b, Py_ssize_
         fc_pack_b_f64(K, N, b, rsb, csb, nr, bp)
 
 
+cdef inline void next_pixel(const ConvGeometry* g, Py_ssize_t* n, Py_ssize_t* oh,
+                            Py_ssize_t* ow) noexcept nogil:
+    # (n, oh, ow) of the next output pixel in row-major order
+    ow[0] += 1
+    if ow[0] == g.ow:
+        ow[0] = 0
+        oh[0] += 1
+        if oh[0] == g.oh:
+            oh[0] = 0
+            n[0] += 1
+
+
 cdef inline void copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
     if floating is float:
         fc_copy_f32(dst, src, n)
@@ -127,13 +139,7 @@ cdef void gather_windows(const floating* x, const ConvGeometry* g, Py_ssize_t p0
                     else:
                         copy(dst + kw * c, src + kw * c, c)
             dst += seg
-        ow += 1
-        if ow == g.ow:
-            ow = 0
-            oh += 1
-            if oh == g.oh:
-                oh = 0
-                n += 1
+        next_pixel(g, &n, &oh, &ow)
 
 
 cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p0,
@@ -157,13 +163,7 @@ cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p
                         for ch in range(c):
                             dst[ch] += src[kw * c + ch]
             src += seg
-        ow += 1
-        if ow == g.ow:
-            ow = 0
-            oh += 1
-            if oh == g.oh:
-                oh = 0
-                n += 1
+        next_pixel(g, &n, &oh, &ow)
 
 
 cdef inline void rows_panel(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
@@ -204,13 +204,7 @@ cdef void forward_tile(const floating* x, const floating* bp, const floating* bi
                 inside[nb] = False
             else:
                 rows[i + r] = x + ((n * g.h + ih0) * g.w + iw0) * g.c
-            ow += 1
-            if ow == g.ow:
-                ow = 0
-                oh += 1
-                if oh == g.oh:
-                    oh = 0
-                    n += 1
+            next_pixel(g, &n, &oh, &ow)
         if not inside[nb]:
             gather_windows(x, g, p0 + i, mr, a + i * k)
             for r in range(mr):

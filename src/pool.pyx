@@ -138,6 +138,18 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
     return 0
 
 
+cdef inline void band(const PoolGeometry* g, Py_ssize_t oh, Py_ssize_t* r0,
+                      Py_ssize_t* r1) noexcept nogil:
+    # Input rows [r0, r1) that output row oh owns when windows do not overlap: from its
+    # window's top to the next window's, the first and last bands reaching the image's edges.
+    cdef Py_ssize_t a = 0 if oh == 0 else oh * g.sh - g.pad_top
+    cdef Py_ssize_t b = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
+    a = 0 if a < 0 else (g.h if a > g.h else a)
+    b = a if b < a else (g.h if b > g.h else b)
+    r0[0] = a
+    r1[0] = b
+
+
 def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                        int64_t[:, :, :, ::1] indices, Py_ssize_t ph, Py_ssize_t pw,
                        Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
@@ -190,10 +202,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
             for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
                 n = r // g.oh
                 oh = r % g.oh
-                r0 = 0 if oh == 0 else oh * g.sh - g.pad_top
-                r1 = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
-                r0 = 0 if r0 < 0 else (g.h if r0 > g.h else r0)
-                r1 = r0 if r1 < r0 else (g.h if r1 > g.h else r1)
+                band(&g, oh, &r0, &r1)
                 memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
                        (r1 - r0) * row * sizeof(floating))
                 if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
@@ -290,10 +299,7 @@ def max_pool2d_backward_codes(const floating[:, :, :, ::1] dy, const floating[:,
             for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
                 n = r // g.oh
                 oh = r % g.oh
-                r0 = 0 if oh == 0 else oh * g.sh - g.pad_top
-                r1 = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
-                r0 = 0 if r0 < 0 else (g.h if r0 > g.h else r0)
-                r1 = r0 if r1 < r0 else (g.h if r1 > g.h else r1)
+                band(&g, oh, &r0, &r1)
                 # windows that tile the band exactly need no zeroing
                 if not (sh == ph and sw == pw and pad_top == 0 and pad_left == 0
                         and g.ow * sw == g.w and r1 - r0 == ph):

@@ -7,21 +7,14 @@ import numpy as np
 import pytest
 
 from fastconv import callbacks, layers, losses, models, optimizers
+from fastconv.examples.mnist import build_network
 from fastconv.utils import set_random_seed, to_categorical
 from _helpers import numerical_gradient, random
 
 
 def seed_network():
-    network = models.Sequential()
-    network.add(layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)))
-    network.add(layers.MaxPooling2D((2, 2)))
-    network.add(layers.Conv2D(64, (3, 3), activation="relu"))
-    network.add(layers.MaxPooling2D((2, 2)))
-    network.add(layers.Conv2D(64, (3, 3), activation="relu"))
-    network.add(layers.Flatten())
-    network.add(layers.Dense(64, activation="relu"))
-    network.add(layers.Dense(10, activation="softmax"))
-    return network
+    """The Keras book's MNIST convnet, as fastconv train-mnist builds it."""
+    return build_network()
 
 
 def tiny_model(loss="categorical_crossentropy", last="softmax", dtype="float64"):
