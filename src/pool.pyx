@@ -138,16 +138,19 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
     return 0
 
 
-cdef inline void band(const PoolGeometry* g, Py_ssize_t oh, Py_ssize_t* r0,
-                      Py_ssize_t* r1) noexcept nogil:
-    # Input rows [r0, r1) that output row oh owns when windows do not overlap: from its
-    # window's top to the next window's, the first and last bands reaching the image's edges.
+cdef inline Py_ssize_t band_start(const PoolGeometry* g, Py_ssize_t oh) noexcept nogil:
+    # Output row oh owns input rows [band_start, band_end) when windows do not overlap: from
+    # its window's top to the next window's, the first and last bands reaching the image's
+    # edges. (Returned by value: a prange body's variables are thread-private only when the
+    # body assigns them itself.)
     cdef Py_ssize_t a = 0 if oh == 0 else oh * g.sh - g.pad_top
+    return 0 if a < 0 else (g.h if a > g.h else a)
+
+
+cdef inline Py_ssize_t band_end(const PoolGeometry* g, Py_ssize_t oh,
+                                Py_ssize_t start) noexcept nogil:
     cdef Py_ssize_t b = g.h if oh == g.oh - 1 else (oh + 1) * g.sh - g.pad_top
-    a = 0 if a < 0 else (g.h if a > g.h else a)
-    b = a if b < a else (g.h if b > g.h else b)
-    r0[0] = a
-    r1[0] = b
+    return start if b < start else (g.h if b > g.h else b)
 
 
 def max_pool2d_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
@@ -202,7 +205,8 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
             for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
                 n = r // g.oh
                 oh = r % g.oh
-                band(&g, oh, &r0, &r1)
+                r0 = band_start(&g, oh)
+                r1 = band_end(&g, oh, r0)
                 memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
                        (r1 - r0) * row * sizeof(floating))
                 if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
@@ -299,7 +303,8 @@ def max_pool2d_backward_codes(const floating[:, :, :, ::1] dy, const floating[:,
             for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
                 n = r // g.oh
                 oh = r % g.oh
-                band(&g, oh, &r0, &r1)
+                r0 = band_start(&g, oh)
+                r1 = band_end(&g, oh, r0)
                 # windows that tile the band exactly need no zeroing
                 if not (sh == ph and sw == pw and pad_top == 0 and pad_left == 0
                         and g.ow * sw == g.w and r1 - r0 == ph):

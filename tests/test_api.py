@@ -274,3 +274,24 @@ def test_thread_and_simd_settings_are_validated(threads):
     with pytest.raises(ValueError, match="name must be one of"):
         _api.set_simd_path("avx512")
     assert fastconv.set_num_threads(2) >= 1 and fastconv.get_num_threads() == 2
+
+
+def test_large_outputs_from_anonymous_mappings_behave_like_numpy_arrays(rng, monkeypatch):
+    from fastconv import _api
+    x, k = random(rng, (2, 9, 8, 3)), random(rng, (3, 3, 3, 4))
+    dy = random(rng, (2, 7, 6, 4))
+    want = (fastconv.conv2d(x, k),) + fastconv.conv2d_backward(dy, x, k) + (
+        fastconv.max_pool2d(x, 2), fastconv.max_pool2d_backward(random(rng, (2, 4, 4, 3)), x,
+                                                                 2))
+    monkeypatch.setattr(_api, "_LARGE_BYTES", 0)           # every output takes that path
+    rng2 = np.random.default_rng(0)
+    got = (fastconv.conv2d(x, k),) + fastconv.conv2d_backward(dy, x, k) + (
+        fastconv.max_pool2d(x, 2), fastconv.max_pool2d_backward(random(rng2, (2, 4, 4, 3)), x,
+                                                                 2))
+    for a, b in zip(got[:5], want[:5]):
+        np.testing.assert_array_equal(a, b)
+        assert a.flags.c_contiguous and a.flags.writeable
+    zeros = _api._empty((3, 5), np.float32, zero=True)
+    assert not zeros.any()
+    zeros[1, 2] = 7                                         # writable, private
+    assert zeros.sum() == 7 and _api._empty((3, 5), np.float32, zero=True).sum() == 0
