@@ -124,6 +124,19 @@ def conv_output_size(size, window, stride, padding):
     return (size - window) // stride + 1 if size >= window else 0
 
 
+def window_output_shape(input_shape, window, strides, padding, channels, owner):
+    """(batch, out_height, out_width, channels) of a (h, w) window sliding over inputs of
+    shape (batch, height, width, c); unknown (None) sizes stay None. ValueError naming owner
+    if the window does not fit."""
+    n, h, w, _ = input_shape
+    size = [None if s is None else conv_output_size(s, k, st, padding)
+            for s, k, st in zip((h, w), window, strides)]
+    if any(s is not None and s < 1 for s in size):
+        raise ValueError(f"{owner}: a {window[0]}x{window[1]} window with strides {strides} "
+                         f"and padding {padding!r} does not fit input shape {input_shape}")
+    return (n, size[0], size[1], channels)
+
+
 def padding_amounts(size, window, stride, padding):
     """(before, after) padding along one axis: the smaller half goes before, as in TensorFlow."""
     if padding == "valid":

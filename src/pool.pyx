@@ -186,40 +186,17 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dy, const int64_t[:, :, :, 
                         floating[:, :, :, ::1] dx, Py_ssize_t ph, Py_ssize_t pw,
                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top, Py_ssize_t pad_left,
                         int num_threads):
-    """dx = dy routed to each window's recorded argmax; every value of dx is written.
-
-    Returns False if an index is not inside its window. When windows do not overlap (strides
-    at least the pool), output row oh owns the band of input rows from its window's top to
-    the next one's, which its thread zeroes and fills while they are in cache; the first and
-    last bands reach the image's edges. Overlapping windows may send two gradients to one
-    pixel, so rows then go to threads by image.
-    """
+    """dx = dy routed to each window's recorded argmax (image positions from
+    max_pool2d_forward); every value of dx is written. Returns False if an index is not
+    inside its window."""
     cdef PoolGeometry g = make_geometry(dx.shape, dy.shape, ph, pw, sh, sw, pad_top, pad_left)
-    cdef Py_ssize_t r, n, oh, r0, r1, row = g.w * g.c
-    cdef int bad = 0
-    cdef int* bad_p = &bad
-    if g.n * g.h * row == 0:
+    cdef bint ok
+    if g.n * g.h * g.w * g.c == 0:
         return True
     with nogil:
-        if sh >= ph and sw >= pw:
-            for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
-                n = r // g.oh
-                oh = r % g.oh
-                r0 = band_start(&g, oh)
-                r1 = band_end(&g, oh, r0)
-                memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
-                       (r1 - r0) * row * sizeof(floating))
-                if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
-                               n, oh):
-                    bad_p[0] = 1
-        else:
-            for n in prange(g.n, schedule='static', num_threads=num_threads):
-                memset(&dx[0, 0, 0, 0] + n * g.h * row, 0, g.h * row * sizeof(floating))
-                for oh in range(g.oh):
-                    if scatter_row(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], &dx[0, 0, 0, 0],
-                                   &g, n, oh):
-                        bad_p[0] = 1
-    return not bad
+        ok = route_gradients(&dy[0, 0, 0, 0], &indices[0, 0, 0, 0], NULL, &dx[0, 0, 0, 0], &g,
+                             num_threads)
+    return ok
 
 
 def max_pool2d_forward_codes(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
@@ -283,40 +260,57 @@ cdef int add_window_row(const floating* dy, const floating* codes, floating* dx,
     return 0
 
 
+cdef bint route_gradients(const floating* dy, const int64_t* idx, const floating* codes,
+                          floating* dx, const PoolGeometry* g, int num_threads) noexcept nogil:
+    # dx = dy sent to each window's maximum, recorded either as image positions (idx) or as
+    # window positions (codes); False if one lies outside its window. When windows do not
+    # overlap (strides at least the pool), output row oh owns a band of input rows
+    # (band_start/band_end), which its thread zeroes and fills while they are in cache; codes
+    # write every pixel of their windows, so where windows tile the band exactly there is
+    # nothing to zero. Overlapping windows may send two gradients to one pixel, so rows then
+    # go to threads by image. (Every variable the prange bodies use is assigned in them, and
+    # so private to each thread.)
+    cdef Py_ssize_t r, n, oh, r0, r1, row = g.w * g.c
+    cdef int bad = 0
+    cdef int* bad_p = &bad
+    cdef bint tiled = (codes != NULL and g.sh == g.ph and g.sw == g.pw and g.pad_top == 0
+                       and g.pad_left == 0 and g.ow * g.sw == g.w)
+    if g.sh >= g.ph and g.sw >= g.pw:
+        for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
+            n = r // g.oh
+            oh = r % g.oh
+            r0 = band_start(g, oh)
+            r1 = band_end(g, oh, r0)
+            if not (tiled and r1 - r0 == g.ph):
+                memset(dx + (n * g.h + r0) * row, 0, (r1 - r0) * row * sizeof(floating))
+            if codes != NULL:
+                fill_window_row(dy, codes, dx, g, n, oh)
+            elif scatter_row(dy, idx, dx, g, n, oh):
+                bad_p[0] = 1
+    else:
+        for n in prange(g.n, schedule='static', num_threads=num_threads):
+            memset(dx + n * g.h * row, 0, g.h * row * sizeof(floating))
+            for oh in range(g.oh):
+                if codes != NULL:
+                    if add_window_row(dy, codes, dx, g, n, oh):
+                        bad_p[0] = 1
+                elif scatter_row(dy, idx, dx, g, n, oh):
+                    bad_p[0] = 1
+    return not bad
+
+
 def max_pool2d_backward_codes(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] codes,
                               floating[:, :, :, ::1] dx, Py_ssize_t ph, Py_ssize_t pw,
                               Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,
                               Py_ssize_t pad_left, int num_threads):
     """dx = dy routed through codes from max_pool2d_forward_codes; every value of dx is
-    written. Returns False if a code is not a pixel of its window (overlapping windows only;
-    otherwise such a gradient is dropped)."""
+    written. Returns False if a code is not a pixel of its window (checked where windows
+    overlap; elsewhere such a gradient is dropped)."""
     cdef PoolGeometry g = make_geometry(dx.shape, dy.shape, ph, pw, sh, sw, pad_top, pad_left)
-    cdef Py_ssize_t r, n, oh, r0, r1, row = g.w * g.c
-    cdef int bad = 0
-    cdef int* bad_p = &bad
-    if g.n * g.h * row == 0:
+    cdef bint ok
+    if g.n * g.h * g.w * g.c == 0:
         return True
     with nogil:
-        if sh >= ph and sw >= pw:
-            # the band of rows each output row owns, as in max_pool2d_backward; zeroing it
-            # first covers pixels no window reaches
-            for r in prange(g.n * g.oh, schedule='static', num_threads=num_threads):
-                n = r // g.oh
-                oh = r % g.oh
-                r0 = band_start(&g, oh)
-                r1 = band_end(&g, oh, r0)
-                # windows that tile the band exactly need no zeroing
-                if not (sh == ph and sw == pw and pad_top == 0 and pad_left == 0
-                        and g.ow * sw == g.w and r1 - r0 == ph):
-                    memset(&dx[0, 0, 0, 0] + (n * g.h + r0) * row, 0,
-                           (r1 - r0) * row * sizeof(floating))
-                fill_window_row(&dy[0, 0, 0, 0], &codes[0, 0, 0, 0], &dx[0, 0, 0, 0], &g, n,
-                                oh)
-        else:
-            for n in prange(g.n, schedule='static', num_threads=num_threads):
-                memset(&dx[0, 0, 0, 0] + n * g.h * row, 0, g.h * row * sizeof(floating))
-                for oh in range(g.oh):
-                    if add_window_row(&dy[0, 0, 0, 0], &codes[0, 0, 0, 0], &dx[0, 0, 0, 0],
-                                      &g, n, oh):
-                        bad_p[0] = 1
-    return not bad
+        ok = route_gradients(&dy[0, 0, 0, 0], NULL, &codes[0, 0, 0, 0], &dx[0, 0, 0, 0], &g,
+                             num_threads)
+    return ok

@@ -141,3 +141,15 @@ def test_initializers_follow_keras_scales():
     h = initializers.get("he_normal")((1000, 100))
     assert abs(h.std() - np.sqrt(2 / 1000)) < 0.1 * np.sqrt(2 / 1000)
     assert np.abs(h).max() <= 2 * np.sqrt(2 / 1000) / 0.8796 + 1e-6
+
+
+def test_layers_that_do_not_fit_their_input_say_so():
+    from fastconv import models
+    with pytest.raises(ValueError, match=r"Conv2D 'conv2d.*': a 5x5 window with strides "
+                                         r"\(1, 1\) and padding 'valid' does not fit input "
+                                         r"shape \(None, 4, 4, 1\)"):
+        models.Sequential([layers.Conv2D(2, 5, input_shape=(4, 4, 1))])
+    with pytest.raises(ValueError, match=r"MaxPooling2D .* a 3x3 window .* \(None, 2, 2, 1\)"):
+        models.Sequential([layers.MaxPooling2D(3, input_shape=(2, 2, 1))])
+    assert layers.Conv2D(2, 3, padding="same").compute_output_shape((None, None, 7, 3)) == \
+        (None, None, 7, 2)

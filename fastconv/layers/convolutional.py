@@ -37,13 +37,8 @@ class Conv2D(ActivatedLayer):
             self.weights.append(self.bias)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, _ = input_shape
-        size = [None if s is None else _api.conv_output_size(s, k, st, self.padding)
-                for s, k, st in zip((h, w), self.kernel_size, self.strides)]
-        if any(s is not None and s < 1 for s in size):
-            raise ValueError(f"Conv2D {self.name!r}: a {self.kernel_size} kernel with "
-                             f"padding {self.padding!r} does not fit input shape {input_shape}")
-        return (n, size[0], size[1], self.filters)
+        return _api.window_output_shape(input_shape, self.kernel_size, self.strides,
+                                        self.padding, self.filters, f"Conv2D {self.name!r}")
 
     def forward(self, x, training=False, activate=True):
         self._x = x

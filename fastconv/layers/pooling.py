@@ -22,13 +22,8 @@ class MaxPooling2D(Layer):
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        n, h, w, c = input_shape
-        size = [None if s is None else _api.conv_output_size(s, k, st, self.padding)
-                for s, k, st in zip((h, w), self.pool_size, self.strides)]
-        if any(s is not None and s < 1 for s in size):
-            raise ValueError(f"MaxPooling2D {self.name!r}: a {self.pool_size} window with "
-                             f"padding {self.padding!r} does not fit input shape {input_shape}")
-        return (n, size[0], size[1], c)
+        return _api.window_output_shape(input_shape, self.pool_size, self.strides, self.padding,
+                                        input_shape[3], f"MaxPooling2D {self.name!r}")
 
     def forward(self, x, training=False, activate=True):
         args = dict(strides=self.strides, padding=self.padding)
