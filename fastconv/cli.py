@@ -1,4 +1,4 @@
-"""The ``fastconv`` command: ``fastconv train-mnist [options]``."""
+"""The ``fastconv`` command: ``fastconv train-mnist [options]``, ``fastconv info``."""
 import argparse
 import sys
 
@@ -10,7 +10,11 @@ def main(argv=None):
     train = commands.add_parser("train-mnist", help="train the Keras book's MNIST convnet",
                                 description=mnist.__doc__)
     mnist.add_arguments(train)
+    commands.add_parser("info", help="show the build: versions, compiler, OpenMP, threads, SIMD")
     args = parser.parse_args(argv)
+    if args.command == "info":
+        from ._info import show_config
+        show_config()
     if args.command == "train-mnist":
         mnist.run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed,
                   args.verbose)

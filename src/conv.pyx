@@ -51,6 +51,16 @@ def openmp_enabled():
     return bool(fc_omp_enabled())
 
 
+def openmp_version():
+    """The _OPENMP date (e.g. 201511) this module was compiled with, 0 without OpenMP."""
+    return fc_omp_version()
+
+
+def compiler():
+    """The C compiler that built the kernels."""
+    return fc_compiler().decode("ascii", "replace")
+
+
 def openmp_max_threads():
     return fc_omp_max_threads()
 

@@ -1,6 +1,8 @@
 # Declarations of fastconv's C helpers (fc_gemm.h, fc_omp.h) for the Cython kernels.
 
 cdef extern from "fc_omp.h" nogil:
+    const char* fc_compiler()
+    int fc_omp_version()
     int fc_omp_enabled()
     int fc_omp_max_threads()
 

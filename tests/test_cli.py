@@ -42,3 +42,17 @@ def test_train_mnist_runs_the_program_and_reports_epoch_times(monkeypatch, tmp_p
     assert picture.read_bytes()[:4] == b"\x89PNG"
     assert "Total params: 93,322" in out and "Epoch 2/2" in out
     assert "test_acc: 0.5" in out and "seconds per epoch: " in out
+
+
+def test_info_shows_the_build(capsys):
+    import fastconv
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    for key in ("fastconv:", "numpy:", "compiler:", "openmp:", "threads:", "simd compiled:",
+                "simd in use:"):
+        assert key in out
+    info = fastconv._info.config()
+    assert info["fastconv"] == fastconv.__version__ and info["numpy"] == np.__version__
+    assert info["threads"] == fastconv.get_num_threads()
+    assert info["simd in use"] in ("generic", "avx2+fma")
+    assert info["compiler"] != "unknown"

@@ -1,0 +1,36 @@
+"""fastconv.show_config() and `fastconv info`: what this build is and what it will use."""
+import platform
+import sys
+
+import numpy as np
+
+from . import _api, _conv
+from ._version import __version__
+
+_OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0",
+                    201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2"}
+
+
+def config():
+    """The facts show_config prints, as a dict."""
+    openmp = _conv.openmp_version()
+    return {
+        "fastconv": __version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "compiler": _conv.compiler(),
+        "openmp": (f"yes, OpenMP {_OPENMP_VERSIONS.get(openmp, openmp)}" if openmp
+                   else "no (built without it: one thread)"),
+        "threads": _api.get_num_threads(),
+        "simd compiled": "generic, avx2+fma" if _conv.simd_compiled() else "generic",
+        "simd this cpu": _api._SIMD_NAMES[_conv.simd_detect()],
+        "simd in use": _api.simd_path(),
+    }
+
+
+def show_config(file=None):
+    """Print fastconv's version, NumPy's, the compiler, OpenMP and thread count, and the SIMD
+    paths compiled in and the one in use."""
+    for key, value in config().items():
+        print(f"{key + ':':15s}{value}", file=file or sys.stdout)
