@@ -19,21 +19,28 @@ from . import _conv, _dense, _pool
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
            "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
 
-_num_threads = max(1, _conv.openmp_max_threads())
-
-
 def get_num_threads():
-    """Number of threads the kernels use (OMP_NUM_THREADS at import, or set_num_threads)."""
-    return _num_threads
+    """Number of threads the kernels use when called from this thread.
+
+    This is OpenMP's own setting (``omp_get_max_threads()``): ``OMP_NUM_THREADS`` if it is
+    set, otherwise the number of CPUs this process may run on; ``set_num_threads`` and
+    ``threadpoolctl.threadpool_limits`` change it. Always 1 in a build without OpenMP.
+    """
+    return max(1, _conv.openmp_max_threads())
 
 
 def set_num_threads(n):
-    """Set how many threads the kernels use; returns the previous value."""
-    global _num_threads
+    """Set how many threads the kernels use; returns the previous value.
+
+    Like ``omp_set_num_threads`` (and ``threadpoolctl``, which calls it), this applies to
+    calls made from the calling Python thread; other threads keep ``OMP_NUM_THREADS``.
+    Without OpenMP the kernels run on one thread whatever ``n`` is.
+    """
     n = operator.index(n)
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    previous, _num_threads = _num_threads, n
+    previous = get_num_threads()
+    _conv.openmp_set_num_threads(n)
     return previous
 
 
@@ -280,7 +287,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     y = _empty(args.out_shape, compute)
     _conv.conv2d_forward(_contiguous(x, compute), _contiguous(kernel, compute), b, y,
                          args.sh, args.sw, args.pt, args.pl, activation == "relu",
-                         _num_threads)
+                         get_num_threads())
     return _finish(y, result)
 
 
@@ -327,12 +334,12 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     dkernel = np.empty(kernel.shape, compute)
     dbias = np.empty(kernel.shape[3], compute)
     _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
-                                 args.pl, _num_threads, y_c)
+                                 args.pl, get_num_threads(), y_c)
     dx = None
     if compute_dx:
         dx = _empty(x.shape, compute, zero=True)
         _conv.conv2d_backward_input(dy_c, k_c, dx, args.sh, args.sw, args.pt, args.pl,
-                                    _num_threads, y_c)
+                                    get_num_threads(), y_c)
         dx = _finish(dx, result)
     return dx, _finish(dkernel, result), _finish(dbias, result)
 
@@ -392,7 +399,7 @@ def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", return_indices=
     y = _empty(args.out_shape, compute)
     indices = _empty(args.out_shape, np.int64) if return_indices else None
     _pool.max_pool2d_forward(_contiguous(x, compute), y, indices, *args.kernel_args(),
-                             _num_threads)
+                             get_num_threads())
     y = _finish(y, result)
     return (y, indices) if return_indices else y
 
@@ -420,7 +427,7 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
     if indices is None:
         indices = _empty(args.out_shape, np.int64)
         _pool.max_pool2d_forward(_contiguous(x, compute), _empty(args.out_shape, compute),
-                                 indices, *args.kernel_args(), _num_threads)
+                                 indices, *args.kernel_args(), get_num_threads())
     else:
         indices = np.asarray(indices)
         if indices.shape != args.out_shape or indices.dtype.kind not in "iu":
@@ -429,7 +436,7 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
         indices = np.ascontiguousarray(indices, dtype=np.int64)
     dx = _empty(x.shape, compute)       # the kernel writes every value
     if not _pool.max_pool2d_backward(_contiguous(dy, compute), indices, dx,
-                                     *args.kernel_args(), _num_threads):
+                                     *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: indices point outside their pooling windows; pass the "
                          f"indices max_pool2d returned for this x, pool_size, strides and "
                          f"padding")
@@ -465,7 +472,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     c = _empty((m, n), compute)
     _dense.matmul(_contiguous(a, compute), bool(transpose_a), _contiguous(b, compute),
                   bool(transpose_b), c, None if bias is None else _contiguous(bias, compute),
-                  activation == "relu", _num_threads)
+                  activation == "relu", get_num_threads())
     return _finish(c, result)
 
 
@@ -483,7 +490,7 @@ def _max_pool2d_with_argmax(x, pool_size, strides, padding):
     y = _empty(args.out_shape, compute)
     codes = _empty(args.out_shape, compute)
     _pool.max_pool2d_forward_codes(_contiguous(x, compute), y, codes, *args.kernel_args(),
-                                   _num_threads)
+                                   get_num_threads())
     return _finish(y, result), codes
 
 
@@ -500,6 +507,6 @@ def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding
     dx = _empty(x_shape, compute)        # the kernel writes every value
     if not _pool.max_pool2d_backward_codes(_contiguous(dy, compute),
                                            _contiguous(argmax, compute), dx,
-                                           *args.kernel_args(), _num_threads):
+                                           *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: argmax does not come from this layer's forward pass")
     return _finish(dx, result)

@@ -62,7 +62,13 @@ def compiler():
 
 
 def openmp_max_threads():
+    """omp_get_max_threads() in the calling thread (1 without OpenMP)."""
     return fc_omp_max_threads()
+
+
+def openmp_set_num_threads(int n):
+    """omp_set_num_threads(n) in the calling thread (nothing without OpenMP)."""
+    fc_omp_set_num_threads(n)
 
 
 cdef inline Py_ssize_t panel_width(floating* dummy) noexcept nogil:

@@ -5,6 +5,7 @@ cdef extern from "fc_omp.h" nogil:
     int fc_omp_version()
     int fc_omp_enabled()
     int fc_omp_max_threads()
+    void fc_omp_set_num_threads(int n)
 
 cdef extern from "fc_gemm.h" nogil:
     int FC_TILE_ROWS

@@ -19,9 +19,11 @@ static const char *fc_compiler(void) { return FC_COMPILER; }
 static int fc_omp_version(void) { return _OPENMP; }
 static int fc_omp_enabled(void) { return 1; }
 static int fc_omp_max_threads(void) { return omp_get_max_threads(); }
+static void fc_omp_set_num_threads(int n) { omp_set_num_threads(n); }
 #else
 static int fc_omp_version(void) { return 0; }
 static int fc_omp_enabled(void) { return 0; }
 static int fc_omp_max_threads(void) { return 1; }
+static void fc_omp_set_num_threads(int n) { (void)n; }
 #endif
 #endif

@@ -1,4 +1,7 @@
 """The Python boundary: argument errors, array layouts, dtype policy, threads, SIMD paths."""
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -273,7 +276,36 @@ def test_thread_and_simd_settings_are_validated(threads):
         fastconv.set_num_threads(0)
     with pytest.raises(ValueError, match="name must be one of"):
         _api.set_simd_path("avx512")
-    assert fastconv.set_num_threads(2) >= 1 and fastconv.get_num_threads() == 2
+    assert fastconv.set_num_threads(2) >= 1
+    assert fastconv.get_num_threads() == (2 if OPENMP else 1)
+
+
+OPENMP = fastconv._conv.openmp_enabled()
+needs_openmp = pytest.mark.skipif(not OPENMP, reason="fastconv was built without OpenMP")
+
+
+@needs_openmp
+@pytest.mark.parametrize("env, expected", [("1", 1), ("3", 3)])
+def test_thread_count_follows_omp_num_threads(env, expected):
+    code = ("import fastconv, fastconv._info as i; "
+            "print(fastconv.get_num_threads(), i.config()['threads'])")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": env},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == [str(expected)] * 2
+
+
+@needs_openmp
+def test_openmp_runtime_is_visible_to_threadpoolctl_and_its_limits_apply(rng, threads):
+    import threadpoolctl
+    fastconv.set_num_threads(2)
+    openmp = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "openmp"]
+    assert openmp and all(p["num_threads"] == 2 for p in openmp)
+    x, k = random(rng, (4, 9, 9, 3), np.float32), random(rng, (3, 3, 3, 5), np.float32)
+    expected = fastconv.conv2d(x, k)
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert fastconv.get_num_threads() == 1
+        np.testing.assert_array_equal(fastconv.conv2d(x, k), expected)
+    assert fastconv.get_num_threads() == 2
 
 
 def test_large_outputs_from_anonymous_mappings_behave_like_numpy_arrays(rng, monkeypatch):

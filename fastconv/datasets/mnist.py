@@ -9,7 +9,6 @@ import gzip
 import hashlib
 import os
 import tempfile
-import urllib.request
 
 import numpy as np
 
@@ -99,6 +98,8 @@ def _download_missing(folder):
 
 
 def _download(url, target, sha256):
+    import urllib.request          # here, not at the top: it costs 20 ms of `import fastconv`
+
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:

@@ -1,0 +1,36 @@
+"""What the tests exercise is what a user installs: the package in site-packages, its compiled
+modules beside it, one version everywhere, and an import that stays light."""
+import importlib.metadata
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+import fastconv
+from fastconv import _conv, _dense, _pool
+
+
+def test_version_matches_the_installed_distribution_metadata():
+    assert importlib.metadata.version("fastconv") == fastconv.__version__
+
+
+@pytest.mark.skipif(not os.environ.get("CI"),
+                    reason="CI tests the installed wheel; a developer may test an editable install")
+def test_ci_imports_the_installed_wheel_not_the_source_folder():
+    package = os.path.dirname(os.path.realpath(fastconv.__file__))
+    site = {os.path.realpath(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}
+    assert os.path.dirname(package) in site, f"fastconv imported from {package}, not {site}"
+    source = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastconv")
+    assert package != os.path.realpath(source)
+    for module in (_conv, _dense, _pool):
+        assert os.path.dirname(os.path.realpath(module.__file__)) == package
+
+
+def test_import_fastconv_loads_neither_network_nor_plotting_modules():
+    code = ("import sys, fastconv; "
+            "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
