@@ -1,5 +1,7 @@
 """fastconv.show_config() and `fastconv info`: what this build is and what it will use."""
+import os
 import platform
+import re
 import sys
 
 import numpy as np
@@ -11,6 +13,16 @@ _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0",
                     201511: "4.5", 201811: "5.0", 202011: "5.1", 202111: "5.2"}
 
 
+def _openmp_runtimes():
+    """File names of the OpenMP runtimes loaded in this process (Linux; else empty)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if re.search(r"lib(g|i5?|)omp[-.]", line)}
+    except OSError:
+        return []
+    return sorted(os.path.basename(p) for p in paths)
+
+
 def config():
     """The facts show_config prints, as a dict."""
     openmp = _conv.openmp_version()
@@ -20,12 +32,14 @@ def config():
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "compiler": _conv.compiler(),
-        "openmp": (f"yes, OpenMP {_OPENMP_VERSIONS.get(openmp, openmp)}" if openmp
+        "openmp": (f"yes, OpenMP {_OPENMP_VERSIONS.get(openmp, openmp)}"
+                   + "".join(f", {lib}" for lib in _openmp_runtimes()) if openmp
                    else "no (built without it: one thread)"),
         "threads": _api.get_num_threads(),
         "simd compiled": "generic, avx2+fma" if _conv.simd_compiled() else "generic",
         "simd this cpu": _api._SIMD_NAMES[_conv.simd_detect()],
         "simd in use": _api.simd_path(),
+        "location": os.path.dirname(os.path.abspath(__file__)),
     }
 
 

@@ -1,4 +1,7 @@
 """The fastconv command and the MNIST example it runs, on a small stand-in for MNIST."""
+import os
+import sys
+
 import numpy as np
 import pytest
 
@@ -56,3 +59,6 @@ def test_info_shows_the_build(capsys):
     assert info["threads"] == fastconv.get_num_threads()
     assert info["simd in use"] in ("generic", "avx2+fma")
     assert info["compiler"] != "unknown"
+    assert info["location"] == os.path.dirname(os.path.abspath(fastconv.__file__))
+    if fastconv._conv.openmp_enabled() and sys.platform.startswith("linux"):
+        assert "gomp" in info["openmp"] or "omp" in info["openmp"].split(", ", 1)[1]
