@@ -8,13 +8,12 @@ computed in float64 (NumPy's promotion). float16 inputs are computed in float32 
 is returned as float16. Integer, boolean, complex, object and extended-precision inputs are
 rejected with a TypeError: convert them yourself (``x.astype(np.float32)``).
 """
-import mmap
 import operator
 import os
 
 import numpy as np
 
-from . import _conv, _dense, _pool
+from . import _buffers, _conv, _dense, _pool
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
            "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
@@ -187,26 +186,6 @@ def _check_ndim(a, ndim, name, fn, layout):
         raise ValueError(f"{fn}: {name} must be {ndim}-D {layout}, got shape {a.shape}")
 
 
-# Outputs this large come from a private anonymous mapping instead of NumPy's allocator.
-# NumPy advises the kernel to back large arrays with transparent huge pages; where the kernel
-# cannot supply them at once (as on this project's VMs: THP "madvise", no huge pages free),
-# the advice makes an array's first writes about twice as slow: 1.5 s instead of 0.75 s for
-# 1 GiB, and 1.6 s instead of 1.2 s for the 2000x2000 layer's forward pass. PyTorch's CPU
-# allocator gives no such advice either. Anonymous mappings start zeroed.
-_LARGE_BYTES = 32 << 20
-_ANONYMOUS = getattr(mmap, "MAP_PRIVATE", None) is not None and hasattr(mmap, "MAP_ANONYMOUS")
-
-
-def _empty(shape, dtype, zero=False):
-    """An uninitialised (or, with zero, zeroed) C-contiguous array for a kernel to fill."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if nbytes < _LARGE_BYTES or not _ANONYMOUS:
-        return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    return np.frombuffer(buffer, dtype).reshape(shape)
-
-
 def _finish(y, result):
     return y if y.dtype == result else y.astype(result)
 
@@ -284,7 +263,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
         raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
     compute, result = _dtypes(arrays)
     b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
-    y = _empty(args.out_shape, compute)
+    y = _buffers.empty(args.out_shape, compute)
     _conv.conv2d_forward(_contiguous(x, compute), _contiguous(kernel, compute), b, y,
                          args.sh, args.sw, args.pt, args.pl, activation == "relu",
                          get_num_threads())
@@ -337,7 +316,7 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
                                  args.pl, get_num_threads(), y_c)
     dx = None
     if compute_dx:
-        dx = _empty(x.shape, compute, zero=True)
+        dx = _buffers.empty(x.shape, compute)          # the kernel zeroes it first
         _conv.conv2d_backward_input(dy_c, k_c, dx, args.sh, args.sw, args.pt, args.pl,
                                     get_num_threads(), y_c)
         dx = _finish(dx, result)
@@ -396,8 +375,8 @@ def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", return_indices=
     x = _array(x, "x", fn)
     args = _PoolArgs(fn, x, pool_size, strides, padding)
     compute, result = _dtypes([x])
-    y = _empty(args.out_shape, compute)
-    indices = _empty(args.out_shape, np.int64) if return_indices else None
+    y = _buffers.empty(args.out_shape, compute)
+    indices = _buffers.empty(args.out_shape, np.int64) if return_indices else None
     _pool.max_pool2d_forward(_contiguous(x, compute), y, indices, *args.kernel_args(),
                              get_num_threads())
     y = _finish(y, result)
@@ -425,8 +404,8 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
                          f"padding {args.padding!r}), got {dy.shape}")
     compute, result = _dtypes([dy, x])
     if indices is None:
-        indices = _empty(args.out_shape, np.int64)
-        _pool.max_pool2d_forward(_contiguous(x, compute), _empty(args.out_shape, compute),
+        indices = _buffers.empty(args.out_shape, np.int64)
+        _pool.max_pool2d_forward(_contiguous(x, compute), _buffers.empty(args.out_shape, compute),
                                  indices, *args.kernel_args(), get_num_threads())
     else:
         indices = np.asarray(indices)
@@ -434,7 +413,7 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
             raise ValueError(f"{fn}: indices must be an integer array of shape "
                              f"{args.out_shape}, got {indices.dtype} {indices.shape}")
         indices = np.ascontiguousarray(indices, dtype=np.int64)
-    dx = _empty(x.shape, compute)       # the kernel writes every value
+    dx = _buffers.empty(x.shape, compute)       # the kernel writes every value
     if not _pool.max_pool2d_backward(_contiguous(dy, compute), indices, dx,
                                      *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: indices point outside their pooling windows; pass the "
@@ -469,7 +448,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
     if activation not in (None, "linear", "relu"):
         raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
     compute, result = _dtypes(arrays)
-    c = _empty((m, n), compute)
+    c = _buffers.empty((m, n), compute)
     _dense.matmul(_contiguous(a, compute), bool(transpose_a), _contiguous(b, compute),
                   bool(transpose_b), c, None if bias is None else _contiguous(bias, compute),
                   activation == "relu", get_num_threads())
@@ -487,8 +466,8 @@ def _max_pool2d_with_argmax(x, pool_size, strides, padding):
     x = _array(x, "x", fn)
     args = _PoolArgs(fn, x, pool_size, strides, padding)
     compute, result = _dtypes([x])
-    y = _empty(args.out_shape, compute)
-    codes = _empty(args.out_shape, compute)
+    y = _buffers.empty(args.out_shape, compute)
+    codes = _buffers.empty(args.out_shape, compute)
     _pool.max_pool2d_forward_codes(_contiguous(x, compute), y, codes, *args.kernel_args(),
                                    get_num_threads())
     return _finish(y, result), codes
@@ -504,7 +483,7 @@ def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding
         raise ValueError(f"{fn}: dy and argmax must have the output's shape {args.out_shape}, "
                          f"got {dy.shape} and {argmax.shape}")
     compute, result = _dtypes([dy])
-    dx = _empty(x_shape, compute)        # the kernel writes every value
+    dx = _buffers.empty(x_shape, compute)        # the kernel writes every value
     if not _pool.max_pool2d_backward_codes(_contiguous(dy, compute),
                                            _contiguous(argmax, compute), dx,
                                            *args.kernel_args(), get_num_threads()):

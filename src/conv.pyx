@@ -425,8 +425,8 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
                           floating[:, :, :, ::1] dx, Py_ssize_t sh, Py_ssize_t sw,
                           Py_ssize_t pad_top, Py_ssize_t pad_left, int num_threads,
                           const floating[:, :, :, ::1] relu_output=None):
-    """dx (zero on entry) += the transposed convolution of dy with kernel (dy masked by
-    relu_output > 0 if given).
+    """dx = the transposed convolution of dy with kernel (dy masked by relu_output > 0 if
+    given). dx's values on entry do not matter: the threads zero it first, row by row.
 
     Work goes by (image, band of output rows). A band is at least ceil(kh / sh) rows tall, so
     the input rows of bands two apart never meet: even bands run in parallel, then odd ones,
@@ -448,6 +448,8 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
     cdef int failed = 0
     cdef int* failed_p = &failed
     if g.n * g.oh * g.ow == 0 or k == 0:
+        if g.n * g.h * g.w * g.c > 0:
+            memset(&dx[0, 0, 0, 0], 0, g.n * g.h * g.w * g.c * sizeof(floating))
         return
     if relu_output is not None:
         yp = &relu_output[0, 0, 0, 0]
@@ -468,6 +470,8 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
         masked = <floating*>malloc(mt * f * sizeof(floating) + 1)
         if d == NULL or masked == NULL:
             failed_p[0] = 1
+        for u in prange(g.n * g.h, schedule='static'):
+            memset(&dx[0, 0, 0, 0] + u * g.w * g.c, 0, g.w * g.c * sizeof(floating))
         for u in prange(g.n * pairs, schedule='dynamic'):
             if d != NULL and masked != NULL:
                 input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g, u // pairs,

@@ -309,13 +309,13 @@ def test_openmp_runtime_is_visible_to_threadpoolctl_and_its_limits_apply(rng, th
 
 
 def test_large_outputs_from_anonymous_mappings_behave_like_numpy_arrays(rng, monkeypatch):
-    from fastconv import _api
+    from fastconv import _buffers
     x, k = random(rng, (2, 9, 8, 3)), random(rng, (3, 3, 3, 4))
     dy = random(rng, (2, 7, 6, 4))
     want = (fastconv.conv2d(x, k),) + fastconv.conv2d_backward(dy, x, k) + (
         fastconv.max_pool2d(x, 2), fastconv.max_pool2d_backward(random(rng, (2, 4, 4, 3)), x,
                                                                  2))
-    monkeypatch.setattr(_api, "_LARGE_BYTES", 0)           # every output takes that path
+    monkeypatch.setattr(_buffers, "LARGE_BYTES", 0)        # every output takes that path
     rng2 = np.random.default_rng(0)
     got = (fastconv.conv2d(x, k),) + fastconv.conv2d_backward(dy, x, k) + (
         fastconv.max_pool2d(x, 2), fastconv.max_pool2d_backward(random(rng2, (2, 4, 4, 3)), x,
@@ -323,7 +323,8 @@ def test_large_outputs_from_anonymous_mappings_behave_like_numpy_arrays(rng, mon
     for a, b in zip(got[:5], want[:5]):
         np.testing.assert_array_equal(a, b)
         assert a.flags.c_contiguous and a.flags.writeable
-    zeros = _api._empty((3, 5), np.float32, zero=True)
+    zeros = _buffers.empty((3, 5), np.float32, zero=True)
     assert not zeros.any()
     zeros[1, 2] = 7                                         # writable, private
-    assert zeros.sum() == 7 and _api._empty((3, 5), np.float32, zero=True).sum() == 0
+    assert zeros.sum() == 7 and _buffers.empty((3, 5), np.float32, zero=True).sum() == 0
+    assert _buffers.empty((0, 5), np.float32).shape == (0, 5)

@@ -227,7 +227,16 @@ def test_same_seed_gives_same_weights_and_loss_curve(rng):
     assert runs[0][1] == runs[1][1] and np.isfinite(runs[0][1]).all()
 
 
-def test_ctrl_c_stops_fit_cleanly_and_leaves_the_model_usable(rng, capsys):
+@pytest.fixture
+def python_sigint_handler():
+    """Python's own Ctrl-C handler, even where the test runner started with SIGINT ignored
+    (a background job)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_fit_cleanly_and_leaves_the_model_usable(rng, capsys, python_sigint_handler):
     m = tiny_model()
     x, y = random(rng, (64, 8, 8, 2)), to_categorical(rng.integers(0, 3, 64), 3)
     interrupt = callbacks.LambdaCallback(
