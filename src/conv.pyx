@@ -297,6 +297,15 @@ cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
         out[j] = s
 
 
+cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
+                           floating* out) noexcept nogil:
+    # out = dy where y > 0, else 0 (NaN in y counts as not > 0), without branches.
+    if floating is float:
+        fc_relu_mask_f32(n, dy, y, out)
+    else:
+        fc_relu_mask_f64(n, dy, y, out)
+
+
 cdef void input_grad_band(const floating* dy, const floating* y, const floating* bp,
                           floating* dx, const ConvGeometry* g, Py_ssize_t n, Py_ssize_t r0,
                           Py_ssize_t r1, Py_ssize_t mt, floating* d,
@@ -310,8 +319,7 @@ cdef void input_grad_band(const floating* dy, const floating* y, const floating*
         m = mt if p_end - p0 > mt else p_end - p0
         rows = dy + p0 * f
         if y != NULL:
-            for i in range(m * f):
-                masked[i] = rows[i] if y[p0 * f + i] > 0 else 0
+            relu_mask(m * f, rows, y + p0 * f, masked)
             rows = masked
         gemm(m, k, f, rows, f, 1, bp, d, k, 0, NULL, 0)
         scatter_windows(d, g, p0, m, dx)

@@ -34,3 +34,5 @@ cdef extern from "fc_gemm.h" nogil:
                        Py_ssize_t csb, Py_ssize_t nr, float* bp)
     void fc_pack_b_f64(Py_ssize_t K, Py_ssize_t N, const double* b, Py_ssize_t rsb,
                        Py_ssize_t csb, Py_ssize_t nr, double* bp)
+    void fc_relu_mask_f32(Py_ssize_t n, const float* dy, const float* y, float* out)
+    void fc_relu_mask_f64(Py_ssize_t n, const double* dy, const double* y, double* out)

@@ -184,4 +184,22 @@ FC_DEFINE_PACK(float, f32)
 FC_DEFINE_PACK(double, f64)
 #undef FC_DEFINE_PACK
 
+/* out[0:n] = dy where y > 0, else 0: the ReLU's derivative applied to a gradient. dy is read
+ * whatever y says, so the compiler can make the select a compare and a mask instead of a
+ * branch, which mispredicts on half the values of a real ReLU output (this cost 1.3 ms of the
+ * MNIST conv2's 5.4 ms backward). NaN in y is not > 0 and gives 0. */
+#define FC_DEFINE_RELU_MASK(T, TN)                                                            \
+    static void fc_relu_mask_##TN(fc_idx n, const T *restrict dy, const T *restrict y,        \
+                                  T *restrict out)                                            \
+    {                                                                                         \
+        fc_idx i;                                                                             \
+        for (i = 0; i < n; i++) {                                                             \
+            T v = dy[i];                  /* read unconditionally: lets the compiler select */ \
+            out[i] = y[i] > 0 ? v : (T)0;                                                     \
+        }                                                                                     \
+    }
+FC_DEFINE_RELU_MASK(float, f32)
+FC_DEFINE_RELU_MASK(double, f64)
+#undef FC_DEFINE_RELU_MASK
+
 #endif /* FC_GEMM_H */

@@ -147,3 +147,19 @@ def test_relu_output_applies_the_relu_derivative_inside_the_kernels(rng, strides
     with pytest.raises(ValueError, match=r"relu_output must have dy's shape"):
         fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding,
                                  relu_output=y[:1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_mask_selects_dy_so_nan_where_the_relu_was_off_is_dropped(rng, dtype):
+    x, k = random(rng, (2, 7, 7, 3), dtype), random(rng, (3, 3, 3, 4), dtype)
+    y = fastconv.conv2d(x, k, activation="relu")
+    dy = random(rng, y.shape, dtype)
+    off, on = np.argwhere(y == 0), np.argwhere(y > 0)
+    dy[tuple(off[0])] = np.nan                  # masked out: must not reach the gradients
+    y = y.copy()
+    y[tuple(on[0])] = np.nan                    # NaN is not > 0: masks like 0
+    fused = fastconv.conv2d_backward(dy, x, k, relu_output=y)
+    plain = fastconv.conv2d_backward(np.where(y > 0, dy, 0).astype(dtype), x, k)
+    for a, b_ in zip(fused, plain):
+        assert np.isfinite(a).all()
+        np.testing.assert_array_equal(a, b_)
