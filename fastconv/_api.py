@@ -310,7 +310,7 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     dy_c = _contiguous(dy, compute)
     x_c = _contiguous(x, compute)
     k_c = _contiguous(kernel, compute)
-    dkernel = np.empty(kernel.shape, compute)
+    dkernel = _buffers.empty(kernel.shape, compute)
     dbias = np.empty(kernel.shape[3], compute)
     _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
                                  args.pl, get_num_threads(), y_c)

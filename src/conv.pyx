@@ -25,6 +25,7 @@ cdef struct ConvGeometry:
 # accumulators at most, whatever the thread count, so results do not depend on it.
 cdef enum:
     MAX_GROUPS = 16
+    MIN_GROUP_TILES = 4
 
 
 def simd_compiled():
@@ -388,7 +389,10 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
     cdef Py_ssize_t nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t mt = tile_rows(k, sizeof(floating))
     cdef Py_ssize_t ntiles = (p + mt - 1) // mt
-    cdef Py_ssize_t groups = ntiles if ntiles < MAX_GROUPS else MAX_GROUPS
+    # Groups of at least MIN_GROUP_TILES tiles: each group zeroes, fills and hands over a
+    # whole k x f accumulator, which costs more than a tile or two adds to it. The grouping
+    # depends on the shapes only, so the sum does not depend on the thread count.
+    cdef Py_ssize_t groups = ntiles // MIN_GROUP_TILES
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
     cdef Py_ssize_t stride = k * ldw + ldw, gi, j
     cdef floating* acc
@@ -399,6 +403,10 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
     cdef int* failed_p = &failed
     if relu_output is not None and p > 0:
         yp = &relu_output[0, 0, 0, 0]
+    if groups > MAX_GROUPS:
+        groups = MAX_GROUPS
+    if groups < 1 and ntiles > 0:
+        groups = 1
     if groups == 0 or f == 0:
         dkernel[...] = 0
         dbias[...] = 0

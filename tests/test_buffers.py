@@ -1,5 +1,5 @@
 """Large outputs and the cache of freed ones: reuse never aliases a live array, never leaks old
-values into a result, and stays within its limit. LARGE_BYTES is lowered so that small arrays
+values into a result, and stays within its limit. MAPPED_BYTES is lowered so that small arrays
 take the large-output path."""
 import gc
 import threading
@@ -16,7 +16,7 @@ from _helpers import assert_close, random
 
 @pytest.fixture
 def every_output_mapped(monkeypatch):
-    monkeypatch.setattr(_buffers, "LARGE_BYTES", 0)
+    monkeypatch.setattr(_buffers, "MAPPED_BYTES", 0)
     previous = fastconv.set_buffer_cache_limit(1 << 20)
     yield
     fastconv.set_buffer_cache_limit(previous)
