@@ -64,6 +64,26 @@ def test_conv2d_batch_64_mnist_shapes_match_im2col_reference(rng, shape, dtype, 
         assert_close(got, want)
 
 
+@pytest.mark.parametrize("n,h,strides,padding", [(45, 5, 1, "valid"), (33, 6, 2, "same"),
+                                                  (64, 3, 1, "same"), (37, 7, (2, 3), "valid")])
+def test_input_gradient_of_many_small_images_grouped_per_unit(rng, n, h, strides, padding,
+                                                               threads):
+    # batches of small images go several images to a work unit, the last unit short
+    x, k = random(rng, (n, h, h + 1, 8), np.float32), random(rng, (3, 3, 8, 16), np.float32)
+    y = fastconv.conv2d(x, k, strides=strides, padding=padding, activation="relu")
+    dy = random(rng, y.shape, np.float32)
+    want = R.im2col_conv2d_backward((dy * (y > 0)).astype(np.float64), x.astype(np.float64),
+                                    k.astype(np.float64), strides=strides, padding=padding)[0]
+    results = []
+    for t in (1, 2, 3):
+        fastconv.set_num_threads(t)
+        results.append(fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding,
+                                                relu_output=y)[0])
+    assert_close(results[0], want)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("kernel_size,strides", [((3, 3), 1), ((2, 4), (2, 1)), ((3, 2), 3)],
                          ids=str)
