@@ -64,7 +64,7 @@ def extensions():
     exts = [
         Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_omp.h",
-                           "src/fc_c.pxd"]),
+                           "src/fc_winograd.h", "src/fc_c.pxd"]),
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],

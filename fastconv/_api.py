@@ -264,10 +264,38 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     compute, result = _dtypes(arrays)
     b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
     y = _buffers.empty(args.out_shape, compute)
-    _conv.conv2d_forward(_contiguous(x, compute), _contiguous(kernel, compute), b, y,
-                         args.sh, args.sw, args.pt, args.pl, activation == "relu",
-                         get_num_threads())
+    x_c, k_c = _contiguous(x, compute), _contiguous(kernel, compute)
+    if _winograd_pays(args, kernel.shape):
+        _conv.conv2d_forward_winograd(x_c, _winograd_kernel(k_c), k_c, b, y, args.pt, args.pl,
+                                      activation == "relu", get_num_threads())
+    else:
+        _conv.conv2d_forward(x_c, k_c, b, y, args.sh, args.sw, args.pt, args.pl,
+                             activation == "relu", get_num_threads())
     return _finish(y, result)
+
+
+# Winograd F(2x2, 3x3) for 3x3 kernels with strides 1: 16 multiplications for 4 outputs
+# where a direct convolution needs 36. Measured here against the direct kernel (float32, 2
+# threads): 1.2x faster with 32 to 128 channels (the 2000x2000 layer: 0.65 s against
+# 0.82 s), 1.5x in float64, but 0.6x with 16 channels in and out, whose GEMMs are too thin
+# for the transforms' cost; and slower where 2x2 output tiles overhang small odd outputs
+# (MNIST conv2, 11x11 outputs in 6x6 tiles: 1.73 against 1.58 ms).
+# FASTCONV_WINOGRAD=0 turns it off (every convolution then runs the direct kernel).
+_WINOGRAD = os.environ.get("FASTCONV_WINOGRAD", "1").strip() not in ("0", "off", "no")
+_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+def _winograd_pays(args, kernel_shape):
+    kh, kw, c, f = kernel_shape
+    tiles = ((args.oh + 1) // 2) * ((args.ow + 1) // 2)
+    return (_WINOGRAD and (kh, kw, args.sh, args.sw) == (3, 3, 1, 1) and c >= 32 and f >= 32
+            and 4 * tiles <= 1.1 * args.oh * args.ow)
+
+
+def _winograd_kernel(kernel):
+    """G g G^T for each (in, out) channel pair, as 16 matrices (in_channels, filters)."""
+    u = np.einsum("ai,ijcf,bj->abcf", _WINOGRAD_G, kernel.astype(np.float64), _WINOGRAD_G)
+    return np.ascontiguousarray(u.reshape(16, kernel.shape[2], kernel.shape[3]), kernel.dtype)
 
 
 def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True,

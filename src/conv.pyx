@@ -389,6 +389,129 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         raise MemoryError()
 
 
+cdef inline void wino_in(const floating** p, Py_ssize_t c, floating* v,
+                         Py_ssize_t vs) noexcept nogil:
+    if floating is float:
+        fc_wino_in_f32(p, c, v, vs)
+    else:
+        fc_wino_in_f64(p, c, v, vs)
+
+
+cdef inline int wino_out(const floating* m, Py_ssize_t ms, Py_ssize_t f, const floating* bias,
+                         int relu, floating** o) noexcept nogil:
+    if floating is float:
+        return fc_wino_out_f32(m, ms, f, bias, relu, o[0], o[1], o[2], o[3])
+    else:
+        return fc_wino_out_f64(m, ms, f, bias, relu, o[0], o[1], o[2], o[3])
+
+
+cdef int winograd_tiles(const floating* x, const floating* up, const floating* bias,
+                        floating* y, const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
+                        int relu, floating* v, floating* mb,
+                        const floating* zeros) noexcept nogil:
+    # Output tiles t0 .. t0+nt (2x2 outputs each, in (image, tile row, tile column) order):
+    # input transforms into v (16 matrices nt x c), 16 GEMMs with the packed transformed
+    # kernel into mb (16 matrices nt x f, then a scratch row for the outputs of tiles that
+    # overhang the image), output transforms into y. Returns nonzero if an output came out
+    # non-finite before the ReLU.
+    cdef const floating* p[16]
+    cdef floating* o[4]
+    cdef Py_ssize_t th = (g.oh + 1) // 2, tw = (g.ow + 1) // 2
+    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
+    cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
+    cdef Py_ssize_t t, i, j, n, ty, tx, ih, iw, oy, ox, xi
+    cdef int bad = 0
+    for t in range(nt):
+        n = (t0 + t) // (th * tw)
+        ty = (t0 + t) // tw % th
+        tx = (t0 + t) % tw
+        for i in range(4):
+            ih = 2 * ty - g.pad_top + i
+            for j in range(4):
+                iw = 2 * tx - g.pad_left + j
+                if 0 <= ih < g.h and 0 <= iw < g.w:
+                    p[4 * i + j] = x + ((n * g.h + ih) * g.w + iw) * c
+                else:
+                    p[4 * i + j] = zeros
+        wino_in(p, c, v + t * c, nt * c)
+    for xi in range(16):
+        gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, mb + xi * nt * f, f, 0,
+             NULL, 0)
+    for t in range(nt):
+        n = (t0 + t) // (th * tw)
+        ty = (t0 + t) // tw % th
+        tx = (t0 + t) % tw
+        for i in range(2):
+            for j in range(2):
+                oy = 2 * ty + i
+                ox = 2 * tx + j
+                o[2 * i + j] = (y + ((n * g.oh + oy) * g.ow + ox) * f
+                                if oy < g.oh and ox < g.ow else mb + 16 * nt * f)
+        bad |= wino_out(mb + t * f, nt * f, f, bias, relu, o)
+    return bad
+
+
+def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
+                            const floating[:, :, :, ::1] kernel, const floating[::1] bias,
+                            floating[:, :, :, ::1] y, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                            bint relu, int num_threads):
+    """y = conv(x, kernel) + bias (then ReLU) for a 3x3 kernel with strides 1, by Winograd
+    F(2x2, 3x3); u (16, c, f) is the transformed kernel G g G^T. If an output comes out
+    non-finite (an infinite or NaN input, or overflow in the transforms), y is recomputed
+    directly, and the result is False."""
+    cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],
+                                        1, 1, pad_top, pad_left)
+    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
+    cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
+    cdef Py_ssize_t mt = (192 * 1024) // (16 * (c + f) * <Py_ssize_t>sizeof(floating))
+    cdef Py_ssize_t chunks, ci, xi
+    cdef floating* up
+    cdef floating* zeros
+    cdef floating* v
+    cdef floating* mb
+    cdef int failed = 0, bad = 0
+    cdef int* failed_p = &failed
+    cdef int* bad_p = &bad
+    if ntiles == 0 or f == 0:
+        return True
+    mt = mt // FC_TILE_ROWS * FC_TILE_ROWS
+    if mt < FC_TILE_ROWS:
+        mt = FC_TILE_ROWS
+    if mt > 20 * FC_TILE_ROWS:
+        mt = 20 * FC_TILE_ROWS
+    chunks = (ntiles + mt - 1) // mt
+    up = <floating*>malloc(16 * pstride * sizeof(floating) + 1)
+    zeros = <floating*>calloc(c + 1, sizeof(floating))
+    if up == NULL or zeros == NULL:
+        free(up)
+        free(zeros)
+        raise MemoryError()
+    for xi in range(16):
+        pack_b(c, f, &u[xi, 0, 0], f, 1, nr, up + xi * pstride)
+    with nogil, parallel(num_threads=num_threads):
+        v = <floating*>malloc(16 * mt * c * sizeof(floating) + 1)
+        mb = <floating*>malloc((16 * mt + 1) * f * sizeof(floating) + 1)
+        if v == NULL or mb == NULL:
+            failed_p[0] = 1
+        for ci in prange(chunks, schedule='dynamic'):
+            if v != NULL and mb != NULL:
+                if winograd_tiles(&x[0, 0, 0, 0], up, &bias[0], &y[0, 0, 0, 0], &g, ci * mt,
+                                  mt if ntiles - ci * mt > mt else ntiles - ci * mt, relu, v,
+                                  mb, zeros):
+                    bad_p[0] = 1
+        free(v)
+        free(mb)
+    free(up)
+    free(zeros)
+    if failed:
+        raise MemoryError()
+    if bad:
+        conv2d_forward(x, kernel, bias, y, 1, 1, pad_top, pad_left, relu, num_threads)
+        return False
+    return True
+
+
 def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                            floating[:, :, :, ::1] dkernel, floating[::1] dbias,
                            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,

@@ -1,4 +1,4 @@
-# Declarations of fastconv's C helpers (fc_gemm.h, fc_omp.h) for the Cython kernels.
+# Declarations of the C helpers (fc_gemm.h, fc_omp.h, fc_winograd.h) for the Cython kernels.
 
 cdef extern from "fc_omp.h" nogil:
     const char* fc_compiler()
@@ -36,3 +36,11 @@ cdef extern from "fc_gemm.h" nogil:
                        Py_ssize_t csb, Py_ssize_t nr, double* bp)
     void fc_relu_mask_f32(Py_ssize_t n, const float* dy, const float* y, float* out)
     void fc_relu_mask_f64(Py_ssize_t n, const double* dy, const double* y, double* out)
+
+cdef extern from "fc_winograd.h" nogil:
+    void fc_wino_in_f32(const float** p, Py_ssize_t C, float* v, Py_ssize_t vs)
+    void fc_wino_in_f64(const double** p, Py_ssize_t C, double* v, Py_ssize_t vs)
+    int fc_wino_out_f32(const float* m, Py_ssize_t ms, Py_ssize_t F, const float* bias,
+                        int relu, float* o00, float* o01, float* o10, float* o11)
+    int fc_wino_out_f64(const double* m, Py_ssize_t ms, Py_ssize_t F, const double* bias,
+                        int relu, double* o00, double* o01, double* o10, double* o11)

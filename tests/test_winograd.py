@@ -1,0 +1,123 @@
+"""The Winograd F(2x2, 3x3) forward path: against the references for every size, padding,
+channel count and dtype (forced on, whatever the channel counts that make it pay), and never
+a different answer from the direct kernel where values are infinite, NaN or overflow."""
+import numpy as np
+import pytest
+
+import fastconv
+from fastconv import _api, _conv
+from fastconv import reference as R
+from _helpers import assert_close, random
+
+DTYPES = [np.float32, np.float64]
+
+
+def force(monkeypatch, on):
+    """Every 3x3, stride-1 convolution takes the Winograd path (on) or none does."""
+    monkeypatch.setattr(_api, "_winograd_pays", lambda args, kernel_shape: on and (
+        kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)))
+
+
+@pytest.fixture
+def winograd(monkeypatch):
+    force(monkeypatch, True)
+
+
+def run_kernel(x, k, b, padding, relu=False):
+    """The Winograd kernel itself: (y, whether it kept its own result)."""
+    args = _api._ConvArgs("test", x, k, 1, padding)
+    y = np.full(args.out_shape, np.nan, x.dtype)
+    kept = _conv.conv2d_forward_winograd(x, _api._winograd_kernel(k), k, b, y, args.pt, args.pl,
+                                         relu, 2)
+    return y, kept
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 4, 3, 5), (3, 9, 7, 8, 16),
+                                       (2, 6, 11, 17, 33), (4, 13, 13, 32, 64),
+                                       (1, 1, 5, 2, 3), (5, 2, 2, 4, 4)], ids=str)
+def test_winograd_matches_the_reference(rng, winograd, simd_path, n, h, w, c, f, padding,
+                                        dtype):
+    x, k, b = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype), \
+        random(rng, (f,), dtype)
+    if padding == "valid" and min(h, w) < 3:
+        pytest.skip("no output")
+    want = R.naive_conv2d(x.astype(np.float64), k.astype(np.float64), b.astype(np.float64),
+                          padding=padding)
+    y, kept = run_kernel(x, k, b, padding)
+    assert kept
+    assert_close(y, want)
+    assert_close(fastconv.conv2d(x, k, b, padding=padding, activation="relu"),
+                 np.maximum(want, 0))
+
+
+def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
+    def pays(shape, kernel_shape, strides=1, padding="same"):
+        x = np.broadcast_to(np.float32(0), shape)
+        return _api._winograd_pays(_api._ConvArgs("t", x, np.broadcast_to(
+            np.float32(0), kernel_shape), strides, padding), kernel_shape)
+    assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == _api._WINOGRAD
+    assert not pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid")   # 11x11 in 6x6 tiles
+    assert not pays((1, 64, 64, 16), (3, 3, 16, 16))                     # too thin
+    assert not pays((1, 64, 64, 32), (3, 3, 32, 64), strides=2)
+    assert not pays((1, 64, 64, 32), (5, 5, 32, 64))
+
+
+def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
+    x, k = random(rng, (3, 21, 18, 32), np.float32), random(rng, (3, 3, 32, 40), np.float32)
+    results = []
+    for t in (1, 2, 3):
+        fastconv.set_num_threads(t)
+        results.append(fastconv.conv2d(x, k, padding="same"))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
+def test_winograd_reads_strided_and_read_only_inputs(rng, winograd):
+    base = random(rng, (2, 12, 10, 40), np.float32)
+    x = base[:, ::-1, :, ::2]                       # reversed rows, every other channel
+    x.flags.writeable = False
+    k = random(rng, (3, 3, 20, 32), np.float32)
+    want = R.naive_conv2d(x.astype(np.float64), k.astype(np.float64), padding="same")
+    assert_close(fastconv.conv2d(x, k, padding="same"), want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, "huge"])
+@pytest.mark.parametrize("where", ["x", "kernel"])
+def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
+        rng, monkeypatch, winograd, value, where, dtype):
+    x, k = random(rng, (2, 10, 9, 32), dtype), random(rng, (3, 3, 32, 32), dtype)
+    b = random(rng, (32,), dtype)
+    target = x if where == "x" else k
+    if value == "huge":       # finite, but the transforms' sums overflow where products don't
+        big = np.finfo(dtype).max / 4
+        target[..., :2] = big if where == "x" else 1
+        if where == "kernel":
+            x[..., :2] = big
+    else:
+        target[(0, 1, 1, 3) if where == "x" else (1, 1, 3, 0)] = value
+    for relu in (False, True):
+        activation = "relu" if relu else None
+        force(monkeypatch, False)
+        want = fastconv.conv2d(x, k, b, padding="same", activation=activation)
+        force(monkeypatch, True)
+        got = fastconv.conv2d(x, k, b, padding="same", activation=activation)
+        np.testing.assert_array_equal(got, want)
+        _, kept = run_kernel(x, k, b, "same", relu)
+        assert not kept
+    if value is np.inf and where == "x":
+        assert np.isfinite(want[1]).all()           # the other image stays finite
+
+
+def test_fastconv_winograd_0_turns_it_off():
+    import os
+    import subprocess
+    import sys
+    code = ("import fastconv, fastconv._api as a, fastconv._info as i; "
+            "print(a._WINOGRAD, i.config()['winograd'])")
+    for env, expected in (("0", "False off"), ("1", "True on:")):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True, env={**os.environ, "FASTCONV_WINOGRAD": env}).stdout
+        assert out.startswith(expected)
