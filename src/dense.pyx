@@ -19,7 +19,7 @@ def set_simd_level(int level):
 
 
 cdef enum:
-    ROWS = 48          # rows of C per unit of work (8 micro-kernel rows)
+    ROWS = 96          # most rows of C per unit of work (16 AVX2 micro-kernel rows)
     PANELS = 4         # column panels per unit of work
 
 
@@ -44,7 +44,11 @@ def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bin
     cdef Py_ssize_t rsb = 1 if trans_b else b.shape[1], csb = b.shape[1] if trans_b else 1
     cdef Py_ssize_t nr = FC_NR_F32 if floating is float else FC_NR_F64
     cdef Py_ssize_t panels = (N + nr - 1) // nr
-    cdef Py_ssize_t row_blocks = (M + ROWS - 1) // ROWS
+    # Units of up to ROWS rows (each panel of B, read from L2, then serves many rows), but
+    # small enough that every thread gets about two; the blocking never changes a sum.
+    cdef Py_ssize_t rows = (M + 2 * num_threads - 1) // (2 * num_threads)
+    rows = min(ROWS, max(FC_TILE_ROWS, (rows + FC_TILE_ROWS - 1) // FC_TILE_ROWS * FC_TILE_ROWS))
+    cdef Py_ssize_t row_blocks = (M + rows - 1) // rows
     cdef Py_ssize_t col_blocks = (panels + PANELS - 1) // PANELS
     cdef Py_ssize_t u, i0, j0, m, n
     cdef const floating* bias_p = NULL
@@ -56,17 +60,20 @@ def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bin
     bp = <floating*>malloc(panels * K * nr * sizeof(floating) + 1)
     if bp == NULL:
         raise MemoryError()
-    if K > 0:
-        if floating is float:
-            fc_pack_b_f32(K, N, &b[0, 0], rsb, csb, nr, bp)
-        else:
-            fc_pack_b_f64(K, N, &b[0, 0], rsb, csb, nr, bp)
     with nogil:
-        # One unit: ROWS rows of c by PANELS panels of columns, the whole K each.
+        if K > 0:
+            # B packed by panels, in parallel: for a big B this is a pass over memory
+            for u in prange(panels, schedule='static', num_threads=num_threads):
+                n = N - u * nr if N - u * nr < nr else nr
+                if floating is float:
+                    fc_pack_b_f32(K, n, &b[0, 0] + u * nr * csb, rsb, csb, nr, bp + u * K * nr)
+                else:
+                    fc_pack_b_f64(K, n, &b[0, 0] + u * nr * csb, rsb, csb, nr, bp + u * K * nr)
+        # One unit: a block of rows of c by PANELS panels of columns, the whole K each.
         for u in prange(row_blocks * col_blocks, schedule='dynamic', num_threads=num_threads):
-            i0 = (u // col_blocks) * ROWS
+            i0 = (u // col_blocks) * rows
             j0 = (u % col_blocks) * PANELS * nr
-            m = M - i0 if M - i0 < ROWS else ROWS
+            m = M - i0 if M - i0 < rows else rows
             n = N - j0 if N - j0 < PANELS * nr else PANELS * nr
             gemm(m, n, K, &a[0, 0] + i0 * rsa, rsa, csa, bp + (j0 // nr) * K * nr,
                  &c[0, 0] + i0 * N + j0, N, (bias_p + j0) if bias_p != NULL else NULL, relu)
