@@ -152,6 +152,7 @@ def torch_train_step():
 
 
 LARGE = (1, 2000, 2000, 32, 64)        # batch, height, width, in_channels, filters; 3x3 "same"
+LARGE_FLOP = 2 * 9 * LARGE[0] * LARGE[1] * LARGE[2] * LARGE[3] * LARGE[4]   # forward: 147.5 G
 
 
 def large_data(seed=0):

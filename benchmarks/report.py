@@ -97,10 +97,44 @@ def large_table(data, memory):
                 "|---|---:|---:|---:|---:|---:|"]
         for r in memory:
             out.append(f"| {r['impl']} | {r['forward_s']:.2f} | {r['backward_s']:.2f} | "
-                       f"{r['forward_warm_s']:.2f} ({147.5 / r['forward_warm_s']:.0f} GFLOP/s) | "
+                       f"{r['forward_warm_s']:.2f} ({r.get('flop', 147.456e9) / 1e9 / r['forward_warm_s']:.0f} GFLOP/s) | "
                        f"{r['peak_bytes'] / gib:.2f} | "
                        f"{(r['peak_bytes'] - r['arrays_bytes']) / gib:+.2f} |")
     return "\n".join(out)
+
+
+def scaling_table(data):
+    """1 thread against all threads: the matmul peak and the large layer (op "scaling")."""
+    rows, threads = {}, set()
+    for b in data["benchmarks"]:
+        e = b["extra_info"]
+        if e.get("op") == "scaling":
+            rows.setdefault(e["what"], {})[e["threads"]] = (b["stats"]["median"], e["flop"])
+            threads.add(e["threads"])
+    if not rows:
+        return ""
+    counts = sorted(threads)
+    name = {n: f"{n} thread{'s' * (n > 1)}" for n in counts}
+    head = [name[n] for n in counts] + ([f"{name[counts[-1]]} / 1 thread"] if len(counts) > 1
+                                        else [])
+    lines = ["**The machine's peak and thread scaling, float32** (median s; GFLOP/s in "
+             "brackets; Winograd passes counted at the direct FLOPs)", "",
+             "| | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for what, by in rows.items():
+        cells = [f"{by[n][0]:.3f} ({by[n][1] / by[n][0] / 1e9:.0f})" if n in by else ""
+                 for n in counts]
+        if len(counts) > 1 and 1 in by and counts[-1] in by:
+            cells.append(f"{by[1][0] / by[counts[-1]][0]:.2f}x")
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    top = counts[-1]
+    peak = max((by[top][1] / by[top][0] for what, by in rows.items()
+                if what.startswith("matmul") and top in by), default=None)
+    fwd = [by[top][1] / by[top][0] for what, by in rows.items()
+           if what.endswith(" fwd") and top in by]
+    if peak and fwd:
+        lines += ["", f"Large layer forward on {name[top]}: {fwd[0] / 1e9:.0f} GFLOP/s, "
+                  f"{100 * fwd[0] / peak:.0f}% of the faster matmul's {peak / 1e9:.0f} GFLOP/s."]
+    return "\n".join(lines)
 
 
 def chart(data, path):
@@ -185,6 +219,10 @@ def main():
     print(network_tables(data))
     print()
     print(large_table(data, memory))
+    scaling = scaling_table(data)
+    if scaling:
+        print()
+        print(scaling)
     os.makedirs(os.path.dirname(os.path.abspath(args.chart)), exist_ok=True)
     chart(data, args.chart)
 
