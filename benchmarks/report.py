@@ -4,6 +4,9 @@
     python benchmarks/report.py --quick           # skip the naive loops and the memory runs
     python benchmarks/report.py --json FILE       # only tabulate an earlier run's JSON
 
+The full run also trains the seed network for whole epochs with benchmarks/epoch.py, on MNIST
+from $FASTCONV_DATA_DIR/mnist (or downloaded by fastconv.datasets.mnist).
+
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
 PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
 """
@@ -14,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+
+import epoch            # benchmarks/epoch.py, beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["naive_numpy", "im2col_numpy", "torch", "fastconv"]
@@ -32,6 +37,19 @@ def run_benchmarks(path, quick, extra):
 def run_memory(path):
     subprocess.run([sys.executable, os.path.join(HERE, "large_layer_memory.py"), "--json", path],
                    check=True, stdout=sys.stderr)
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_epochs(path):
+    """benchmarks/epoch.py's results, or None (with the reason on stderr) if it failed."""
+    try:
+        subprocess.run([sys.executable, os.path.join(HERE, "epoch.py"), "--json", path],
+                       check=True, stdout=sys.stderr)
+    except subprocess.CalledProcessError as e:
+        print(f"(no epoch timings: benchmarks/epoch.py failed with exit status {e.returncode})",
+              file=sys.stderr)
+        return None
     with open(path) as f:
         return json.load(f)
 
@@ -190,21 +208,27 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", help="tabulate this pytest-benchmark JSON file, run nothing")
     parser.add_argument("--memory-json", help="with --json: large_layer_memory.py's output")
+    parser.add_argument("--epoch-json", help="with --json: epoch.py's output")
     parser.add_argument("--quick", action="store_true",
                         help="skip the naive loops and the memory measurement")
     parser.add_argument("--chart", default=os.path.join(HERE, "..", "docs", "benchmarks.png"),
                         help="where to save the bar chart (default docs/benchmarks.png)")
     args, extra = parser.parse_known_args()
-    path, memory = args.json, None
+    path, memory, epochs = args.json, None, None
     if path is None:
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "bench.json")
         run_benchmarks(path, args.quick, extra)
         if not args.quick:
             memory = run_memory(os.path.join(folder, "memory.json"))
-    elif args.memory_json:
-        with open(args.memory_json) as f:
-            memory = json.load(f)
+            epochs = run_epochs(os.path.join(folder, "epochs.json"))
+    else:
+        if args.memory_json:
+            with open(args.memory_json) as f:
+                memory = json.load(f)
+        if args.epoch_json:
+            with open(args.epoch_json) as f:
+                epochs = json.load(f)
     with open(path) as f:
         data = json.load(f)
     info = data.get("fastconv", {})
@@ -218,6 +242,11 @@ def main():
     print()
     print(network_tables(data))
     print()
+    if epochs:
+        print("**Training the seed network on MNIST, whole epochs** (`benchmarks/epoch.py`: "
+              "batch 64, RMSprop, one process each; in brackets: time / fastconv's time)\n")
+        print(epoch.epoch_table(epochs))
+        print()
     print(large_table(data, memory))
     scaling = scaling_table(data)
     if scaling:
