@@ -272,30 +272,34 @@ cdef void filter_grad_tiles(const floating* x, const floating* dy, const floatin
                             const ConvGeometry* g, Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1,
                             floating* dw, Py_ssize_t ldw, floating* db, floating* a,
                             floating* dyp) noexcept nogil:
-    # dw (K x F, row stride ldw) += im2col(x)^T @ dy and db += column sums of dy, over tiles
-    # t0 .. t1 in order (dy masked by y > 0 if y). The im2col tile is read transposed (row
-    # stride 1, column stride K).
+    # dw (K x F, row stride ldw) = im2col(x)^T @ dy and db = column sums of dy, over tiles
+    # t0 .. t1 in order (dy masked by y > 0 if y): the first tile writes dw, the others add to
+    # it. The im2col tile is read transposed (row stride 1, column stride K).
     cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, p = g.n * g.oh * g.ow
     cdef Py_ssize_t nr = panel_width(a)
-    cdef Py_ssize_t t, p0, m
+    cdef Py_ssize_t t, p0, m, j
+    for j in range(ldw):
+        db[j] = 0
     for t in range(t0, t1):
         p0 = t * mt
         m = mt if p - p0 > mt else p - p0
         gather_windows(x, g, p0, m, a)
         pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, nr, dyp, db)
-        gemm(k, f, m, a, 1, k, dyp, dw, ldw, 1, NULL, 0)
+        gemm(k, f, m, a, 1, k, dyp, dw, ldw, t > t0, NULL, 0)
 
 
 cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
                      Py_ssize_t n, floating* out) noexcept nogil:
-    # out[j] = sum over groups of acc[group * stride + j], groups added in order
+    # out[j] = sum over groups of acc[group * stride + j], added in group order from 0 (the
+    # loop over j inside, so that it runs on vectors)
     cdef Py_ssize_t j, gi
-    cdef floating s
+    cdef const floating* src
     for j in range(n):
-        s = 0
-        for gi in range(groups):
-            s = s + acc[gi * stride + j]
-        out[j] = s
+        out[j] = 0
+    for gi in range(groups):
+        src = acc + gi * stride
+        for j in range(n):
+            out[j] = out[j] + src[j]
 
 
 cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
@@ -556,8 +560,9 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
         dkernel[...] = 0
         dbias[...] = 0
         return
-    # Per group: dw (k x ldw) then db (ldw), summed in group order at the end.
-    acc = <floating*>calloc(groups * stride + 1, sizeof(floating))
+    # Per group: dw (k x ldw) then db (ldw), each written whole by its group, summed in group
+    # order at the end.
+    acc = <floating*>malloc((groups * stride + 1) * sizeof(floating))
     if acc == NULL:
         raise MemoryError()
     with nogil, parallel(num_threads=num_threads):
@@ -635,21 +640,27 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
     bp = <floating*>malloc(panels * f * nr * sizeof(floating) + 1)
     if bp == NULL:
         raise MemoryError()
-    pack_b(f, k, &kernel[0, 0, 0, 0], 1, f, nr, bp)
     with nogil, parallel(num_threads=num_threads):
         d = <floating*>malloc(mt * k * sizeof(floating) + 1)
         masked = <floating*>malloc(mt * f * sizeof(floating) + 1)
         if d == NULL or masked == NULL:
             failed_p[0] = 1
-        for u in prange(g.n * g.h, schedule='static'):
-            memset(&dx[0, 0, 0, 0] + u * g.w * g.c, 0, g.w * g.c * sizeof(floating))
+        # One pass before the GEMMs: the panels of B (a strided gather, the transpose) and
+        # dx's rows zeroed, shared among the threads.
+        for u in prange(panels + g.n * g.h, schedule='static'):
+            if u < panels:
+                pack_b(f, k - u * nr if k - u * nr < nr else nr, &kernel[0, 0, 0, 0] + u * nr * f,
+                       1, f, nr, bp + u * f * nr)
+            else:
+                memset(&dx[0, 0, 0, 0] + (u - panels) * g.w * g.c, 0,
+                       g.w * g.c * sizeof(floating))
         for u in prange(units * pairs, schedule='dynamic'):
             if d != NULL and masked != NULL:
                 input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g,
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs), 0),
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs), 1),
                                 mt, d, masked)
-        for u in prange(units * pairs, schedule='dynamic'):
+        for u in prange(units * pairs if bands > 1 else 0, schedule='dynamic'):
             if d != NULL and masked != NULL and 2 * (u % pairs) + 1 < bands:
                 input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g,
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs) + 1, 0),
