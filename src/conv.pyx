@@ -246,22 +246,31 @@ cdef void forward_tile(const floating* x, const floating* bp, const floating* bi
         j += nr
 
 
+cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
+                           floating* out) noexcept nogil:
+    # out = dy where y > 0, else 0 (NaN in y counts as not > 0), without branches.
+    if floating is float:
+        fc_relu_mask_f32(n, dy, y, out)
+    else:
+        fc_relu_mask_f64(n, dy, y, out)
+
+
 cdef void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
                     Py_ssize_t nr, floating* dyp, floating* db) noexcept nogil:
     # Packs m rows of dy (m x f) into panels of nr columns, as fc_pack_b does, and adds the
     # column sums to db. With y (the ReLU's output), dy is masked by y > 0 on the way: the
     # ReLU's derivative costs no pass of its own.
     cdef Py_ssize_t j = 0, i, jj, w
-    cdef floating v
     while j < f:
         w = f - j if f - j < nr else nr
         for i in range(m):
+            if y != NULL:
+                relu_mask(w, dy + i * f + j, y + i * f + j, dyp)
+            else:
+                for jj in range(w):
+                    dyp[jj] = dy[i * f + j + jj]
             for jj in range(w):
-                v = dy[i * f + j + jj]
-                if y != NULL and not y[i * f + j + jj] > 0:
-                    v = 0
-                dyp[jj] = v
-                db[j + jj] += v
+                db[j + jj] += dyp[jj]
             for jj in range(w, nr):
                 dyp[jj] = 0
             dyp += nr
@@ -300,15 +309,6 @@ cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
         src = acc + gi * stride
         for j in range(n):
             out[j] = out[j] + src[j]
-
-
-cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
-                           floating* out) noexcept nogil:
-    # out = dy where y > 0, else 0 (NaN in y counts as not > 0), without branches.
-    if floating is float:
-        fc_relu_mask_f32(n, dy, y, out)
-    else:
-        fc_relu_mask_f64(n, dy, y, out)
 
 
 cdef inline Py_ssize_t unit_pixel(const ConvGeometry* g, Py_ssize_t u, Py_ssize_t pairs,
@@ -378,11 +378,13 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     bp = <floating*>malloc(panels * k * nr * sizeof(floating) + 1)
     if bp == NULL:
         raise MemoryError()
-    pack_b(k, g.f, &kernel[0, 0, 0, 0], g.f, 1, nr, bp)
     with nogil, parallel(num_threads=num_threads):
         a = <floating*>malloc(mt * k * sizeof(floating) + 1)
         if a == NULL:
             failed_p[0] = 1
+        for t in prange(panels, schedule='static'):         # the kernel's panels, shared out
+            pack_b(k, g.f - t * nr if g.f - t * nr < nr else nr, &kernel[0, 0, 0, 0] + t * nr,
+                   g.f, 1, nr, bp + t * k * nr)
         for t in prange(ntiles, schedule='dynamic'):
             if a != NULL:
                 forward_tile(&x[0, 0, 0, 0], bp, &bias[0], &y[0, 0, 0, 0], &g, t * mt,
