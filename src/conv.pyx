@@ -159,26 +159,32 @@ cdef void gather_windows(const floating* x, const ConvGeometry* g, Py_ssize_t p0
         next_pixel(g, &n, &oh, &ow)
 
 
+cdef inline void add(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        fc_add_f32(n, dst, src)
+    else:
+        fc_add_f64(n, dst, src)
+
+
 cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p0,
                           Py_ssize_t m, floating* dx) noexcept nogil:
     # col2im, the adjoint of gather_windows: dx[window of output pixel p0+i] += row i of d,
     # dropping what falls on the padding. The channel loop is contiguous and vectorises.
-    cdef Py_ssize_t i, kh, kw, ih, iw, ch, c = g.c
+    # A window row's pixels are consecutive in dx, so the part of it inside the image is one
+    # run of values.
+    cdef Py_ssize_t i, kh, ih, iw, kw0, kw1, c = g.c
     cdef Py_ssize_t ow = p0 % g.ow, oh = (p0 // g.ow) % g.oh, n = p0 // (g.ow * g.oh)
     cdef Py_ssize_t seg = g.kw * g.c, k = g.kh * g.kw * g.c
     cdef const floating* src
-    cdef floating* dst
     for i in range(m):
         src = d + i * k
+        iw = ow * g.sw - g.pad_left
+        kw0 = -iw if iw < 0 else 0
+        kw1 = g.w - iw if g.w - iw < g.kw else g.kw
         for kh in range(g.kh):
             ih = oh * g.sh - g.pad_top + kh
-            if 0 <= ih < g.h:
-                for kw in range(g.kw):
-                    iw = ow * g.sw - g.pad_left + kw
-                    if 0 <= iw < g.w:
-                        dst = dx + ((n * g.h + ih) * g.w + iw) * c
-                        for ch in range(c):
-                            dst[ch] += src[kw * c + ch]
+            if 0 <= ih < g.h and kw0 < kw1:
+                add(dx + ((n * g.h + ih) * g.w + iw + kw0) * c, src + kw0 * c, (kw1 - kw0) * c)
             src += seg
         next_pixel(g, &n, &oh, &ow)
 
@@ -265,7 +271,12 @@ cdef void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floati
         w = f - j if f - j < nr else nr
         for i in range(m):
             if y != NULL:
-                relu_mask(w, dy + i * f + j, y + i * f + j, dyp)
+                # a row of nr values: the baseline loop, which inlines here, not the call
+                # fc_relu_mask makes to pick an instruction set
+                if floating is float:
+                    fc_relu_mask_f32_generic(w, dy + i * f + j, y + i * f + j, dyp)
+                else:
+                    fc_relu_mask_f64_generic(w, dy + i * f + j, y + i * f + j, dyp)
             else:
                 for jj in range(w):
                     dyp[jj] = dy[i * f + j + jj]

@@ -36,6 +36,10 @@ cdef extern from "fc_gemm.h" nogil:
                        Py_ssize_t csb, Py_ssize_t nr, double* bp)
     void fc_relu_mask_f32(Py_ssize_t n, const float* dy, const float* y, float* out)
     void fc_relu_mask_f64(Py_ssize_t n, const double* dy, const double* y, double* out)
+    void fc_relu_mask_f32_generic(Py_ssize_t n, const float* dy, const float* y, float* out)
+    void fc_relu_mask_f64_generic(Py_ssize_t n, const double* dy, const double* y, double* out)
+    void fc_add_f32(Py_ssize_t n, float* dst, const float* src)
+    void fc_add_f64(Py_ssize_t n, double* dst, const double* src)
 
 cdef extern from "fc_winograd.h" nogil:
     void fc_wino_in_f32(const float** p, Py_ssize_t C, float* v, Py_ssize_t vs)
