@@ -77,10 +77,18 @@ class RMSprop(Optimizer):
         return {"v": np.zeros_like(param)}
 
     def _update(self, param, grad, state):
+        # v += (1 - rho) * g**2 after v *= rho; p -= lr * g / sqrt(v + epsilon): the same
+        # operations in the same order, in two scratch arrays instead of six temporaries
         v = state["v"]
         v *= self.rho
-        v += (1 - self.rho) * (grad * grad)
-        param -= self.learning_rate * grad / np.sqrt(v + self.epsilon)
+        step = np.multiply(grad, grad)
+        step *= 1 - self.rho
+        v += step
+        denom = np.add(v, self.epsilon)
+        np.sqrt(denom, out=denom)
+        np.multiply(self.learning_rate, grad, out=step)
+        step /= denom
+        param -= step
 
 
 class Adam(Optimizer):
