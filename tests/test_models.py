@@ -96,6 +96,15 @@ def test_optimizer_steps_follow_keras_formulas():
     opt.apply([p], [g])
     v = 0.1 * g * g
     np.testing.assert_allclose(p, 1 - 0.001 * g / np.sqrt(v + 1e-7))
+    g2 = np.array([-1.0, 3.0])
+    opt.apply([p], [g2])                    # the second step carries v over
+    v2 = 0.9 * v + 0.1 * g2 * g2
+    np.testing.assert_allclose(p, 1 - 0.001 * g / np.sqrt(v + 1e-7)
+                               - 0.001 * g2 / np.sqrt(v2 + 1e-7))
+    p32 = np.ones(2, np.float32)
+    optimizers.RMSprop().apply([p32], [g.astype(np.float32)])
+    assert p32.dtype == np.float32
+    np.testing.assert_allclose(p32, 1 - 0.001 * g / np.sqrt(v + 1e-7), rtol=1e-6)
     p = np.array([1.0, 1.0])
     opt = optimizers.SGD(0.1, momentum=0.9, nesterov=True)
     opt.apply([p], [g])
