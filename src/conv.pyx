@@ -261,31 +261,15 @@ cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
         fc_relu_mask_f64(n, dy, y, out)
 
 
-cdef void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
-                    Py_ssize_t nr, floating* dyp, floating* db) noexcept nogil:
-    # Packs m rows of dy (m x f) into panels of nr columns, as fc_pack_b does, and adds the
-    # column sums to db. With y (the ReLU's output), dy is masked by y > 0 on the way: the
-    # ReLU's derivative costs no pass of its own.
-    cdef Py_ssize_t j = 0, i, jj, w
-    while j < f:
-        w = f - j if f - j < nr else nr
-        for i in range(m):
-            if y != NULL:
-                # a row of nr values: the baseline loop, which inlines here, not the call
-                # fc_relu_mask makes to pick an instruction set
-                if floating is float:
-                    fc_relu_mask_f32_generic(w, dy + i * f + j, y + i * f + j, dyp)
-                else:
-                    fc_relu_mask_f64_generic(w, dy + i * f + j, y + i * f + j, dyp)
-            else:
-                for jj in range(w):
-                    dyp[jj] = dy[i * f + j + jj]
-            for jj in range(w):
-                db[j + jj] += dyp[jj]
-            for jj in range(w, nr):
-                dyp[jj] = 0
-            dyp += nr
-        j += nr
+cdef inline void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
+                           floating* dyp, floating* db) noexcept nogil:
+    # m rows of dy (m x f) packed into panels, as fc_pack_b does, with their column sums
+    # added to db (ldw values long). With y (the ReLU's output), dy is masked by y > 0 on the
+    # way: the ReLU's derivative costs no pass of its own.
+    if floating is float:
+        fc_pack_dy_f32(m, f, dy, y, dyp, db)
+    else:
+        fc_pack_dy_f64(m, f, dy, y, dyp, db)
 
 
 cdef void filter_grad_tiles(const floating* x, const floating* dy, const floating* y,
@@ -304,7 +288,7 @@ cdef void filter_grad_tiles(const floating* x, const floating* dy, const floatin
         p0 = t * mt
         m = mt if p - p0 > mt else p - p0
         gather_windows(x, g, p0, m, a)
-        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, nr, dyp, db)
+        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, dyp, db)
         gemm(k, f, m, a, 1, k, dyp, dw, ldw, t > t0, NULL, 0)
 
 

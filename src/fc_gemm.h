@@ -191,7 +191,9 @@ FC_DEFINE_PACK(double, f64)
  * gradient. dy is read whatever y says, so the compiler can make the select a compare and a
  * mask instead of a branch, which mispredicts on half the values of a real ReLU output (this
  * cost 1.3 ms of the MNIST conv2's 5.4 ms backward). NaN in y is not > 0 and gives 0.
- * fc_add: dst[0:n] += src[0:n] (col2im's inner loop). */
+ * fc_add: dst[0:n] += src[0:n] (col2im's inner loop).
+ * fc_pack_dy: a kernel gradient's tile of dy packed for the GEMM, masked, and summed into db.
+ * db must hold ceil(f / panel width) * panel width values (the sums past f stay 0). */
 #define FC_DEFINE_ELEMENTWISE(T, TN, ISA, TARGET)                                             \
     TARGET static void fc_relu_mask_##TN##_##ISA(fc_idx n, const T *restrict dy,              \
                                                  const T *restrict y, T *restrict out)        \
@@ -206,6 +208,50 @@ FC_DEFINE_PACK(double, f64)
     {                                                                                         \
         fc_idx i;                                                                             \
         for (i = 0; i < n; i++) dst[i] += src[i];                                             \
+    }                                                                                         \
+    /* m rows of dy (m x f) packed into panels of FC_PANEL columns (as fc_pack_b lays out B,  \
+     * zeros past column f), masked by y > 0 when y is given; db += the packed values. */     \
+    TARGET static void fc_pack_dy_##TN##_##ISA(fc_idx m, fc_idx f, const T *restrict dy,      \
+                                               const T *restrict y, T *restrict dyp,          \
+                                               T *restrict db)                                \
+    {                                                                                         \
+        enum { NR = 64 / sizeof(T) };                                                         \
+        fc_idx i, p, jj, full = f / NR, panels = (f + NR - 1) / NR;                           \
+        for (i = 0; i < m; i++) {                                                             \
+            const T *d = dy + i * f;                                                          \
+            if (y) {                                                                          \
+                const T *yy = y + i * f;                                                      \
+                for (p = 0; p < full; p++) {                                                  \
+                    T *out = dyp + (p * m + i) * NR;                                          \
+                    for (jj = 0; jj < NR; jj++) {                                             \
+                        T v = d[p * NR + jj];                                                 \
+                        v = yy[p * NR + jj] > 0 ? v : (T)0;                                   \
+                        out[jj] = v;                                                          \
+                        db[p * NR + jj] += v;                                                 \
+                    }                                                                         \
+                }                                                                             \
+            } else {                                                                          \
+                for (p = 0; p < full; p++) {                                                  \
+                    T *out = dyp + (p * m + i) * NR;                                          \
+                    for (jj = 0; jj < NR; jj++) {                                             \
+                        T v = d[p * NR + jj];                                                 \
+                        out[jj] = v;                                                          \
+                        db[p * NR + jj] += v;                                                 \
+                    }                                                                         \
+                }                                                                             \
+            }                                                                                 \
+            if (full < panels) {                  /* the last panel, part of it past f */     \
+                T *out = dyp + (full * m + i) * NR;                                           \
+                fc_idx j0 = full * NR;                                                        \
+                for (jj = 0; jj < f - j0; jj++) {                                             \
+                    T v = d[j0 + jj];                                                         \
+                    v = !y || y[i * f + j0 + jj] > 0 ? v : (T)0;                              \
+                    out[jj] = v;                                                              \
+                    db[j0 + jj] += v;                                                         \
+                }                                                                             \
+                for (; jj < NR; jj++) out[jj] = 0;                                            \
+            }                                                                                 \
+        }                                                                                     \
     }
 FC_DEFINE_ELEMENTWISE(float, f32, generic, )
 FC_DEFINE_ELEMENTWISE(double, f64, generic, )
@@ -226,6 +272,11 @@ FC_DEFINE_ELEMENTWISE(double, f64, avx2, __attribute__((target("avx2,fma"))))
     static void fc_add_##TN(fc_idx n, T *dst, const T *src)                                   \
     {                                                                                         \
         FC_PICK(fc_add_##TN##_avx2(n, dst, src), fc_add_##TN##_generic(n, dst, src));         \
+    }                                                                                         \
+    static void fc_pack_dy_##TN(fc_idx m, fc_idx f, const T *dy, const T *y, T *dyp, T *db)   \
+    {                                                                                         \
+        FC_PICK(fc_pack_dy_##TN##_avx2(m, f, dy, y, dyp, db),                                 \
+                fc_pack_dy_##TN##_generic(m, f, dy, y, dyp, db));                             \
     }
 FC_DEFINE_ELEMENTWISE_DISPATCH(float, f32)
 FC_DEFINE_ELEMENTWISE_DISPATCH(double, f64)
