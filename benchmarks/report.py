@@ -26,8 +26,12 @@ STEPS_PER_EPOCH = 938          # 60,000 images in batches of 64
 
 
 def run_benchmarks(path, quick, extra):
+    # Warm-up on: without it pytest-benchmark sizes the rounds from one cold first call (thread
+    # start, buffers not yet cached), which gave conv3 19 rounds instead of 400 in one run,
+    # with a median 15% too slow.
     cmd = [sys.executable, "-m", "pytest", HERE, "-q", "-p", "no:cacheprovider",
-           "--import-mode=importlib", f"--benchmark-json={path}", "--benchmark-columns=median"]
+           "--import-mode=importlib", f"--benchmark-json={path}", "--benchmark-columns=median",
+           "--benchmark-warmup=on", "--benchmark-warmup-iterations=20"]
     if quick:
         cmd += ["-k", "not naive_numpy"]
     # pytest's own output goes to stderr, so that stdout is just the tables
