@@ -120,18 +120,23 @@ def fastconv_train_step():
     return lambda: network._train_step(x, y)
 
 
-def _torch_train_step(layout):
-    torch.manual_seed(0)
-    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+def torch_seed_network(fmt):
+    """The seed convnet in PyTorch, in memory format fmt, with Keras's RMSprop settings
+    (PyTorch adds epsilon outside the square root): (network, optimizer, loss function)."""
     net = torch.nn.Sequential(
         torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(64, 64, 3), torch.nn.ReLU(), torch.nn.Flatten(),
         torch.nn.Linear(576, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10),
     ).to(memory_format=fmt)
-    # Keras's RMSprop settings (PyTorch adds epsilon outside the square root)
     opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    return net, opt, torch.nn.CrossEntropyLoss()
+
+
+def _torch_train_step(layout):
+    torch.manual_seed(0)
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    net, opt, loss_fn = torch_seed_network(fmt)
     x, y = mnist_batch()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
     yt = torch.from_numpy(np.argmax(y, axis=1))

@@ -56,6 +56,7 @@ def run_fastconv(epochs, data_dir):
 def run_torch(epochs, data_dir, layout):
     import torch
     import fastconv
+    import _impls           # benchmarks/_impls.py, beside this script
     threads = fastconv.get_num_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
@@ -64,14 +65,7 @@ def run_torch(epochs, data_dir, layout):
     x = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
     xt = torch.from_numpy(xt).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
     y, yt = torch.from_numpy(y.astype(np.int64)), torch.from_numpy(yt.astype(np.int64))
-    net = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Conv2d(64, 64, 3), torch.nn.ReLU(), torch.nn.Flatten(),
-        torch.nn.Linear(576, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10),
-    ).to(memory_format=fmt)
-    opt = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    net, opt, loss_fn = _impls.torch_seed_network(fmt)
     seconds = []
     for _ in range(epochs):
         start = time.perf_counter()
