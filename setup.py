@@ -68,7 +68,8 @@ def extensions():
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
-                  depends=["src/fc_omp.h", "src/fc_c.pxd"]),
+                  depends=["src/fc_omp.h", "src/fc_pool.h", "src/fc_gemm.h",
+                           "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
     ]
     return cythonize(exts, include_path=["src"], compiler_directives={"language_level": 3})
 

@@ -59,6 +59,7 @@ def _set_level(level):
     # Each extension module has its own copy of the dispatch flag.
     _conv.set_simd_level(level)
     _dense.set_simd_level(level)
+    _pool.set_simd_level(level)
 
 
 _init_simd()

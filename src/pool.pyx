@@ -13,6 +13,21 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 
+cdef extern from "fc_pool.h" nogil:
+    int fc_simd_level
+    void fc_pool_codes_f32(Py_ssize_t c, Py_ssize_t npos, const float* const* xp,
+                           const float* code, float* y, float* codes)
+    void fc_pool_codes_f64(Py_ssize_t c, Py_ssize_t npos, const double* const* xp,
+                           const double* code, double* y, double* codes)
+
+
+def set_simd_level(int level):
+    """Select the instruction set of this module's vector paths (fastconv._api keeps all
+    modules alike)."""
+    global fc_simd_level
+    fc_simd_level = level
+
+
 cdef struct PoolGeometry:
     # x (n, h, w, c) pooled by (ph, pw) windows with strides (sh, sw) gives y (n, oh, ow, c)
     Py_ssize_t n, h, w, c, oh, ow, ph, pw, sh, sw, pad_top, pad_left
@@ -36,6 +51,15 @@ cdef inline bint replaces(floating v, floating best) noexcept nogil:
 
 cdef enum:
     CHUNK = 64      # channels per pass when recording indices (local arrays on the stack)
+    MAX_WINDOW = 64     # window pixels the vector path for codes takes (fc_pool.h)
+
+
+cdef inline void pool_codes(Py_ssize_t c, Py_ssize_t npos, const floating** xp,
+                            const floating* code, floating* y, floating* codes) noexcept nogil:
+    if floating is float:
+        fc_pool_codes_f32(c, npos, xp, code, y, codes)
+    else:
+        fc_pool_codes_f64(c, npos, xp, code, y, codes)
 
 
 cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* offsets,
@@ -54,15 +78,29 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     cdef floating where[CHUNK]
     cdef floating v, b, w, k, k0
     cdef bint take
+    cdef const floating* wp[MAX_WINDOW]
+    cdef floating code[MAX_WINDOW]
+    cdef Py_ssize_t npos = g.ph * g.pw, p
     top = oh * g.sh - g.pad_top
     ih0 = top if top > 0 else 0
     ih1 = top + g.ph if top + g.ph < g.h else g.h
+    if codes != NULL and npos <= MAX_WINDOW:
+        for p in range(npos):
+            code[p] = <floating>p
     for ow in range(g.ow):
         left = ow * g.sw - g.pad_left
         iw0 = left if left > 0 else 0
         iw1 = left + g.pw if left + g.pw < g.w else g.w
         yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
         xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
+        if (codes != NULL and npos <= MAX_WINDOW and ih0 == top and ih1 == top + g.ph
+                and iw0 == left and iw1 == left + g.pw):
+            # the whole window inside the image: window position p is code p
+            for p in range(npos):
+                wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c
+            pool_codes(g.c, npos, wp, code, yp,
+                       codes + ((n * g.oh + oh) * g.ow + ow) * g.c)
+            continue
         if idx == NULL and codes == NULL:
             for ch in range(g.c):
                 yp[ch] = xp[ch]

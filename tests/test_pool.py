@@ -136,11 +136,20 @@ def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, paddi
 @pytest.mark.parametrize("pool_size,strides,padding", [(2, None, "valid"), (3, 2, "same"),
                                                        ((2, 3), (3, 4), "valid"),
                                                        (3, 3, "same"), (2, 1, "valid")])
-def test_layer_argmax_path_matches_indices_path(rng, pool_size, strides, padding, dtype):
+@pytest.mark.parametrize("channels", [5, 21, 32])
+def test_layer_argmax_path_matches_indices_path(rng, pool_size, strides, padding, dtype,
+                                                channels, simd_path):
+    # 21 and 32 channels take the vector path (whole windows inside the image) on full
+    # vectors and, for 21, a scalar tail
     from fastconv import _api
-    x = random(rng, (3, 11, 9, 5), dtype)
+    x = random(rng, (3, 11, 9, channels), dtype)
     x[0, 1, 1, 0] = np.nan
     x[1, :4, :4, 2] = 1.0                                  # ties: first maximum wins
+    c = channels - 1
+    x[2, 0, 0, c] = x[2, 0, 1, c] = np.nan                 # the first NaN wins (vector tail)
+    x[2, 2:4, 2:4, c // 2] = -np.inf
+    x[2, 3, 3, c // 2] = np.inf
+    x[2, 4:6, 4:6, c // 3] = np.nan                        # a window of NaN only
     y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
     y_ref = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding)
     np.testing.assert_array_equal(y, y_ref)
