@@ -5,8 +5,8 @@
  * xp[0][ch] .. xp[npos-1][ch] and codes = code[p] of the position p that holds it. The window
  * is visited in the order given (row-major); a value replaces the maximum when it is strictly
  * larger, or when it is the first NaN: the same rule as pool.pyx's replaces(), so both paths
- * give the same results. Compiled for AVX2 and for the baseline; picked by fc_simd_level
- * (fc_gemm.h), like the GEMM.
+ * give the same results. codes may be NULL: plain max pooling, nothing recorded. Compiled for
+ * AVX2 and for the baseline; picked by fc_simd_level (fc_gemm.h), like the GEMM.
  */
 #ifndef FC_POOL_H
 #define FC_POOL_H
@@ -34,7 +34,7 @@
                 where = (vec)(((ivec)((vec){0} + code[p]) & take) | ((ivec)where & ~take));   \
             }                                                                                 \
             *(vecu *)(y + ch) = best;                                                         \
-            *(vecu *)(codes + ch) = where;                                                    \
+            if (codes) *(vecu *)(codes + ch) = where;                                         \
         }                                                                                     \
         for (; ch < c; ch++) {                                                                \
             T best = xp[0][ch], where = code[0];                                              \
@@ -46,7 +46,7 @@
                 }                                                                             \
             }                                                                                 \
             y[ch] = best;                                                                     \
-            codes[ch] = where;                                                                \
+            if (codes) codes[ch] = where;                                                     \
         }                                                                                     \
     }
 

@@ -71,6 +71,8 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     # tracked as a value of the data's own type, in chunks of CHUNK channels, so that the
     # select stays one vector width; offsets[k] turns window position k into an image offset.
     # With codes instead of idx, the window position itself is stored (the layers' format).
+    # Without idx, windows that lie inside the image go through the vector kernel (fc_pool.h),
+    # which records codes only when asked.
     cdef Py_ssize_t ow, ih, iw, ch, c0, cc, ih0, ih1, iw0, iw1, top, left
     cdef const floating* xp
     cdef floating* yp
@@ -84,7 +86,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     top = oh * g.sh - g.pad_top
     ih0 = top if top > 0 else 0
     ih1 = top + g.ph if top + g.ph < g.h else g.h
-    if codes != NULL and npos <= MAX_WINDOW:
+    if idx == NULL and npos <= MAX_WINDOW:
         for p in range(npos):
             code[p] = <floating>p
     for ow in range(g.ow):
@@ -93,13 +95,13 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
         iw1 = left + g.pw if left + g.pw < g.w else g.w
         yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
         xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
-        if (codes != NULL and npos <= MAX_WINDOW and ih0 == top and ih1 == top + g.ph
+        if (idx == NULL and npos <= MAX_WINDOW and ih0 == top and ih1 == top + g.ph
                 and iw0 == left and iw1 == left + g.pw):
             # the whole window inside the image: window position p is code p
             for p in range(npos):
                 wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c
             pool_codes(g.c, npos, wp, code, yp,
-                       codes + ((n * g.oh + oh) * g.ow + ow) * g.c)
+                       (codes + ((n * g.oh + oh) * g.ow + ow) * g.c) if codes != NULL else NULL)
             continue
         if idx == NULL and codes == NULL:
             for ch in range(g.c):

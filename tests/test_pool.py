@@ -137,8 +137,9 @@ def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, paddi
                                                        ((2, 3), (3, 4), "valid"),
                                                        (3, 3, "same"), (2, 1, "valid")])
 @pytest.mark.parametrize("channels", [5, 21, 32])
-def test_layer_argmax_path_matches_indices_path(rng, pool_size, strides, padding, dtype,
-                                                channels, simd_path):
+def test_layer_argmax_path_and_plain_pooling_match_the_reference(rng, pool_size, strides,
+                                                                padding, dtype, channels,
+                                                                simd_path):
     # 21 and 32 channels take the vector path (whole windows inside the image) on full
     # vectors and, for 21, a scalar tail
     from fastconv import _api
@@ -150,14 +151,14 @@ def test_layer_argmax_path_matches_indices_path(rng, pool_size, strides, padding
     x[2, 2:4, 2:4, c // 2] = -np.inf
     x[2, 3, 3, c // 2] = np.inf
     x[2, 4:6, 4:6, c // 3] = np.nan                        # a window of NaN only
+    args = dict(strides=strides, padding=padding)
     y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
-    y_ref = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding)
+    y_ref = R.naive_max_pool2d(x, pool_size, **args)
     np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(fastconv.max_pool2d(x, pool_size, **args), y_ref)
     dy = random(rng, y.shape, dtype)
     dx = _api._max_pool2d_backward_argmax(dy, argmax, x.shape, pool_size, strides, padding)
-    np.testing.assert_allclose(dx, fastconv.max_pool2d_backward(dy, x, pool_size,
-                                                                strides=strides,
-                                                                padding=padding),
+    np.testing.assert_allclose(dx, R.naive_max_pool2d_backward(dy, x, pool_size, **args),
                                rtol=1e-6 if dtype == np.float32 else 1e-14)
 
 
