@@ -1,4 +1,10 @@
-"""Test helpers: tolerances, random data, finite differences, the SIMD paths this CPU runs."""
+"""Test helpers: tolerances, random data, finite differences, the SIMD paths this CPU runs,
+a fresh interpreter."""
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 
 import fastconv
@@ -53,3 +59,14 @@ def numerical_gradient(loss, arr, eps=1e-6):
 
 def random(rng, shape, dtype=np.float64):
     return rng.standard_normal(shape).astype(dtype)
+
+
+def run_python(code, **env):
+    """stdout of `python -c code` in a fresh interpreter, with `env` added to the environment.
+
+    It runs in an empty directory: `-c` puts the working directory first on sys.path, and from
+    the checkout that would import the source folder instead of the installed package.
+    """
+    with tempfile.TemporaryDirectory() as cwd:
+        return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=cwd,
+                              capture_output=True, text=True, check=True).stdout

@@ -1,7 +1,5 @@
 """The Python boundary: argument errors, array layouts, dtype policy, threads, SIMD paths."""
 import os
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +8,7 @@ import pytest
 
 import fastconv
 from fastconv import reference as R
-from _helpers import assert_close, random
+from _helpers import assert_close, random, run_python
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,8 +287,7 @@ needs_openmp = pytest.mark.skipif(not OPENMP, reason="fastconv was built without
 def test_thread_count_follows_omp_num_threads(env, expected):
     code = ("import fastconv, fastconv._info as i; "
             "print(fastconv.get_num_threads(), i.config()['threads'])")
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "OMP_NUM_THREADS": env},
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = run_python(code, OMP_NUM_THREADS=env).split()
     assert out == [str(expected)] * 2
 
 

@@ -2,14 +2,13 @@
 modules beside it, one version everywhere, and an import that stays light."""
 import importlib.metadata
 import os
-import subprocess
-import sys
 import sysconfig
 
 import pytest
 
 import fastconv
 from fastconv import _conv, _dense, _pool
+from _helpers import run_python
 
 
 def test_version_matches_the_installed_distribution_metadata():
@@ -32,5 +31,4 @@ def test_import_fastconv_loads_neither_network_nor_plotting_modules():
     code = ("import sys, fastconv; "
             "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert run_python(code).strip() == "[]"

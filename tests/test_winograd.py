@@ -7,7 +7,7 @@ import pytest
 import fastconv
 from fastconv import _api, _conv
 from fastconv import reference as R
-from _helpers import assert_close, random
+from _helpers import assert_close, random, run_python
 
 DTYPES = [np.float32, np.float64]
 
@@ -112,12 +112,8 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
 
 
 def test_fastconv_winograd_0_turns_it_off():
-    import os
-    import subprocess
-    import sys
     code = ("import fastconv, fastconv._api as a, fastconv._info as i; "
             "print(a._WINOGRAD, i.config()['winograd'])")
     for env, expected in (("0", "False off"), ("1", "True on:")):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True, env={**os.environ, "FASTCONV_WINOGRAD": env}).stdout
+        out = run_python(code, FASTCONV_WINOGRAD=env)
         assert out.startswith(expected)
