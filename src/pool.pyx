@@ -71,11 +71,14 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     # tracked as a value of the data's own type, in chunks of CHUNK channels, so that the
     # select stays one vector width; offsets[k] turns window position k into an image offset.
     # With codes instead of idx, the window position itself is stored (the layers' format).
-    # Without idx, windows that lie inside the image go through the vector kernel (fc_pool.h),
-    # which records codes only when asked.
+    # Windows that lie inside the image go through the vector kernel (fc_pool.h), which
+    # records codes only when asked; for idx, it records window positions CHUNK channels at a
+    # time, which offsets[] turns into image positions.
     cdef Py_ssize_t ow, ih, iw, ch, c0, cc, ih0, ih1, iw0, iw1, top, left
-    cdef const floating* xp
+    cdef const floating* xp       # the window's first pixel inside the image
+    cdef const floating* xq
     cdef floating* yp
+    cdef int64_t* ip
     cdef floating best[CHUNK]
     cdef floating where[CHUNK]
     cdef floating v, b, w, k, k0
@@ -86,7 +89,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     top = oh * g.sh - g.pad_top
     ih0 = top if top > 0 else 0
     ih1 = top + g.ph if top + g.ph < g.h else g.h
-    if idx == NULL and npos <= MAX_WINDOW:
+    if npos <= MAX_WINDOW:
         for p in range(npos):
             code[p] = <floating>p
     for ow in range(g.ow):
@@ -95,22 +98,35 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
         iw1 = left + g.pw if left + g.pw < g.w else g.w
         yp = y + ((n * g.oh + oh) * g.ow + ow) * g.c
         xp = x + ((n * g.h + ih0) * g.w + iw0) * g.c
-        if (idx == NULL and npos <= MAX_WINDOW and ih0 == top and ih1 == top + g.ph
+        if (npos <= MAX_WINDOW and ih0 == top and ih1 == top + g.ph
                 and iw0 == left and iw1 == left + g.pw):
             # the whole window inside the image: window position p is code p
-            for p in range(npos):
-                wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c
-            pool_codes(g.c, npos, wp, code, yp,
-                       (codes + ((n * g.oh + oh) * g.ow + ow) * g.c) if codes != NULL else NULL)
+            if idx == NULL:
+                for p in range(npos):
+                    wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c
+                pool_codes(g.c, npos, wp, code, yp,
+                           (codes + ((n * g.oh + oh) * g.ow + ow) * g.c) if codes != NULL
+                           else NULL)
+                continue
+            c0 = 0
+            while c0 < g.c:
+                cc = g.c - c0 if g.c - c0 < CHUNK else CHUNK
+                for p in range(npos):
+                    wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c + c0
+                pool_codes(cc, npos, wp, code, yp + c0, where)
+                ip = idx + ((n * g.oh + oh) * g.ow + ow) * g.c + c0
+                for ch in range(cc):
+                    ip[ch] = top * g.w + left + offsets[<Py_ssize_t>where[ch]]
+                c0 += cc
             continue
         if idx == NULL and codes == NULL:
             for ch in range(g.c):
                 yp[ch] = xp[ch]
             for ih in range(ih0, ih1):
                 for iw in range(iw0, iw1):
-                    xp = x + ((n * g.h + ih) * g.w + iw) * g.c
+                    xq = x + ((n * g.h + ih) * g.w + iw) * g.c
                     for ch in range(g.c):
-                        v = xp[ch]
+                        v = xq[ch]
                         b = yp[ch]
                         yp[ch] = v if replaces(v, b) else b
             continue
@@ -123,11 +139,11 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
                 where[ch] = k0
             for ih in range(ih0, ih1):
                 for iw in range(iw0, iw1):
-                    xp = x + ((n * g.h + ih) * g.w + iw) * g.c + c0
+                    xq = x + ((n * g.h + ih) * g.w + iw) * g.c + c0
                     k = <floating>((ih - top) * g.pw + iw - left)
                     for ch in range(cc):
                         # every operand loaded unconditionally: the selects vectorise
-                        v = xp[ch]
+                        v = xq[ch]
                         b = best[ch]
                         w = where[ch]
                         take = replaces(v, b)
@@ -149,9 +165,11 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
                      const PoolGeometry* g, Py_ssize_t n, Py_ssize_t oh) noexcept nogil:
     # dx[n, argmax] += dy for one output row; returns 1 if an index lies outside its window
     # (indices not made by max_pool2d for this geometry), leaving the rest of the row undone.
-    # The index is split into (row, column) by trying the window's few rows, not by division.
-    cdef Py_ssize_t ow, ch, ih0, ih1, iw0, iw1, ih, o
-    cdef int64_t j
+    # j, the index relative to the clipped window's corner, is split into (row, column) by
+    # counting the window rows it reaches, not by division, and without branches: the argmax's
+    # row is random, and a branch on it mispredicted half the time in 2x2 pooling.
+    cdef Py_ssize_t ow, ch, ih0, ih1, iw0, iw1, r, o
+    cdef int64_t j, dr, origin
     ih0 = oh * g.sh - g.pad_top
     ih1 = ih0 + g.ph
     if ih0 < 0:
@@ -166,15 +184,16 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
         if iw1 > g.w:
             iw1 = g.w
         o = ((n * g.oh + oh) * g.ow + ow) * g.c
+        origin = ih0 * g.w + iw0
         for ch in range(g.c):
-            j = idx[o + ch] - ih0 * g.w
-            ih = ih0
-            while ih < ih1 and not (iw0 <= j < iw1):
-                j -= g.w
-                ih += 1
-            if ih == ih1:
+            j = idx[o + ch] - origin
+            dr = 0
+            for r in range(1, ih1 - ih0):
+                dr += j >= r * g.w
+            # dr < ih1 - ih0 by construction; beyond the last row, the column is >= w
+            if (j < 0) | (j - dr * g.w >= iw1 - iw0):
                 return 1
-            dx[((n * g.h + ih) * g.w + j) * g.c + ch] += dy[o + ch]
+            dx[(n * g.h * g.w + origin + j) * g.c + ch] += dy[o + ch]
     return 0
 
 

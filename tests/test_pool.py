@@ -104,7 +104,9 @@ def test_indices_from_another_geometry_are_refused(rng):
     bad[0, 1, 1, 0] = 0          # a pixel outside output (1, 1)'s window
     with pytest.raises(ValueError, match="indices point outside"):
         fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=bad)
-    for value in (-1, 36, 2 ** 62):
+    # window (1, 1) is rows 2-3, columns 2-3 (positions 14, 15, 20, 21): neighbours in its
+    # rows, the rows above and below, and far outside the image
+    for value in (13, 16, 19, 22, 8, 27, 26, -1, 36, 2 ** 62, -2 ** 63):
         bad[0, 1, 1, 0] = value
         with pytest.raises(ValueError, match="indices"):
             fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=bad)
@@ -136,12 +138,12 @@ def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, paddi
 @pytest.mark.parametrize("pool_size,strides,padding", [(2, None, "valid"), (3, 2, "same"),
                                                        ((2, 3), (3, 4), "valid"),
                                                        (3, 3, "same"), (2, 1, "valid")])
-@pytest.mark.parametrize("channels", [5, 21, 32])
-def test_layer_argmax_path_and_plain_pooling_match_the_reference(rng, pool_size, strides,
-                                                                padding, dtype, channels,
-                                                                simd_path):
-    # 21 and 32 channels take the vector path (whole windows inside the image) on full
-    # vectors and, for 21, a scalar tail
+@pytest.mark.parametrize("channels", [5, 21, 32, 70])
+def test_every_pooling_path_matches_the_reference(rng, pool_size, strides, padding, dtype,
+                                                  channels, simd_path):
+    # the layers' argmax codes, plain pooling and the public indices. 21, 32 and 70 channels
+    # take the vector path (whole windows inside the image) on full vectors and, for 21, a
+    # scalar tail; 70 takes two chunks of channels where indices are recorded
     from fastconv import _api
     x = random(rng, (3, 11, 9, channels), dtype)
     x[0, 1, 1, 0] = np.nan
@@ -152,14 +154,24 @@ def test_layer_argmax_path_and_plain_pooling_match_the_reference(rng, pool_size,
     x[2, 3, 3, c // 2] = np.inf
     x[2, 4:6, 4:6, c // 3] = np.nan                        # a window of NaN only
     args = dict(strides=strides, padding=padding)
-    y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
+    tol = dict(rtol=1e-6 if dtype == np.float32 else 1e-14)
     y_ref = R.naive_max_pool2d(x, pool_size, **args)
+    dy = random(rng, y_ref.shape, dtype)
+    dx_ref = R.naive_max_pool2d_backward(dy, x, pool_size, **args)
+
+    y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
     np.testing.assert_array_equal(y, y_ref)
-    np.testing.assert_array_equal(fastconv.max_pool2d(x, pool_size, **args), y_ref)
-    dy = random(rng, y.shape, dtype)
     dx = _api._max_pool2d_backward_argmax(dy, argmax, x.shape, pool_size, strides, padding)
-    np.testing.assert_allclose(dx, R.naive_max_pool2d_backward(dy, x, pool_size, **args),
-                               rtol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(dx, dx_ref, **tol)
+
+    np.testing.assert_array_equal(fastconv.max_pool2d(x, pool_size, **args), y_ref)
+
+    y, idx = fastconv.max_pool2d(x, pool_size, return_indices=True, **args)
+    np.testing.assert_array_equal(y, y_ref)
+    n, _, _, ch = np.indices(y.shape)
+    np.testing.assert_array_equal(x[n, idx // x.shape[2], idx % x.shape[2], ch], y_ref)
+    np.testing.assert_allclose(
+        fastconv.max_pool2d_backward(dy, x, pool_size, indices=idx, **args), dx_ref, **tol)
 
 
 def test_layer_argmax_refuses_codes_outside_the_window(rng):
