@@ -64,6 +64,29 @@ def test_conv2d_batch_64_mnist_shapes_match_im2col_reference(rng, shape, dtype, 
         assert_close(got, want)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,kernel_size,strides,padding", [
+    ((2, 5, 6, 5000, 3), (3, 3), 1, "same"),    # a window of 45,000 values
+    ((1, 4, 4, 40000, 2), (1, 1), 1, "valid"),
+    ((2, 7, 7, 130, 300), (3, 3), 1, "same"),   # many panels of filters, Winograd's GEMMs
+    ((2, 9, 9, 70, 70), (3, 3), 2, "same"),
+    ((1, 6, 6, 70, 140), (3, 3), 1, "valid")], ids=str)
+def test_wide_channel_counts_match_im2col_reference(rng, shape, kernel_size, strides, padding,
+                                                    dtype):
+    # the matrix above stays under 17 channels; this goes past every block and panel width
+    n, h, w, c, f = shape
+    x, k = random(rng, (n, h, w, c), dtype), random(rng, kernel_size + (c, f), dtype)
+    b = random(rng, (f,), dtype)
+    args = dict(strides=strides, padding=padding)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    y = fastconv.conv2d(x, k, b, **args)
+    assert_close(y, R.im2col_conv2d(x64, k64, b.astype(np.float64), **args))
+    dy = random(rng, y.shape, dtype)
+    for got, want in zip(fastconv.conv2d_backward(dy, x, k, **args),
+                         R.im2col_conv2d_backward(dy.astype(np.float64), x64, k64, **args)):
+        assert_close(got, want)
+
+
 @pytest.mark.parametrize("n,h,strides,padding", [(45, 5, 1, "valid"), (33, 6, 2, "same"),
                                                   (64, 3, 1, "same"), (37, 7, (2, 3), "valid")])
 def test_input_gradient_of_many_small_images_grouped_per_unit(rng, n, h, strides, padding,
