@@ -128,22 +128,27 @@ def test_conv2d_backward_matches_finite_differences(rng, kernel_size, strides, p
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 7),
-       f=st.integers(1, 20), kh=st.integers(1, 5), kw=st.integers(1, 5),
-       sh=st.integers(1, 3), sw=st.integers(1, 3), padding=st.sampled_from(PADDINGS),
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12),
+       c=st.one_of(st.integers(1, 7), st.integers(8, 70)),
+       f=st.one_of(st.integers(1, 20), st.integers(21, 70)), kh=st.integers(1, 5),
+       kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       padding=st.sampled_from(PADDINGS), dtype=st.sampled_from(DTYPES),
        seed=st.integers(0, 2 ** 32 - 1))
 def test_conv2d_random_shapes_match_im2col_reference(n, h, w, c, f, kh, kw, sh, sw, padding,
-                                                     seed):
+                                                     dtype, seed):
     if padding == "valid" and (kh > h or kw > w):
         return  # empty output: rejected, see test_validation
     rng = np.random.default_rng(seed)
-    x, k, b = random(rng, (n, h, w, c)), random(rng, (kh, kw, c, f)), random(rng, (f,))
+    x, k, b = (random(rng, (n, h, w, c), dtype), random(rng, (kh, kw, c, f), dtype),
+               random(rng, (f,), dtype))
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
     args = dict(strides=(sh, sw), padding=padding)
     y = fastconv.conv2d(x, k, b, **args)
-    assert_close(y, R.im2col_conv2d(x, k, b, **args))
-    dy = random(rng, y.shape)
+    assert y.dtype == dtype
+    assert_close(y, R.im2col_conv2d(x64, k64, b.astype(np.float64), **args))
+    dy = random(rng, y.shape, dtype)
     for got, want in zip(fastconv.conv2d_backward(dy, x, k, **args),
-                         R.im2col_conv2d_backward(dy, x, k, **args)):
+                         R.im2col_conv2d_backward(dy.astype(np.float64), x64, k64, **args)):
         assert_close(got, want)
 
 

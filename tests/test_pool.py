@@ -79,22 +79,35 @@ def test_max_pool_gradient_matches_finite_differences(rng):
 
 
 @settings(max_examples=80, deadline=None)
-@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), c=st.integers(1, 9),
+@given(n=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12),
+       c=st.one_of(st.integers(1, 9), st.integers(10, 140)),
        ph=st.integers(1, 5), pw=st.integers(1, 5), sh=st.integers(1, 4), sw=st.integers(1, 4),
        padding=st.sampled_from(PADDINGS), seed=st.integers(0, 2 ** 32 - 1))
 def test_max_pool_random_shapes_match_im2col_reference(n, h, w, c, ph, pw, sh, sw, padding,
                                                        seed):
+    # every path: plain, with public indices, and the layers' argmax codes
+    from fastconv import _api
     if padding == "valid" and (ph > h or pw > w):
         return  # empty output: rejected, see test_validation
     rng = np.random.default_rng(seed)
     x = random(rng, (n, h, w, c))
     args = dict(strides=(sh, sw), padding=padding)
-    y = fastconv.max_pool2d(x, (ph, pw), **args)
-    np.testing.assert_array_equal(y, R.im2col_max_pool2d(x, (ph, pw), **args))
-    dy = random(rng, y.shape)
-    np.testing.assert_allclose(fastconv.max_pool2d_backward(dy, x, (ph, pw), **args),
-                               R.im2col_max_pool2d_backward(dy, x, (ph, pw), **args),
-                               rtol=1e-12, atol=1e-12)
+    y_ref = R.im2col_max_pool2d(x, (ph, pw), **args)
+    np.testing.assert_array_equal(fastconv.max_pool2d(x, (ph, pw), **args), y_ref)
+    dy = random(rng, y_ref.shape)
+    dx_ref = R.im2col_max_pool2d_backward(dy, x, (ph, pw), **args)
+    tol = dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fastconv.max_pool2d_backward(dy, x, (ph, pw), **args), dx_ref,
+                               **tol)
+    y, idx = fastconv.max_pool2d(x, (ph, pw), return_indices=True, **args)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_allclose(
+        fastconv.max_pool2d_backward(dy, x, (ph, pw), indices=idx, **args), dx_ref, **tol)
+    y, argmax = _api._max_pool2d_with_argmax(x, (ph, pw), (sh, sw), padding)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_allclose(
+        _api._max_pool2d_backward_argmax(dy, argmax, x.shape, (ph, pw), (sh, sw), padding),
+        dx_ref, **tol)
 
 
 def test_indices_from_another_geometry_are_refused(rng):
