@@ -54,7 +54,11 @@ class _Block:
     __slots__ = ("mapping", "address", "size")
 
     def __init__(self, size):
-        self.mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        try:
+            self.mapping = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        except OSError as e:        # ENOMEM: say it the way NumPy's allocator does
+            raise MemoryError(f"Unable to allocate {size / 2 ** 30:.3g} GiB for an output "
+                              f"({e.strerror})") from None
         self.address = np.frombuffer(self.mapping, np.uint8).ctypes.data   # the view dies now
         self.size = size
 

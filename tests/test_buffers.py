@@ -105,3 +105,11 @@ def test_threads_allocating_and_freeing_outputs_get_right_answers(rng, every_out
         got = list(pool.map(work, range(len(cases))))
     for a, b in zip(got, want):
         np.testing.assert_array_equal(a, b)
+
+
+def test_an_output_too_large_for_memory_raises_memory_error():
+    # a 2e7 x 2e7 image of one stride-0 value: the input costs nothing, the output 1.6 PB is
+    # more than a process can map (128 TiB of addresses on x86-64), whatever the overcommit
+    x = np.broadcast_to(np.float32(0), (1, 20_000_000, 20_000_000, 1))
+    with pytest.raises(MemoryError):
+        fastconv.conv2d(x, np.zeros((1, 1, 1, 1), np.float32))
