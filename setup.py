@@ -1,4 +1,4 @@
-"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _pool.
+"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _optim, _pool.
 
 OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to build without
 it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
@@ -34,6 +34,11 @@ int main(void) { int n = 0;
 """
 
 
+# The optimizers' updates must round exactly like the NumPy formulas they replace (no fused
+# multiply-adds, whatever flags a user adds); sqrt without errno vectorises.
+UNIX_FLAGS = {"fastconv._optim": ["-ffp-contract=off", "-fno-math-errno"]}
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         unix = self.compiler.compiler_type == "unix"
@@ -53,7 +58,8 @@ class BuildExt(build_ext):
                 print("fastconv: the compiler does not support OpenMP; building single-threaded",
                       file=sys.stderr)
         for ext in self.extensions:
-            ext.extra_compile_args = compile_args + list(ext.extra_compile_args)
+            own = UNIX_FLAGS.get(ext.name, []) if unix else []
+            ext.extra_compile_args = compile_args + own + list(ext.extra_compile_args)
             ext.extra_link_args = link_args + list(ext.extra_link_args)
         super().build_extensions()
 
@@ -67,6 +73,7 @@ def extensions():
                            "src/fc_winograd.h", "src/fc_c.pxd"]),
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
+        Extension("fastconv._optim", ["src/optim.pyx"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
                   depends=["src/fc_omp.h", "src/fc_pool.h", "src/fc_gemm.h",
                            "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),

@@ -2,7 +2,7 @@
 
 usage: python .ci/check_dist.py DIST_DIR_OR_WHEEL
 
-The wheel holds the fastconv package, its three compiled modules and (after auditwheel repair)
+The wheel holds the fastconv package, its four compiled modules and (after auditwheel repair)
 fastconv.libs/, nothing else: no tests, benchmarks or build inputs. Its metadata version is
 fastconv/_version.py's. The sdist holds everything a build from source needs.
 """
@@ -39,7 +39,7 @@ def check_wheel(path):
              or n.endswith((".pyx", ".pxd", ".c", ".h")) or "/tests/" in n or "benchmarks" in n]
     if stray:
         fail(f"{path} holds files a user does not need: {stray}")
-    for module in ("_conv", "_dense", "_pool"):
+    for module in ("_conv", "_dense", "_optim", "_pool"):
         if not any(re.fullmatch(rf"fastconv/{module}\..*\.so|fastconv/{module}\..*\.pyd", n)
                    for n in names):
             fail(f"{path} lacks the compiled module fastconv.{module}")
@@ -55,7 +55,7 @@ def check_sdist(path):
                        if m.isfile() and "/" in m.name)
     show(path, names)
     needed = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in",
-              "src/conv.pyx", "src/dense.pyx", "src/pool.pyx", "src/fc_c.pxd", "src/fc_gemm.h",
+              "src/conv.pyx", "src/dense.pyx", "src/optim.pyx", "src/pool.pyx", "src/fc_c.pxd", "src/fc_gemm.h",
               "src/fc_gemm_kernel.h", "src/fc_omp.h", "fastconv/__init__.py", "tests/conftest.py"]
     missing = [n for n in needed if n not in names]
     if missing:

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import _buffers, _conv, _dense, _pool
+from . import _buffers, _conv, _dense, _optim, _pool
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
            "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
@@ -524,3 +524,30 @@ def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding
                                            *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: argmax does not come from this layer's forward pass")
     return _finish(dx, result)
+
+
+# ---------------------------------------------------------------------------------------------
+# the optimizers' updates
+
+_UPDATES = {"rmsprop": _optim.rmsprop, "sgd": _optim.sgd, "adam": _optim.adam}
+
+
+def _update_in_place(rule, param, grad, state, *hyper):
+    """One step of an optimizer's rule on the compiled kernels, writing param and its state
+    arrays (a list like the kernel's arguments, None for an absent one) in place.
+
+    Returns False, having done nothing, where they cannot be written directly: a dtype other
+    than native float32 or float64, a layout other than C-contiguous, a read-only array, or a
+    gradient of another shape. The optimizer then runs its NumPy formula, which the kernels
+    match bitwise.
+    """
+    arrays = [param] + [s for s in state if s is not None]
+    if not (param.dtype in (np.float32, np.float64) and param.dtype.isnative
+            and grad.shape == param.shape
+            and all(type(a) is np.ndarray and a.dtype == param.dtype and a.shape == param.shape
+                    and a.flags.c_contiguous and a.flags.writeable for a in arrays)):
+        return False
+    _UPDATES[rule](param.reshape(-1), _contiguous(grad, param.dtype).reshape(-1),
+                   *[None if s is None else s.reshape(-1) for s in state], *hyper,
+                   get_num_threads())
+    return True

@@ -1,10 +1,15 @@
 """Optimizers with Keras's update rules and defaults: SGD (momentum, Nesterov), RMSprop, Adam.
 
 ``apply(params, grads)`` updates the parameter arrays in place; per-parameter state is created
-on the first call and kept in the same order.
+on the first call and kept in the same order. Each rule runs as one compiled pass over a
+parameter and its state (fastconv._api._update_in_place) where the arrays allow it, else as
+the NumPy formula written out below, which the compiled pass matches bitwise.
 """
+import math
+
 import numpy as np
 
+from . import _api
 from ._registry import lookup
 
 
@@ -51,6 +56,9 @@ class SGD(Optimizer):
         return {"m": np.zeros_like(param)} if self.momentum else {}
 
     def _update(self, param, grad, state):
+        if _api._update_in_place("sgd", param, grad, [state.get("m")], self.learning_rate,
+                                 self.momentum, self.nesterov):
+            return
         if not self.momentum:
             param -= self.learning_rate * grad
             return
@@ -77,6 +85,9 @@ class RMSprop(Optimizer):
         return {"v": np.zeros_like(param)}
 
     def _update(self, param, grad, state):
+        if _api._update_in_place("rmsprop", param, grad, [state["v"]], self.learning_rate,
+                                 self.rho, self.epsilon):
+            return
         # v += (1 - rho) * g**2 after v *= rho; p -= lr * g / sqrt(v + epsilon): the same
         # operations in the same order, in two scratch arrays instead of six temporaries
         v = state["v"]
@@ -105,9 +116,13 @@ class Adam(Optimizer):
     def _update(self, param, grad, state):
         t = self.iterations
         m, v = state["m"], state["v"]
+        # a Python float: the step is computed in the parameters' dtype, as Keras does
+        step = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        if _api._update_in_place("adam", param, grad, [m, v], step, self.beta_1,
+                                 self.beta_2, self.epsilon):
+            return
         m += (1 - self.beta_1) * (grad - m)
         v += (1 - self.beta_2) * (grad * grad - v)
-        step = self.learning_rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         param -= step * m / (np.sqrt(v) + self.epsilon)
 
 
