@@ -390,12 +390,19 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         raise MemoryError()
 
 
-cdef inline void wino_in(const floating** p, Py_ssize_t c, floating* v,
+cdef inline void wino_in(const floating** p, const floating** q, Py_ssize_t c, floating* v,
                          Py_ssize_t vs) noexcept nogil:
+    # q NULL: plain; else the values of p where those of q are > 0 (a ReLU's mask)
     if floating is float:
-        fc_wino_in_f32(p, c, v, vs)
+        if q == NULL:
+            fc_wino_in_f32(p, c, v, vs)
+        else:
+            fc_wino_in_masked_f32(p, q, c, v, vs)
     else:
-        fc_wino_in_f64(p, c, v, vs)
+        if q == NULL:
+            fc_wino_in_f64(p, c, v, vs)
+        else:
+            fc_wino_in_masked_f64(p, q, c, v, vs)
 
 
 cdef inline int wino_out(const floating* m, Py_ssize_t ms, Py_ssize_t f, const floating* bias,
@@ -406,16 +413,17 @@ cdef inline int wino_out(const floating* m, Py_ssize_t ms, Py_ssize_t f, const f
         return fc_wino_out_f64(m, ms, f, bias, relu, o[0], o[1], o[2], o[3])
 
 
-cdef int winograd_tiles(const floating* x, const floating* up, const floating* bias,
-                        floating* y, const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
-                        int relu, floating* v, floating* mb,
+cdef int winograd_tiles(const floating* x, const floating* mask, const floating* up,
+                        const floating* bias, floating* y, const ConvGeometry* g,
+                        Py_ssize_t t0, Py_ssize_t nt, int relu, floating* v, floating* mb,
                         const floating* zeros) noexcept nogil:
     # Output tiles t0 .. t0+nt (2x2 outputs each, in (image, tile row, tile column) order):
     # input transforms into v (16 matrices nt x c), 16 GEMMs with the packed transformed
     # kernel into mb (16 matrices nt x f, then a scratch row for the outputs of tiles that
-    # overhang the image), output transforms into y. Returns nonzero if an output came out
-    # non-finite before the ReLU.
+    # overhang the image), output transforms into y. With mask (x's shape), x counts as 0
+    # where mask is not > 0. Returns nonzero if an output came out non-finite before the ReLU.
     cdef const floating* p[16]
+    cdef const floating* q[16]
     cdef floating* o[4]
     cdef Py_ssize_t th = (g.oh + 1) // 2, tw = (g.ow + 1) // 2
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
@@ -432,9 +440,12 @@ cdef int winograd_tiles(const floating* x, const floating* up, const floating* b
                 iw = 2 * tx - g.pad_left + j
                 if 0 <= ih < g.h and 0 <= iw < g.w:
                     p[4 * i + j] = x + ((n * g.h + ih) * g.w + iw) * c
+                    q[4 * i + j] = (mask + ((n * g.h + ih) * g.w + iw) * c) if mask != NULL \
+                        else NULL
                 else:
                     p[4 * i + j] = zeros
-        wino_in(p, c, v + t * c, nt * c)
+                    q[4 * i + j] = zeros
+        wino_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
     for xi in range(16):
         gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, mb + xi * nt * f, f, 0,
              NULL, 0)
@@ -452,16 +463,12 @@ cdef int winograd_tiles(const floating* x, const floating* up, const floating* b
     return bad
 
 
-def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
-                            const floating[:, :, :, ::1] kernel, const floating[::1] bias,
-                            floating[:, :, :, ::1] y, Py_ssize_t pad_top, Py_ssize_t pad_left,
-                            bint relu, int num_threads):
-    """y = conv(x, kernel) + bias (then ReLU) for a 3x3 kernel with strides 1, by Winograd
-    F(2x2, 3x3); u (16, c, f) is the transformed kernel G g G^T. If an output comes out
-    non-finite (an infinite or NaN input, or overflow in the transforms), y is recomputed
-    directly, and the result is False."""
-    cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],
-                                        1, 1, pad_top, pad_left)
+cdef int winograd_run(const floating* x, const floating* mask, const floating[:, :, ::1] u,
+                      const floating* bias, floating* y, const ConvGeometry* g, bint relu,
+                      int num_threads) except -1:
+    # y = the Winograd convolution of x (masked by mask > 0 if mask) with the transformed
+    # kernel u, + bias, then ReLU if relu. Returns 1 if every output came out finite, else 0
+    # (y then holds garbage where a non-finite value spread through a tile).
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
@@ -475,7 +482,7 @@ def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :,
     cdef int* failed_p = &failed
     cdef int* bad_p = &bad
     if ntiles == 0 or f == 0:
-        return True
+        return 1
     mt = mt // FC_TILE_ROWS * FC_TILE_ROWS
     if mt < FC_TILE_ROWS:
         mt = FC_TILE_ROWS
@@ -497,7 +504,7 @@ def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :,
             failed_p[0] = 1
         for ci in prange(chunks, schedule='dynamic'):
             if v != NULL and mb != NULL:
-                if winograd_tiles(&x[0, 0, 0, 0], up, &bias[0], &y[0, 0, 0, 0], &g, ci * mt,
+                if winograd_tiles(x, mask, up, bias, y, g, ci * mt,
                                   mt if ntiles - ci * mt > mt else ntiles - ci * mt, relu, v,
                                   mb, zeros):
                     bad_p[0] = 1
@@ -507,10 +514,56 @@ def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :,
     free(zeros)
     if failed:
         raise MemoryError()
-    if bad:
-        conv2d_forward(x, kernel, bias, y, 1, 1, pad_top, pad_left, relu, num_threads)
-        return False
-    return True
+    return 0 if bad else 1
+
+
+def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :, ::1] u,
+                            const floating[:, :, :, ::1] kernel, const floating[::1] bias,
+                            floating[:, :, :, ::1] y, Py_ssize_t pad_top, Py_ssize_t pad_left,
+                            bint relu, int num_threads):
+    """y = conv(x, kernel) + bias (then ReLU) for a 3x3 kernel with strides 1, by Winograd
+    F(2x2, 3x3); u (16, c, f) is the transformed kernel G g G^T. If an output comes out
+    non-finite (an infinite or NaN input, or overflow in the transforms), y is recomputed
+    directly, and the result is False."""
+    cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],
+                                        1, 1, pad_top, pad_left)
+    if g.n * g.oh * g.ow * g.f == 0:
+        return True
+    if winograd_run(&x[0, 0, 0, 0], <const floating*>NULL, u, &bias[0], &y[0, 0, 0, 0], &g,
+                    relu, num_threads):
+        return True
+    conv2d_forward(x, kernel, bias, y, 1, 1, pad_top, pad_left, relu, num_threads)
+    return False
+
+
+def conv2d_backward_input_winograd(const floating[:, :, :, ::1] dy,
+                                   const floating[:, :, ::1] u,
+                                   const floating[:, :, :, ::1] kernel,
+                                   floating[:, :, :, ::1] dx, Py_ssize_t pad_top,
+                                   Py_ssize_t pad_left, int num_threads,
+                                   const floating[:, :, :, ::1] relu_output=None):
+    """dx of a 3x3, stride-1 convolution with the given padding (dy masked by relu_output > 0
+    if given), by Winograd: the full correlation of dy with the kernel turned 180 degrees,
+    its channel axes swapped (kernel, (3, 3, filters, in_channels)); u is that kernel
+    transformed; pad_top and pad_left are the forward pass's. Returns False, with dx not
+    written in full, if a value came out non-finite: the caller then runs the direct kernel,
+    which keeps a NaN or infinity to the inputs it touches."""
+    cdef ConvGeometry g = make_geometry(dy.shape, kernel.shape, dx.shape[1], dx.shape[2],
+                                        1, 1, 2 - pad_top, 2 - pad_left)
+    cdef floating* zero_bias
+    cdef int ok
+    if g.n * g.oh * g.ow * g.f == 0:
+        return True
+    zero_bias = <floating*>calloc(g.f + 1, sizeof(floating))
+    if zero_bias == NULL:
+        raise MemoryError()
+    try:
+        ok = winograd_run(&dy[0, 0, 0, 0],
+                          &relu_output[0, 0, 0, 0] if relu_output is not None else NULL, u,
+                          zero_bias, &dx[0, 0, 0, 0], &g, False, num_threads)
+    finally:
+        free(zero_bias)
+    return bool(ok)
 
 
 def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,

@@ -48,6 +48,10 @@ cdef extern from "fc_gemm.h" nogil:
 cdef extern from "fc_winograd.h" nogil:
     void fc_wino_in_f32(const float** p, Py_ssize_t C, float* v, Py_ssize_t vs)
     void fc_wino_in_f64(const double** p, Py_ssize_t C, double* v, Py_ssize_t vs)
+    void fc_wino_in_masked_f32(const float** p, const float** q, Py_ssize_t C, float* v,
+                               Py_ssize_t vs)
+    void fc_wino_in_masked_f64(const double** p, const double** q, Py_ssize_t C, double* v,
+                               Py_ssize_t vs)
     int fc_wino_out_f32(const float* m, Py_ssize_t ms, Py_ssize_t F, const float* bias,
                         int relu, float* o00, float* o01, float* o10, float* o11)
     int fc_wino_out_f64(const double* m, Py_ssize_t ms, Py_ssize_t F, const double* bias,

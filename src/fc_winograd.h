@@ -15,36 +15,55 @@
 #include "fc_gemm.h"
 
 /* V[xi * vs + ch] = (B^T d B)[xi] for ch < C, d's 16 pixels (row-major 4x4) given as
- * pointers to C channel values each (a pointer to zeros where the tile leaves the image). */
-#define FC_DEFINE_WINO_IN(T, TN, ISA, TARGET)                                                 \
-    TARGET static void fc_wino_in_##TN##_##ISA(const T *const *p, fc_idx C, T *restrict v,    \
-                                               fc_idx vs)                                     \
+ * pointers to C channel values each (a pointer to zeros where the tile leaves the image).
+ * The _masked form takes d's value where the matching value of q (the output of a ReLU, the
+ * same pixels of another array) is > 0, else 0: the input gradient's ReLU mask. It ANDs d's
+ * bits with the comparison's, so that a NaN in d where the ReLU was off is dropped.
+ * Written on GNU vector types, VL channels at a time (the compiler did not vectorise the
+ * plain loop: 16 loads through pointers read from an array), then channel by channel. */
+#define FC_WINO_IN_STEP(V, LOAD, STORE)                                                       \
     {                                                                                         \
-        const T *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3], *p4 = p[4], *p5 = p[5];       \
-        const T *p6 = p[6], *p7 = p[7], *p8 = p[8], *p9 = p[9], *p10 = p[10];                 \
-        const T *p11 = p[11], *p12 = p[12], *p13 = p[13], *p14 = p[14], *p15 = p[15];         \
-        fc_idx ch;                                                                            \
-        for (ch = 0; ch < C; ch++) {                                                          \
-            /* rows of B^T d, column by column */                                             \
-            T a0 = p0[ch] - p8[ch], a1 = p1[ch] - p9[ch];                                     \
-            T a2 = p2[ch] - p10[ch], a3 = p3[ch] - p11[ch];                                   \
-            T b0 = p4[ch] + p8[ch], b1 = p5[ch] + p9[ch];                                     \
-            T b2 = p6[ch] + p10[ch], b3 = p7[ch] + p11[ch];                                   \
-            T c0 = p8[ch] - p4[ch], c1 = p9[ch] - p5[ch];                                     \
-            T c2 = p10[ch] - p6[ch], c3 = p11[ch] - p7[ch];                                   \
-            T d0 = p4[ch] - p12[ch], d1 = p5[ch] - p13[ch];                                   \
-            T d2 = p6[ch] - p14[ch], d3 = p7[ch] - p15[ch];                                   \
-            /* then (B^T d) B, row by row */                                                  \
-            v[0 * vs + ch] = a0 - a2; v[1 * vs + ch] = a1 + a2;                               \
-            v[2 * vs + ch] = a2 - a1; v[3 * vs + ch] = a1 - a3;                               \
-            v[4 * vs + ch] = b0 - b2; v[5 * vs + ch] = b1 + b2;                               \
-            v[6 * vs + ch] = b2 - b1; v[7 * vs + ch] = b1 - b3;                               \
-            v[8 * vs + ch] = c0 - c2; v[9 * vs + ch] = c1 + c2;                               \
-            v[10 * vs + ch] = c2 - c1; v[11 * vs + ch] = c1 - c3;                             \
-            v[12 * vs + ch] = d0 - d2; v[13 * vs + ch] = d1 + d2;                             \
-            v[14 * vs + ch] = d2 - d1; v[15 * vs + ch] = d1 - d3;                             \
-        }                                                                                     \
+        V d0 = LOAD(0), d1 = LOAD(1), d2 = LOAD(2), d3 = LOAD(3), d4 = LOAD(4);               \
+        V d5 = LOAD(5), d6 = LOAD(6), d7 = LOAD(7), d8 = LOAD(8), d9 = LOAD(9);               \
+        V d10 = LOAD(10), d11 = LOAD(11), d12 = LOAD(12), d13 = LOAD(13);                     \
+        V d14 = LOAD(14), d15 = LOAD(15);                                                     \
+        /* rows of B^T d, column by column */                                                 \
+        V a0 = d0 - d8, a1 = d1 - d9, a2 = d2 - d10, a3 = d3 - d11;                           \
+        V b0 = d4 + d8, b1 = d5 + d9, b2 = d6 + d10, b3 = d7 + d11;                           \
+        V c0 = d8 - d4, c1 = d9 - d5, c2 = d10 - d6, c3 = d11 - d7;                           \
+        V e0 = d4 - d12, e1 = d5 - d13, e2 = d6 - d14, e3 = d7 - d15;                         \
+        /* then (B^T d) B, row by row */                                                      \
+        STORE(0, a0 - a2); STORE(1, a1 + a2); STORE(2, a2 - a1); STORE(3, a1 - a3);           \
+        STORE(4, b0 - b2); STORE(5, b1 + b2); STORE(6, b2 - b1); STORE(7, b1 - b3);           \
+        STORE(8, c0 - c2); STORE(9, c1 + c2); STORE(10, c2 - c1); STORE(11, c1 - c3);         \
+        STORE(12, e0 - e2); STORE(13, e1 + e2); STORE(14, e2 - e1); STORE(15, e1 - e3);       \
     }
+#define FC_WINO_LOAD_VEC(i) (*(const vecu *)(p[i] + ch))
+#define FC_WINO_LOAD_VEC_MASKED(i)                                                            \
+    ((vec)((ivec)FC_WINO_LOAD_VEC(i) & (ivec)(*(const vecu *)(q[i] + ch) > (vec){0})))
+#define FC_WINO_LOAD_ONE(i) (p[i][ch])
+#define FC_WINO_LOAD_ONE_MASKED(i) (q[i][ch] > 0 ? p[i][ch] : (scalar)0)
+#define FC_WINO_STORE_VEC(xi, value) (*(vecu *)(v + (xi) * vs + ch) = (value))
+#define FC_WINO_STORE_ONE(xi, value) (v[(xi) * vs + ch] = (value))
+#define FC_DEFINE_WINO_IN_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                   \
+    TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
+                            fc_idx vs)                                                        \
+    {                                                                                         \
+        typedef T scalar __attribute__((unused));                                             \
+        typedef T vec __attribute__((vector_size(VB)));                                       \
+        typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                  \
+        typedef IT ivec __attribute__((vector_size(VB), unused));                             \
+        enum { VL = VB / sizeof(T) };                                                         \
+        fc_idx ch = 0;                                                                        \
+        (void)q;                                                                              \
+        for (; ch + VL <= C; ch += VL) FC_WINO_IN_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)      \
+        for (; ch < C; ch++) FC_WINO_IN_STEP(T, LOAD_ONE, FC_WINO_STORE_ONE)                  \
+    }
+#define FC_DEFINE_WINO_IN(T, IT, TN, ISA, TARGET, VB)                                         \
+    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino_in_##TN##_##ISA, TARGET, VB, FC_WINO_LOAD_VEC,      \
+                           FC_WINO_LOAD_ONE)                                                  \
+    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino_in_masked_##TN##_##ISA, TARGET, VB,                 \
+                           FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
 
 /* The 2x2 outputs of one tile from its 16 GEMM results m[xi * ms + f], plus bias, then ReLU
  * if relu, written to o[0..3] (rows then columns of the 2x2; a scratch row where an output
@@ -81,13 +100,13 @@
         return bad;                                                                           \
     }
 
-FC_DEFINE_WINO_IN(float, f32, generic, )
-FC_DEFINE_WINO_IN(double, f64, generic, )
+FC_DEFINE_WINO_IN(float, int32_t, f32, generic, , 16)
+FC_DEFINE_WINO_IN(double, int64_t, f64, generic, , 16)
 FC_DEFINE_WINO_OUT(float, f32, generic, )
 FC_DEFINE_WINO_OUT(double, f64, generic, )
 #if FC_HAVE_AVX2_PATH
-FC_DEFINE_WINO_IN(float, f32, avx2, __attribute__((target("avx2,fma"))))
-FC_DEFINE_WINO_IN(double, f64, avx2, __attribute__((target("avx2,fma"))))
+FC_DEFINE_WINO_IN(float, int32_t, f32, avx2, __attribute__((target("avx2,fma"))), 32)
+FC_DEFINE_WINO_IN(double, int64_t, f64, avx2, __attribute__((target("avx2,fma"))), 32)
 FC_DEFINE_WINO_OUT(float, f32, avx2, __attribute__((target("avx2,fma"))))
 FC_DEFINE_WINO_OUT(double, f64, avx2, __attribute__((target("avx2,fma"))))
 #define FC_WINO_PICK(name, ...) \
@@ -97,14 +116,32 @@ FC_DEFINE_WINO_OUT(double, f64, avx2, __attribute__((target("avx2,fma"))))
 #endif
 #undef FC_DEFINE_WINO_IN
 #undef FC_DEFINE_WINO_OUT
+#undef FC_DEFINE_WINO_IN_FORM
+#undef FC_WINO_IN_STEP
+#undef FC_WINO_LOAD_VEC
+#undef FC_WINO_LOAD_VEC_MASKED
+#undef FC_WINO_LOAD_ONE
+#undef FC_WINO_LOAD_ONE_MASKED
+#undef FC_WINO_STORE_VEC
+#undef FC_WINO_STORE_ONE
 
 static void fc_wino_in_f32(const float **p, fc_idx C, float *v, fc_idx vs)
 {
-    FC_WINO_PICK(fc_wino_in_f32, p, C, v, vs);
+    FC_WINO_PICK(fc_wino_in_f32, p, 0, C, v, vs);
 }
 static void fc_wino_in_f64(const double **p, fc_idx C, double *v, fc_idx vs)
 {
-    FC_WINO_PICK(fc_wino_in_f64, p, C, v, vs);
+    FC_WINO_PICK(fc_wino_in_f64, p, 0, C, v, vs);
+}
+static void fc_wino_in_masked_f32(const float **p, const float **q, fc_idx C, float *v,
+                                  fc_idx vs)
+{
+    FC_WINO_PICK(fc_wino_in_masked_f32, p, q, C, v, vs);
+}
+static void fc_wino_in_masked_f64(const double **p, const double **q, fc_idx C, double *v,
+                                  fc_idx vs)
+{
+    FC_WINO_PICK(fc_wino_in_masked_f64, p, q, C, v, vs);
 }
 static int fc_wino_out_f32(const float *m, fc_idx ms, fc_idx F, const float *bias, int relu,
                            float *o0, float *o1, float *o2, float *o3)

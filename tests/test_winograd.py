@@ -1,6 +1,7 @@
-"""The Winograd F(2x2, 3x3) forward path: against the references for every size, padding,
-channel count and dtype (forced on, whatever the channel counts that make it pay), and never
-a different answer from the direct kernel where values are infinite, NaN or overflow."""
+"""The Winograd F(2x2, 3x3) paths, the forward pass and the input gradient: against the
+references for every size, padding, channel count and dtype (forced on, whatever the channel
+counts that make it pay), and never a different answer from the direct kernels where values
+are infinite, NaN or overflow."""
 import numpy as np
 import pytest
 
@@ -13,9 +14,12 @@ DTYPES = [np.float32, np.float64]
 
 
 def force(monkeypatch, on):
-    """Every 3x3, stride-1 convolution takes the Winograd path (on) or none does."""
-    monkeypatch.setattr(_api, "_winograd_pays", lambda args, kernel_shape: on and (
-        kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)))
+    """Every 3x3, stride-1 convolution takes the Winograd paths (on), forward and input
+    gradient, or none does."""
+    def pays(args, kernel_shape, x_shape=None):
+        return on and kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
+    monkeypatch.setattr(_api, "_winograd_pays", pays)
+    monkeypatch.setattr(_api, "_winograd_dx_pays", pays)
 
 
 @pytest.fixture
@@ -52,6 +56,58 @@ def test_winograd_matches_the_reference(rng, winograd, simd_path, n, h, w, c, f,
                  np.maximum(want, 0))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 5, 3, 5), (3, 9, 7, 8, 16),
+                                       (2, 6, 11, 17, 33), (2, 13, 13, 32, 64),
+                                       (1, 1, 5, 2, 3), (4, 8, 8, 40, 9)], ids=str)
+def test_winograd_input_gradient_matches_the_reference(rng, monkeypatch, simd_path, n, h, w,
+                                                       c, f, padding, dtype):
+    # channel counts off the vector width (1, 3, 5, 9, 17, 33) take the transform's scalar tail
+    if padding == "valid" and min(h, w) < 3:
+        pytest.skip("no output")
+    x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
+    y = fastconv.conv2d(x, k, padding=padding, activation="relu")
+    dy = random(rng, y.shape, dtype)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    for relu in (None, y):
+        dz = dy if relu is None else np.where(y > 0, dy, 0)
+        want = R.naive_conv2d_backward(dz.astype(np.float64), x64, k64, padding=padding)[0]
+        force(monkeypatch, True)
+        got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)[0]
+        assert_close(got, want, what=f"relu_output {relu is not None}")
+        force(monkeypatch, False)
+        direct = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)[0]
+        assert_close(got, direct, what="against the direct kernel")
+
+
+def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer(
+        rng, monkeypatch):
+    x, k = random(rng, (2, 10, 9, 32)), random(rng, (3, 3, 32, 40))
+    y = fastconv.conv2d(x, k, padding="same", activation="relu")
+    dy = random(rng, y.shape)
+    live = tuple(np.argwhere(y > 0)[0])
+    dy[live] = np.nan                   # a NaN the ReLU lets through
+    dy[y <= 0] = np.nan                 # dropped by the ReLU mask: NaN must not leak
+    turned = np.ascontiguousarray(k[::-1, ::-1].transpose(0, 1, 3, 2))
+    dx = np.full(x.shape, -1.0)
+    # the kernel reports the spread NaN: the caller then runs the direct kernel
+    assert not _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned), turned,
+                                                    dx, 1, 1, 2, y)
+    force(monkeypatch, False)
+    want = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0]
+    force(monkeypatch, True)
+    np.testing.assert_array_equal(
+        fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0], want)
+    # with only masked values NaN, the Winograd result stands, and is finite
+    dy[live] = 0
+    assert _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned), turned, dx,
+                                                1, 1, 2, y)
+    assert np.isfinite(dx).all()
+    want = R.naive_conv2d_backward(np.where(y > 0, dy, 0), x, k, padding="same")[0]
+    assert_close(dx, want)
+
+
 def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     def pays(shape, kernel_shape, strides=1, padding="same"):
         x = np.broadcast_to(np.float32(0), shape)
@@ -62,6 +118,15 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     assert not pays((1, 64, 64, 16), (3, 3, 16, 16))                     # too thin
     assert not pays((1, 64, 64, 32), (3, 3, 32, 64), strides=2)
     assert not pays((1, 64, 64, 32), (5, 5, 32, 64))
+    # the input gradient: the same test on the transposed convolution (dy's channels in)
+    def dx_pays(shape, kernel_shape, padding="same"):
+        x = np.broadcast_to(np.float32(0), shape)
+        k = np.broadcast_to(np.float32(0), kernel_shape)
+        return _api._winograd_dx_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape,
+                                      shape)
+    assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == _api._WINOGRAD
+    assert not dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid")      # 13x13 in 7x7 tiles
+    assert not dx_pays((1, 64, 64, 16), (3, 3, 16, 64))                # 16 channels out
 
 
 def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
