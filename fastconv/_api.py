@@ -277,40 +277,43 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
 
 # Winograd F(2x2, 3x3) for 3x3 kernels with strides 1: 16 multiplications for 4 outputs
 # where a direct convolution needs 36. The input gradient of such a convolution is one too
-# (dy convolved with the kernel turned 180 degrees), so it takes the same path on the same
-# test. Measured here against the direct kernels (float32, 2 threads, AVX2): forward passes
-# 1.4x to 1.6x faster with 32 to 64 channels (the 2000x2000 layer: 0.48 s against 0.79 s),
-# whole backward passes 1.1x to 1.2x (that layer: 1.33 s against 1.62 s); about even with
-# 16 channels, whose GEMMs are too thin, and where 2x2 tiles overhang small odd outputs
-# (MNIST conv2, 11x11 outputs in 6x6 tiles: 1.56 against 1.57 ms), so those stay direct.
+# (dy convolved with the kernel turned 180 degrees), so it takes the same path. Measured here
+# against the direct kernels (float32, 2 threads, AVX2, batch 64 unless said): forward passes
+# 1.1x to 2x faster with 16 to 512 channels (the 2000x2000 layer: 0.46 s against 0.69 s; MNIST
+# conv2, 11x11 outputs in 6x6 tiles, 19% more outputs, 1.33x; 5x5 outputs in 3x3 tiles, 44%
+# more, still 1.07x); input gradients 1.07x to 1.75x where the tiles hold at most 19% more
+# outputs, but 0.93x at 23% and 0.74x at 31%; both slower with 8 input channels (0.87x), whose
+# GEMMs are too thin. Hence: 16+ channels in and out, and at most 35% (forward) or 20% (input
+# gradient) more outputs in whole tiles than in the image.
 # FASTCONV_WINOGRAD=0 turns it off (every convolution then runs the direct kernels).
 _WINOGRAD = os.environ.get("FASTCONV_WINOGRAD", "1").strip() not in ("0", "off", "no")
-_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
 def _winograd_pays(args, kernel_shape):
     """Whether conv2d's forward pass takes the Winograd path."""
     kh, kw, c, f = kernel_shape
-    return _winograd_shape_pays(kh, kw, args.sh, args.sw, c, f, args.oh, args.ow)
+    return _winograd_shape_pays(kh, kw, args.sh, args.sw, c, f, args.oh, args.ow, 1.35)
 
 
 def _winograd_dx_pays(args, kernel_shape, x_shape):
     """Whether conv2d_backward's input gradient takes it: the same test on the transposed
     convolution, from dy (filters channels) to dx (in_channels, x's size)."""
     kh, kw, c, f = kernel_shape
-    return _winograd_shape_pays(kh, kw, args.sh, args.sw, f, c, x_shape[1], x_shape[2])
+    return _winograd_shape_pays(kh, kw, args.sh, args.sw, f, c, x_shape[1], x_shape[2], 1.2)
 
 
-def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow):
+def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang):
     tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
-    return (_WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 32 and c_out >= 32
-            and 4 * tiles <= 1.1 * oh * ow)
+    return (_WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 16 and c_out >= 16
+            and 4 * tiles <= max_overhang * oh * ow)
 
 
 def _winograd_kernel(kernel):
-    """G g G^T for each (in, out) channel pair, as 16 matrices (in_channels, filters)."""
-    u = np.einsum("ai,ijcf,bj->abcf", _WINOGRAD_G, kernel.astype(np.float64), _WINOGRAD_G)
-    return np.ascontiguousarray(u.reshape(16, kernel.shape[2], kernel.shape[3]), kernel.dtype)
+    """G g G^T for each (in, out) channel pair of a C-contiguous float32/float64 kernel, as 16
+    matrices (in_channels, filters) of its dtype."""
+    u = np.empty((16,) + kernel.shape[2:], kernel.dtype)
+    _conv.winograd_kernel(kernel, u)
+    return u
 
 
 def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True,

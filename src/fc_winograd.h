@@ -4,7 +4,7 @@
  *   Y = A^T [ (G g G^T) * (B^T d B) ] A,  elementwise product over the 16 positions,
  * the 16 products summed over input channels as 16 GEMMs (tiles x C) @ (C x F).
  * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], A^T = [1 1 1 0; 0 1 -1 -1]; the kernel
- * transform G g G^T is done once per call, in NumPy (fastconv._api).
+ * transform G g G^T is done once per call (conv.pyx's winograd_kernel).
  * The transforms' loops run over channels (input, then filters), contiguous in NHWC, with
  * every load and store unconditional, so that they vectorise; like the GEMM micro-kernel
  * they are compiled for plain x86-64 and for AVX2, chosen at run time (fc_simd_level).

@@ -113,9 +113,12 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         x = np.broadcast_to(np.float32(0), shape)
         return _api._winograd_pays(_api._ConvArgs("t", x, np.broadcast_to(
             np.float32(0), kernel_shape), strides, padding), kernel_shape)
-    assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == _api._WINOGRAD
-    assert not pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid")   # 11x11 in 6x6 tiles
-    assert not pays((1, 64, 64, 16), (3, 3, 16, 16))                     # too thin
+    on = _api._WINOGRAD
+    assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
+    assert pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid") == on  # 11x11 in 6x6 tiles
+    assert pays((1, 64, 64, 16), (3, 3, 16, 16)) == on
+    assert not pays((1, 64, 64, 8), (3, 3, 8, 64))                        # too thin
+    assert not pays((64, 5, 5, 64), (3, 3, 64, 64), padding="valid")     # 3x3 in 2x2 tiles
     assert not pays((1, 64, 64, 32), (3, 3, 32, 64), strides=2)
     assert not pays((1, 64, 64, 32), (5, 5, 32, 64))
     # the input gradient: the same test on the transposed convolution (dy's channels in)
@@ -124,9 +127,10 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         k = np.broadcast_to(np.float32(0), kernel_shape)
         return _api._winograd_dx_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape,
                                       shape)
-    assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == _api._WINOGRAD
-    assert not dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid")      # 13x13 in 7x7 tiles
-    assert not dx_pays((1, 64, 64, 16), (3, 3, 16, 64))                # 16 channels out
+    assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
+    assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on    # 13x13 in 7x7 tiles
+    assert not dx_pays((64, 9, 9, 32), (3, 3, 32, 64), "valid")        # 9x9 in 5x5 tiles
+    assert not dx_pays((1, 64, 64, 8), (3, 3, 8, 64))                  # 8 channels out
 
 
 def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
