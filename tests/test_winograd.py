@@ -178,6 +178,24 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
         assert not kept
     if value is np.inf and where == "x":
         assert np.isfinite(want[1]).all()           # the other image stays finite
+    # the input gradient: the same value in dy (for x) or the kernel, with and without the mask
+    dy = random(rng, want.shape, dtype)
+    if where == "x":
+        if value == "huge":
+            dy[..., :2] = np.finfo(dtype).max / 4
+            k[..., :2, :] = 1
+        else:
+            dy[0, 1, 1, 3] = value
+    y = fastconv.conv2d(x, k, b, padding="same", activation="relu")
+    for relu in (None, y):
+        force(monkeypatch, False)
+        want = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)[0]
+        force(monkeypatch, True)
+        got = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)[0]
+        if np.isfinite(want).all():          # (the ReLU may mask the value away)
+            assert_close(got, want)
+        else:
+            np.testing.assert_array_equal(got, want)
 
 
 def test_fastconv_winograd_0_turns_it_off():
