@@ -4,6 +4,7 @@ counts that make it pay), and never a different answer from the direct kernels w
 are infinite, NaN or overflow."""
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import fastconv
 from fastconv import _api, _conv
@@ -106,6 +107,29 @@ def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer
     assert np.isfinite(dx).all()
     want = R.naive_conv2d_backward(np.where(y > 0, dy, 0), x, k, padding="same")[0]
     assert_close(dx, want)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 3), h=st.integers(1, 14), w=st.integers(1, 14), c=st.integers(1, 40),
+       f=st.integers(1, 40), padding=st.sampled_from(["valid", "same"]),
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 32 - 1))
+def test_winograd_random_shapes_match_im2col_reference(monkeypatch, n, h, w, c, f, padding,
+                                                       dtype, seed):
+    if padding == "valid" and min(h, w) < 3:
+        return  # empty output: rejected, see test_validation
+    rng = np.random.default_rng(seed)
+    x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
+    b = random(rng, (f,), dtype)
+    x64, k64 = x.astype(np.float64), k.astype(np.float64)
+    force(monkeypatch, True)
+    y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
+    want = R.im2col_conv2d(x64, k64, b.astype(np.float64), padding=padding)
+    assert_close(y, np.maximum(want, 0))
+    dy = random(rng, y.shape, dtype)
+    dx = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)[0]
+    dz = np.where(y > 0, dy, 0).astype(np.float64)
+    assert_close(dx, R.im2col_conv2d_backward(dz, x64, k64, padding=padding)[0])
 
 
 def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
