@@ -279,7 +279,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
 # where a direct convolution needs 36. The input gradient of such a convolution is one too
 # (dy convolved with the kernel turned 180 degrees), so it takes the same path. Measured here
 # against the direct kernels (float32, 2 threads, AVX2, batch 64 unless said): forward passes
-# 1.1x to 2x faster with 16 to 512 channels (the 2000x2000 layer: 0.46 s against 0.69 s; MNIST
+# 1.1x to 2x faster with 16 to 512 channels (the 2000x2000 layer: 0.45 s against 0.72 s; MNIST
 # conv2, 11x11 outputs in 6x6 tiles, 19% more outputs, 1.33x; 5x5 outputs in 3x3 tiles, 44%
 # more, still 1.07x); input gradients 1.07x to 1.75x where the tiles hold at most 19% more
 # outputs, but 0.93x at 23% and 0.74x at 31%; both slower with 8 input channels (0.87x), whose
@@ -300,6 +300,19 @@ def _winograd_dx_pays(args, kernel_shape, x_shape):
     convolution, from dy (filters channels) to dx (in_channels, x's size)."""
     kh, kw, c, f = kernel_shape
     return _winograd_shape_pays(kh, kw, args.sh, args.sw, f, c, x_shape[1], x_shape[2], 1.2)
+
+
+def _winograd_dw_pays(args, kernel_shape):
+    """Whether conv2d_backward's kernel gradient takes it (F(3x3, 2x2) over dy's tiles).
+
+    Its 16 GEMMs sum over tiles into c x f products, so it pays with many channel pairs and
+    little overhang (measured: 1.3x with 32 x 64 channels on a 200x200 image, 1.7x to 1.8x
+    with 128 x 128 and 256 x 256, but 1.04x with 32 x 32 and 0.84x with 16 x 16 on 32x32 and
+    16x16 images, 0.6x to 1.2x on MNIST conv2's 11x11 outputs, from run to run).
+    """
+    kh, kw, c, f = kernel_shape
+    return (c * f >= 2048 and
+            _winograd_shape_pays(kh, kw, args.sh, args.sw, c, f, args.oh, args.ow, 1.1))
 
 
 def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang):
@@ -358,8 +371,11 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     k_c = _contiguous(kernel, compute)
     dkernel = _buffers.empty(kernel.shape, compute)
     dbias = np.empty(kernel.shape[3], compute)
-    _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
-                                 args.pl, get_num_threads(), y_c)
+    if not (_winograd_dw_pays(args, kernel.shape) and
+            _conv.conv2d_backward_filter_winograd(dy_c, x_c, dkernel, dbias, args.pt, args.pl,
+                                                  get_num_threads(), y_c)):
+        _conv.conv2d_backward_filter(dy_c, x_c, dkernel, dbias, args.sh, args.sw, args.pt,
+                                     args.pl, get_num_threads(), y_c)
     dx = None
     if compute_dx:
         dx = _buffers.empty(x.shape, compute)          # the kernels write every value

@@ -39,7 +39,7 @@ def config():
         "simd compiled": "generic, avx2+fma" if _conv.simd_compiled() else "generic",
         "simd this cpu": _api._SIMD_NAMES[_conv.simd_detect()],
         "simd in use": _api.simd_path(),
-        "winograd": ("on: 3x3 stride-1 forward and input gradient, 16+ channels"
+        "winograd": ("on: 3x3 stride-1 forward and gradients, 16+ channels"
                      if _api._WINOGRAD else "off (FASTCONV_WINOGRAD=0)"),
         "location": os.path.dirname(os.path.abspath(__file__)),
     }

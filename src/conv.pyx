@@ -611,6 +611,170 @@ def conv2d_backward_input_winograd(const floating[:, :, :, ::1] dy,
     return bool(ok)
 
 
+cdef inline void wino_dy(const floating** p, const floating** q, Py_ssize_t f, floating* u,
+                         Py_ssize_t us, floating* db) noexcept nogil:
+    if floating is float:
+        fc_wino_dy_f32(p, q, f, u, us, db)
+    else:
+        fc_wino_dy_f64(p, q, f, u, us, db)
+
+
+cdef void winograd_filter_tiles(const floating* x, const floating* dy, const floating* mask,
+                                const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
+                                floating* acc, Py_ssize_t ldw, floating* db, bint accumulate,
+                                floating* v, floating* u, floating* up,
+                                const floating* zeros) noexcept nogil:
+    # Tiles t0 .. t0+nt of dy (2x2 outputs each, (image, tile row, tile column) order): x's
+    # 4x4 tiles transformed into v (16 matrices nt x c), dy's 2x2 tiles (masked by mask > 0 if
+    # mask) into u (16 matrices nt x f, their sums added to db), then acc[xi] (c x ldw) (+)=
+    # v[xi]^T @ u[xi] for the 16 xi: the tiles' sum is the reduction of 16 GEMMs.
+    cdef const floating* p[16]
+    cdef const floating* gp[4]
+    cdef const floating* gq[4]
+    cdef Py_ssize_t th = (g.oh + 1) // 2, tw = (g.ow + 1) // 2
+    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
+    cdef Py_ssize_t t, i, j, n, ty, tx, ih, iw, oy, ox, xi, o
+    for t in range(nt):
+        n = (t0 + t) // (th * tw)
+        ty = (t0 + t) // tw % th
+        tx = (t0 + t) % tw
+        for i in range(4):
+            ih = 2 * ty - g.pad_top + i
+            for j in range(4):
+                iw = 2 * tx - g.pad_left + j
+                if 0 <= ih < g.h and 0 <= iw < g.w:
+                    p[4 * i + j] = x + ((n * g.h + ih) * g.w + iw) * c
+                else:
+                    p[4 * i + j] = zeros
+        wino_in(p, NULL, c, v + t * c, nt * c)
+        for i in range(2):
+            for j in range(2):
+                oy = 2 * ty + i
+                ox = 2 * tx + j
+                if oy < g.oh and ox < g.ow:
+                    o = ((n * g.oh + oy) * g.ow + ox) * f
+                    gp[2 * i + j] = dy + o
+                    gq[2 * i + j] = (mask + o) if mask != NULL else NULL
+                else:
+                    gp[2 * i + j] = zeros
+                    gq[2 * i + j] = zeros
+        wino_dy(gp, gq if mask != NULL else NULL, f, u + t * f, nt * f, db)
+    for xi in range(16):
+        pack_b(nt, f, u + xi * nt * f, f, 1, nr, up)
+        gemm(c, f, nt, v + xi * nt * c, 1, c, up, acc + xi * c * ldw, ldw, accumulate, NULL, 0)
+
+
+def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
+                                    const floating[:, :, :, ::1] x,
+                                    floating[:, :, :, ::1] dkernel, floating[::1] dbias,
+                                    Py_ssize_t pad_top, Py_ssize_t pad_left, int num_threads,
+                                    const floating[:, :, :, ::1] relu_output=None):
+    """dkernel and dbias of a 3x3, stride-1 convolution by Winograd F(3x3, 2x2): each 2x2
+    tile of dy and the 4x4 tile of x under it give a 3x3 correlation in 16 multiplications
+    instead of 36. x's tiles take F(2x2, 3x3)'s input transform B^T d B, dy's G' g G'^T; the
+    16 products, summed over tiles, are 16 GEMMs; the output transform A^T M A, A^T = [1 1 1
+    0; 0 1 -1 0; 0 1 1 -1] (F(3x3, 2x2)'s, its last column negated to match B^T's last row),
+    gives dkernel. Tiles go to a fixed number of groups, summed in order (the result does not
+    depend on the thread count). Returns False, dkernel and dbias not written in full, if a
+    value comes out non-finite: the caller then runs the direct kernel."""
+    cdef ConvGeometry g = make_geometry(x.shape, dkernel.shape, dy.shape[1], dy.shape[2],
+                                        1, 1, pad_top, pad_left)
+    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
+    cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
+    cdef Py_ssize_t mt = (384 * 1024) // (16 * (c + f) * <Py_ssize_t>sizeof(floating))
+    cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e
+    cdef floating* acc
+    cdef floating* m
+    cdef floating* zeros
+    cdef floating* v
+    cdef floating* u
+    cdef floating* up
+    cdef const floating* mask = NULL
+    cdef floating* out = &dkernel[0, 0, 0, 0]
+    cdef floating s0, s1, s2, s3
+    cdef Py_ssize_t plane = c * ldw
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef bint finite = True
+    if ntiles == 0 or c == 0 or f == 0:
+        return False                  # nothing to gain: the direct kernel handles it
+    if relu_output is not None:
+        mask = &relu_output[0, 0, 0, 0]
+    mt = mt // FC_TILE_ROWS * FC_TILE_ROWS
+    if mt < FC_TILE_ROWS:
+        mt = FC_TILE_ROWS
+    if mt > 32 * FC_TILE_ROWS:
+        mt = 32 * FC_TILE_ROWS
+    chunks = (ntiles + mt - 1) // mt
+    groups = chunks // 8 if chunks // 8 < MAX_GROUPS else MAX_GROUPS
+    if groups < 1:
+        groups = 1
+    stride = 16 * plane + ldw          # a group's 16 planes, then its db
+    acc = <floating*>malloc((groups * stride + 1) * sizeof(floating))
+    m = <floating*>malloc((stride + 1) * sizeof(floating))
+    zeros = <floating*>calloc((c if c > f else f) + 1, sizeof(floating))
+    if acc == NULL or m == NULL or zeros == NULL:
+        free(acc)
+        free(m)
+        free(zeros)
+        raise MemoryError()
+    with nogil, parallel(num_threads=num_threads):
+        v = <floating*>malloc(16 * mt * c * sizeof(floating) + 1)
+        u = <floating*>malloc(16 * mt * f * sizeof(floating) + 1)
+        up = <floating*>malloc(mt * ldw * sizeof(floating) + 1)
+        if v == NULL or u == NULL or up == NULL:
+            failed_p[0] = 1
+        for gi in prange(groups, schedule='dynamic'):
+            if v != NULL and u != NULL and up != NULL:
+                c0 = gi * chunks // groups
+                c1 = (gi + 1) * chunks // groups
+                memset(acc + gi * stride + 16 * plane, 0, ldw * sizeof(floating))
+                for ci in range(c0, c1):
+                    winograd_filter_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], mask, &g, ci * mt,
+                                          mt if ntiles - ci * mt > mt else ntiles - ci * mt,
+                                          acc + gi * stride, ldw,
+                                          acc + gi * stride + 16 * plane, ci > c0, v, u, up,
+                                          zeros)
+        free(v)
+        free(u)
+        free(up)
+    if not failed:
+        with nogil:
+            # the groups summed in order, then A^T M A for each (c, f): rows first, then columns
+            for j in prange(16 * c + 1, schedule='static', num_threads=num_threads):
+                sum_groups(acc + j * ldw, groups, stride, ldw, m + j * ldw)
+            for e in range(c):
+                for j in range(f):
+                    for a in range(4):         # s_a = row a of M, transformed along columns
+                        s0 = m[(4 * a) * plane + e * ldw + j]
+                        s1 = m[(4 * a + 1) * plane + e * ldw + j]
+                        s2 = m[(4 * a + 2) * plane + e * ldw + j]
+                        s3 = m[(4 * a + 3) * plane + e * ldw + j]
+                        m[(4 * a) * plane + e * ldw + j] = s0 + s1 + s2
+                        m[(4 * a + 1) * plane + e * ldw + j] = s1 - s2
+                        m[(4 * a + 2) * plane + e * ldw + j] = s1 + s2 - s3
+                    for a in range(3):         # then down the rows
+                        s0 = m[(0 * 4 + a) * plane + e * ldw + j]
+                        s1 = m[(1 * 4 + a) * plane + e * ldw + j]
+                        s2 = m[(2 * 4 + a) * plane + e * ldw + j]
+                        s3 = m[(3 * 4 + a) * plane + e * ldw + j]
+                        out[((0 * 3 + a) * c + e) * f + j] = s0 + s1 + s2
+                        out[((1 * 3 + a) * c + e) * f + j] = s1 - s2
+                        out[((2 * 3 + a) * c + e) * f + j] = s1 + s2 - s3
+            for j in range(f):
+                dbias[j] = m[16 * plane + j]
+                finite = finite & (dbias[j] - dbias[j] == 0)
+            for j in range(9 * c * f):
+                finite = finite & (out[j] - out[j] == 0)
+    free(acc)
+    free(m)
+    free(zeros)
+    if failed:
+        raise MemoryError()
+    return bool(finite)
+
+
 def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] x,
                            floating[:, :, :, ::1] dkernel, floating[::1] dbias,
                            Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t pad_top,

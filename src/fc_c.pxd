@@ -52,6 +52,10 @@ cdef extern from "fc_winograd.h" nogil:
                                Py_ssize_t vs)
     void fc_wino_in_masked_f64(const double** p, const double** q, Py_ssize_t C, double* v,
                                Py_ssize_t vs)
+    void fc_wino_dy_f32(const float** p, const float** q, Py_ssize_t F, float* u,
+                        Py_ssize_t us, float* db)
+    void fc_wino_dy_f64(const double** p, const double** q, Py_ssize_t F, double* u,
+                        Py_ssize_t us, double* db)
     int fc_wino_out_f32(const float* m, Py_ssize_t ms, Py_ssize_t F, const float* bias,
                         int relu, float* o00, float* o01, float* o10, float* o11)
     int fc_wino_out_f64(const double* m, Py_ssize_t ms, Py_ssize_t F, const double* bias,

@@ -100,11 +100,68 @@
         return bad;                                                                           \
     }
 
+/* The kernel gradient's transform of one 2x2 tile of dy, F(3x3, 2x2)'s "filter":
+ * U[xi * us + f] = (G' g G'^T)[xi] for f < F, G' = [1 0; 1/2 1/2; 1/2 -1/2; 0 1], g's four
+ * values (row-major 2x2) given as pointers to F filter values each (zeros past the output's
+ * edge), masked by q > 0 when q is given (the ReLU's output, as in fc_wino_in_masked); and
+ * db[f] += the four (masked) values. Vectors of VL filters, then filter by filter. */
+#define FC_WINO_DY_STEP(V, LOAD, STORE, LOAD_DB, STORE_DB, HALF)                              \
+    {                                                                                         \
+        V g00 = LOAD(0), g01 = LOAD(1), g10 = LOAD(2), g11 = LOAD(3);                         \
+        /* G' down the columns: rows r0..r3 of 2 values */                                    \
+        V r00 = g00, r01 = g01;                                                               \
+        V r10 = (g00 + g10) * HALF, r11 = (g01 + g11) * HALF;                                 \
+        V r20 = (g00 - g10) * HALF, r21 = (g01 - g11) * HALF;                                 \
+        V r30 = g10, r31 = g11;                                                               \
+        /* then along each row */                                                             \
+        STORE(0, r00); STORE(1, (r00 + r01) * HALF); STORE(2, (r00 - r01) * HALF);            \
+        STORE(3, r01);                                                                        \
+        STORE(4, r10); STORE(5, (r10 + r11) * HALF); STORE(6, (r10 - r11) * HALF);            \
+        STORE(7, r11);                                                                        \
+        STORE(8, r20); STORE(9, (r20 + r21) * HALF); STORE(10, (r20 - r21) * HALF);           \
+        STORE(11, r21);                                                                       \
+        STORE(12, r30); STORE(13, (r30 + r31) * HALF); STORE(14, (r30 - r31) * HALF);         \
+        STORE(15, r31);                                                                       \
+        STORE_DB(LOAD_DB + ((g00 + g01) + (g10 + g11)));                                      \
+    }
+#define FC_WINO_DB_LOAD_VEC (*(vecu *)(db + ch))
+#define FC_WINO_DB_STORE_VEC(value) (*(vecu *)(db + ch) = (value))
+#define FC_WINO_DB_LOAD_ONE (db[ch])
+#define FC_WINO_DB_STORE_ONE(value) (db[ch] = (value))
+#define FC_DEFINE_WINO_DY_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                   \
+    TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
+                            fc_idx vs, T *restrict db)                                        \
+    {                                                                                         \
+        typedef T scalar __attribute__((unused));                                             \
+        typedef T vec __attribute__((vector_size(VB)));                                       \
+        typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                  \
+        typedef IT ivec __attribute__((vector_size(VB), unused));                             \
+        enum { VL = VB / sizeof(T) };                                                         \
+        const vec half_v = (vec){0} + (T)0.5;                                                 \
+        fc_idx ch = 0;                                                                        \
+        (void)q;                                                                              \
+        for (; ch + VL <= C; ch += VL)                                                        \
+            FC_WINO_DY_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC, FC_WINO_DB_LOAD_VEC,            \
+                            FC_WINO_DB_STORE_VEC, half_v)                                     \
+        for (; ch < C; ch++)                                                                  \
+            FC_WINO_DY_STEP(T, LOAD_ONE, FC_WINO_STORE_ONE, FC_WINO_DB_LOAD_ONE,              \
+                            FC_WINO_DB_STORE_ONE, (T)0.5)                                     \
+    }
+#define FC_DEFINE_WINO_DY(T, IT, TN, ISA, TARGET, VB)                                         \
+    FC_DEFINE_WINO_DY_FORM(T, IT, fc_wino_dy_##TN##_##ISA, TARGET, VB, FC_WINO_LOAD_VEC,      \
+                           FC_WINO_LOAD_ONE)                                                  \
+    FC_DEFINE_WINO_DY_FORM(T, IT, fc_wino_dy_masked_##TN##_##ISA, TARGET, VB,                 \
+                           FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
+
+FC_DEFINE_WINO_DY(float, int32_t, f32, generic, , 16)
+FC_DEFINE_WINO_DY(double, int64_t, f64, generic, , 16)
 FC_DEFINE_WINO_IN(float, int32_t, f32, generic, , 16)
 FC_DEFINE_WINO_IN(double, int64_t, f64, generic, , 16)
 FC_DEFINE_WINO_OUT(float, f32, generic, )
 FC_DEFINE_WINO_OUT(double, f64, generic, )
 #if FC_HAVE_AVX2_PATH
+FC_DEFINE_WINO_DY(float, int32_t, f32, avx2, __attribute__((target("avx2,fma"))), 32)
+FC_DEFINE_WINO_DY(double, int64_t, f64, avx2, __attribute__((target("avx2,fma"))), 32)
 FC_DEFINE_WINO_IN(float, int32_t, f32, avx2, __attribute__((target("avx2,fma"))), 32)
 FC_DEFINE_WINO_IN(double, int64_t, f64, avx2, __attribute__((target("avx2,fma"))), 32)
 FC_DEFINE_WINO_OUT(float, f32, avx2, __attribute__((target("avx2,fma"))))
@@ -117,6 +174,13 @@ FC_DEFINE_WINO_OUT(double, f64, avx2, __attribute__((target("avx2,fma"))))
 #undef FC_DEFINE_WINO_IN
 #undef FC_DEFINE_WINO_OUT
 #undef FC_DEFINE_WINO_IN_FORM
+#undef FC_DEFINE_WINO_DY
+#undef FC_DEFINE_WINO_DY_FORM
+#undef FC_WINO_DY_STEP
+#undef FC_WINO_DB_LOAD_VEC
+#undef FC_WINO_DB_STORE_VEC
+#undef FC_WINO_DB_LOAD_ONE
+#undef FC_WINO_DB_STORE_ONE
 #undef FC_WINO_IN_STEP
 #undef FC_WINO_LOAD_VEC
 #undef FC_WINO_LOAD_VEC_MASKED
@@ -142,6 +206,22 @@ static void fc_wino_in_masked_f64(const double **p, const double **q, fc_idx C, 
                                   fc_idx vs)
 {
     FC_WINO_PICK(fc_wino_in_masked_f64, p, q, C, v, vs);
+}
+static void fc_wino_dy_f32(const float **p, const float **q, fc_idx F, float *u, fc_idx us,
+                           float *db)
+{
+    if (q)
+        FC_WINO_PICK(fc_wino_dy_masked_f32, p, q, F, u, us, db);
+    else
+        FC_WINO_PICK(fc_wino_dy_f32, p, 0, F, u, us, db);
+}
+static void fc_wino_dy_f64(const double **p, const double **q, fc_idx F, double *u,
+                           fc_idx us, double *db)
+{
+    if (q)
+        FC_WINO_PICK(fc_wino_dy_masked_f64, p, q, F, u, us, db);
+    else
+        FC_WINO_PICK(fc_wino_dy_f64, p, 0, F, u, us, db);
 }
 static int fc_wino_out_f32(const float *m, fc_idx ms, fc_idx F, const float *bias, int relu,
                            float *o0, float *o1, float *o2, float *o3)

@@ -1,7 +1,7 @@
-"""The Winograd F(2x2, 3x3) paths, the forward pass and the input gradient: against the
-references for every size, padding, channel count and dtype (forced on, whatever the channel
-counts that make it pay), and never a different answer from the direct kernels where values
-are infinite, NaN or overflow."""
+"""The Winograd paths: F(2x2, 3x3) for the forward pass and the input gradient, F(3x3, 2x2)
+for the kernel gradient. Against the references for every size, padding, channel count and
+dtype (forced on, whatever the channel counts that make it pay), and never a different answer
+from the direct kernels where values are infinite, NaN or overflow."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -21,6 +21,7 @@ def force(monkeypatch, on):
         return on and kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
     monkeypatch.setattr(_api, "_winograd_pays", pays)
     monkeypatch.setattr(_api, "_winograd_dx_pays", pays)
+    monkeypatch.setattr(_api, "_winograd_dw_pays", pays)
 
 
 @pytest.fixture
@@ -62,9 +63,10 @@ def test_winograd_matches_the_reference(rng, winograd, simd_path, n, h, w, c, f,
 @pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 5, 3, 5), (3, 9, 7, 8, 16),
                                        (2, 6, 11, 17, 33), (2, 13, 13, 32, 64),
                                        (1, 1, 5, 2, 3), (4, 8, 8, 40, 9)], ids=str)
-def test_winograd_input_gradient_matches_the_reference(rng, monkeypatch, simd_path, n, h, w,
-                                                       c, f, padding, dtype):
-    # channel counts off the vector width (1, 3, 5, 9, 17, 33) take the transform's scalar tail
+def test_winograd_gradients_match_the_reference(rng, monkeypatch, simd_path, n, h, w, c, f,
+                                                padding, dtype):
+    # channel counts off the vector width (1, 3, 5, 9, 17, 33) take the transforms' scalar
+    # tails; odd output sizes leave tiles hanging over the edge
     if padding == "valid" and min(h, w) < 3:
         pytest.skip("no output")
     x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
@@ -73,13 +75,14 @@ def test_winograd_input_gradient_matches_the_reference(rng, monkeypatch, simd_pa
     x64, k64 = x.astype(np.float64), k.astype(np.float64)
     for relu in (None, y):
         dz = dy if relu is None else np.where(y > 0, dy, 0)
-        want = R.naive_conv2d_backward(dz.astype(np.float64), x64, k64, padding=padding)[0]
+        want = R.naive_conv2d_backward(dz.astype(np.float64), x64, k64, padding=padding)
         force(monkeypatch, True)
-        got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)[0]
-        assert_close(got, want, what=f"relu_output {relu is not None}")
+        got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
         force(monkeypatch, False)
-        direct = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)[0]
-        assert_close(got, direct, what="against the direct kernel")
+        direct = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
+        for name, g, wv, d in zip(("dx", "dkernel", "dbias"), got, want, direct):
+            assert_close(g, wv, what=f"{name}, relu_output {relu is not None}")
+            assert_close(g, d, what=f"{name} against the direct kernel")
 
 
 def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer(
@@ -127,9 +130,10 @@ def test_winograd_random_shapes_match_im2col_reference(monkeypatch, n, h, w, c, 
     want = R.im2col_conv2d(x64, k64, b.astype(np.float64), padding=padding)
     assert_close(y, np.maximum(want, 0))
     dy = random(rng, y.shape, dtype)
-    dx = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)[0]
+    got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
     dz = np.where(y > 0, dy, 0).astype(np.float64)
-    assert_close(dx, R.im2col_conv2d_backward(dz, x64, k64, padding=padding)[0])
+    for g, want in zip(got, R.im2col_conv2d_backward(dz, x64, k64, padding=padding)):
+        assert_close(g, want)
 
 
 def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
@@ -155,16 +159,32 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on    # 13x13 in 7x7 tiles
     assert not dx_pays((64, 9, 9, 32), (3, 3, 32, 64), "valid")        # 9x9 in 5x5 tiles
     assert not dx_pays((1, 64, 64, 8), (3, 3, 8, 64))                  # 8 channels out
+    # the kernel gradient: many channel pairs, little overhang
+    def dw_pays(shape, kernel_shape, padding="same"):
+        x = np.broadcast_to(np.float32(0), shape)
+        k = np.broadcast_to(np.float32(0), kernel_shape)
+        return _api._winograd_dw_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape)
+    assert dw_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
+    assert not dw_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid")      # 11x11 in 6x6 tiles
+    assert not dw_pays((64, 32, 32, 32), (3, 3, 32, 32))               # 32 x 32 pairs
 
 
 def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
-    x, k = random(rng, (3, 21, 18, 32), np.float32), random(rng, (3, 3, 32, 40), np.float32)
+    # 8 x 20 x 20 tiles of dy: the kernel gradient sums them in 4 groups, fixed by the shapes
+    x, k = random(rng, (8, 40, 39, 32), np.float32), random(rng, (3, 3, 32, 40), np.float32)
+    dy = random(rng, (8, 40, 39, 40), np.float32)
     results = []
     for t in (1, 2, 3):
         fastconv.set_num_threads(t)
-        results.append(fastconv.conv2d(x, k, padding="same"))
+        results.append((fastconv.conv2d(x, k, padding="same"),)
+                       + fastconv.conv2d_backward(dy, x, k, padding="same"))
     for other in results[1:]:
-        np.testing.assert_array_equal(other, results[0])
+        for a, b in zip(other, results[0]):
+            np.testing.assert_array_equal(a, b)
+    want = R.im2col_conv2d_backward(dy.astype(np.float64), x.astype(np.float64),
+                                    k.astype(np.float64), padding="same")
+    for got, w in zip(results[0][1:], want):
+        assert_close(got, w)
 
 
 def test_winograd_reads_strided_and_read_only_inputs(rng, winograd):
@@ -202,7 +222,7 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
         assert not kept
     if value is np.inf and where == "x":
         assert np.isfinite(want[1]).all()           # the other image stays finite
-    # the input gradient: the same value in dy (for x) or the kernel, with and without the mask
+    # the gradients: the same value in dy (for x) or the kernel, with and without the mask
     dy = random(rng, want.shape, dtype)
     if where == "x":
         if value == "huge":
@@ -213,13 +233,14 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
     y = fastconv.conv2d(x, k, b, padding="same", activation="relu")
     for relu in (None, y):
         force(monkeypatch, False)
-        want = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)[0]
+        wants = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)
         force(monkeypatch, True)
-        got = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)[0]
-        if np.isfinite(want).all():          # (the ReLU may mask the value away)
-            assert_close(got, want)
-        else:
-            np.testing.assert_array_equal(got, want)
+        gots = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)
+        for got, want in zip(gots, wants):
+            if np.isfinite(want).all():          # (the ReLU may mask the value away)
+                assert_close(got, want)
+            else:
+                np.testing.assert_array_equal(got, want)
 
 
 def test_fastconv_winograd_0_turns_it_off():
