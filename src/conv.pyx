@@ -413,6 +413,52 @@ cdef inline int wino_out(const floating* m, Py_ssize_t ms, Py_ssize_t f, const f
         return fc_wino_out_f64(m, ms, f, bias, relu, o[0], o[1], o[2], o[3])
 
 
+cdef inline void input_tile(const floating* x, const floating* mask, const ConvGeometry* g,
+                            Py_ssize_t tile, const floating* zeros, const floating** p,
+                            const floating** q) noexcept nogil:
+    # p[4 * i + j]: x's pixel (i, j) of the 4x4 input tile under output tile `tile` (2x2
+    # outputs, (image, tile row, tile column) order), or zeros where it leaves the image; q
+    # the same pixels of mask (only when mask is given).
+    cdef Py_ssize_t tw = (g.ow + 1) // 2, th = (g.oh + 1) // 2
+    cdef Py_ssize_t n = tile // (th * tw), ty = tile // tw % th, tx = tile % tw, i, j, ih, iw, o
+    for i in range(4):
+        ih = 2 * ty - g.pad_top + i
+        for j in range(4):
+            iw = 2 * tx - g.pad_left + j
+            if 0 <= ih < g.h and 0 <= iw < g.w:
+                o = ((n * g.h + ih) * g.w + iw) * g.c
+                p[4 * i + j] = x + o
+                if mask != NULL:
+                    q[4 * i + j] = mask + o
+            else:
+                p[4 * i + j] = zeros
+                if mask != NULL:
+                    q[4 * i + j] = zeros
+
+
+cdef inline Py_ssize_t tiles_per_chunk(Py_ssize_t budget, Py_ssize_t channels,
+                                       Py_ssize_t itemsize, Py_ssize_t most_blocks) noexcept:
+    # Tiles of a Winograd pass's chunk: their 16 transformed matrices of `channels` (in + out)
+    # values a tile fill about `budget` bytes; a multiple of the micro-kernel's rows, between
+    # one and most_blocks blocks of them.
+    cdef Py_ssize_t mt = budget // (16 * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
+    if mt < FC_TILE_ROWS:
+        return FC_TILE_ROWS
+    return mt if mt < most_blocks * FC_TILE_ROWS else most_blocks * FC_TILE_ROWS
+
+
+cdef inline void output_tile(const ConvGeometry* g, Py_ssize_t tile, Py_ssize_t channels,
+                             Py_ssize_t* offsets) noexcept nogil:
+    # offsets[2 * i + j]: where output pixel (i, j) of tile `tile` starts in an array shaped
+    # like the output with `channels` values a pixel, or -1 past the output's edge
+    cdef Py_ssize_t tw = (g.ow + 1) // 2, th = (g.oh + 1) // 2
+    cdef Py_ssize_t n = tile // (th * tw), ty = tile // tw % th, tx = tile % tw, i, j
+    for i in range(2):
+        for j in range(2):
+            offsets[2 * i + j] = (((n * g.oh + 2 * ty + i) * g.ow + 2 * tx + j) * channels
+                                  if 2 * ty + i < g.oh and 2 * tx + j < g.ow else -1)
+
+
 cdef int winograd_tiles(const floating* x, const floating* mask, const floating* up,
                         const floating* bias, floating* y, const ConvGeometry* g,
                         Py_ssize_t t0, Py_ssize_t nt, int relu, floating* v, floating* mb,
@@ -425,40 +471,21 @@ cdef int winograd_tiles(const floating* x, const floating* mask, const floating*
     cdef const floating* p[16]
     cdef const floating* q[16]
     cdef floating* o[4]
-    cdef Py_ssize_t th = (g.oh + 1) // 2, tw = (g.ow + 1) // 2
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
-    cdef Py_ssize_t t, i, j, n, ty, tx, ih, iw, oy, ox, xi
+    cdef Py_ssize_t t, i, xi
+    cdef Py_ssize_t offsets[4]
     cdef int bad = 0
     for t in range(nt):
-        n = (t0 + t) // (th * tw)
-        ty = (t0 + t) // tw % th
-        tx = (t0 + t) % tw
-        for i in range(4):
-            ih = 2 * ty - g.pad_top + i
-            for j in range(4):
-                iw = 2 * tx - g.pad_left + j
-                if 0 <= ih < g.h and 0 <= iw < g.w:
-                    p[4 * i + j] = x + ((n * g.h + ih) * g.w + iw) * c
-                    q[4 * i + j] = (mask + ((n * g.h + ih) * g.w + iw) * c) if mask != NULL \
-                        else NULL
-                else:
-                    p[4 * i + j] = zeros
-                    q[4 * i + j] = zeros
+        input_tile(x, mask, g, t0 + t, zeros, p, q)
         wino_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
     for xi in range(16):
         gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, mb + xi * nt * f, f, 0,
              NULL, 0)
     for t in range(nt):
-        n = (t0 + t) // (th * tw)
-        ty = (t0 + t) // tw % th
-        tx = (t0 + t) % tw
-        for i in range(2):
-            for j in range(2):
-                oy = 2 * ty + i
-                ox = 2 * tx + j
-                o[2 * i + j] = (y + ((n * g.oh + oy) * g.ow + ox) * f
-                                if oy < g.oh and ox < g.ow else mb + 16 * nt * f)
+        output_tile(g, t0 + t, f, offsets)
+        for i in range(4):
+            o[i] = y + offsets[i] if offsets[i] >= 0 else mb + 16 * nt * f
         bad |= wino_out(mb + t * f, nt * f, f, bias, relu, o)
     return bad
 
@@ -517,7 +544,7 @@ cdef int winograd_run(const floating* x, const floating* mask, const floating[:,
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
-    cdef Py_ssize_t mt = (192 * 1024) // (16 * (c + f) * <Py_ssize_t>sizeof(floating))
+    cdef Py_ssize_t mt = tiles_per_chunk(192 * 1024, c + f, sizeof(floating), 20)
     cdef Py_ssize_t chunks, ci, xi
     cdef floating* up
     cdef floating* zeros
@@ -528,11 +555,6 @@ cdef int winograd_run(const floating* x, const floating* mask, const floating[:,
     cdef int* bad_p = &bad
     if ntiles == 0 or f == 0:
         return 1
-    mt = mt // FC_TILE_ROWS * FC_TILE_ROWS
-    if mt < FC_TILE_ROWS:
-        mt = FC_TILE_ROWS
-    if mt > 20 * FC_TILE_ROWS:
-        mt = 20 * FC_TILE_ROWS
     chunks = (ntiles + mt - 1) // mt
     up = <floating*>malloc(16 * pstride * sizeof(floating) + 1)
     zeros = <floating*>calloc(c + 1, sizeof(floating))
@@ -631,33 +653,17 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
     cdef const floating* p[16]
     cdef const floating* gp[4]
     cdef const floating* gq[4]
-    cdef Py_ssize_t th = (g.oh + 1) // 2, tw = (g.ow + 1) // 2
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
-    cdef Py_ssize_t t, i, j, n, ty, tx, ih, iw, oy, ox, xi, o
+    cdef Py_ssize_t t, i, xi
+    cdef Py_ssize_t offsets[4]
     for t in range(nt):
-        n = (t0 + t) // (th * tw)
-        ty = (t0 + t) // tw % th
-        tx = (t0 + t) % tw
-        for i in range(4):
-            ih = 2 * ty - g.pad_top + i
-            for j in range(4):
-                iw = 2 * tx - g.pad_left + j
-                if 0 <= ih < g.h and 0 <= iw < g.w:
-                    p[4 * i + j] = x + ((n * g.h + ih) * g.w + iw) * c
-                else:
-                    p[4 * i + j] = zeros
+        input_tile(x, <const floating*>NULL, g, t0 + t, zeros, p, NULL)
         wino_in(p, NULL, c, v + t * c, nt * c)
-        for i in range(2):
-            for j in range(2):
-                oy = 2 * ty + i
-                ox = 2 * tx + j
-                if oy < g.oh and ox < g.ow:
-                    o = ((n * g.oh + oy) * g.ow + ox) * f
-                    gp[2 * i + j] = dy + o
-                    gq[2 * i + j] = (mask + o) if mask != NULL else NULL
-                else:
-                    gp[2 * i + j] = zeros
-                    gq[2 * i + j] = zeros
+        output_tile(g, t0 + t, f, offsets)
+        for i in range(4):
+            gp[i] = dy + offsets[i] if offsets[i] >= 0 else zeros
+            if mask != NULL:
+                gq[i] = mask + offsets[i] if offsets[i] >= 0 else zeros
         wino_dy(gp, gq if mask != NULL else NULL, f, u + t * f, nt * f, db)
     for xi in range(16):
         pack_b(nt, f, u + xi * nt * f, f, 1, nr, up)
@@ -682,7 +688,7 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
-    cdef Py_ssize_t mt = (384 * 1024) // (16 * (c + f) * <Py_ssize_t>sizeof(floating))
+    cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32)
     cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e
     cdef floating* acc
     cdef floating* m
@@ -701,11 +707,6 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
         return False                  # nothing to gain: the direct kernel handles it
     if relu_output is not None:
         mask = &relu_output[0, 0, 0, 0]
-    mt = mt // FC_TILE_ROWS * FC_TILE_ROWS
-    if mt < FC_TILE_ROWS:
-        mt = FC_TILE_ROWS
-    if mt > 32 * FC_TILE_ROWS:
-        mt = 32 * FC_TILE_ROWS
     chunks = (ntiles + mt - 1) // mt
     groups = chunks // 8 if chunks // 8 < MAX_GROUPS else MAX_GROUPS
     if groups < 1:

@@ -45,15 +45,18 @@
 #define FC_WINO_LOAD_ONE_MASKED(i) (q[i][ch] > 0 ? p[i][ch] : (scalar)0)
 #define FC_WINO_STORE_VEC(xi, value) (*(vecu *)(v + (xi) * vs + ch) = (value))
 #define FC_WINO_STORE_ONE(xi, value) (v[(xi) * vs + ch] = (value))
+/* scalar, vec (aligned), vecu (unaligned), ivec (lane masks) and VL, the lanes of a vector */
+#define FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
+    typedef T scalar __attribute__((unused));                                                 \
+    typedef T vec __attribute__((vector_size(VB)));                                           \
+    typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                      \
+    typedef IT ivec __attribute__((vector_size(VB), unused));                                 \
+    enum { VL = VB / sizeof(T) };
 #define FC_DEFINE_WINO_IN_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                   \
     TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
                             fc_idx vs)                                                        \
     {                                                                                         \
-        typedef T scalar __attribute__((unused));                                             \
-        typedef T vec __attribute__((vector_size(VB)));                                       \
-        typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                  \
-        typedef IT ivec __attribute__((vector_size(VB), unused));                             \
-        enum { VL = VB / sizeof(T) };                                                         \
+        FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
         fc_idx ch = 0;                                                                        \
         (void)q;                                                                              \
         for (; ch + VL <= C; ch += VL) FC_WINO_IN_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)      \
@@ -132,11 +135,7 @@
     TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
                             fc_idx vs, T *restrict db)                                        \
     {                                                                                         \
-        typedef T scalar __attribute__((unused));                                             \
-        typedef T vec __attribute__((vector_size(VB)));                                       \
-        typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                  \
-        typedef IT ivec __attribute__((vector_size(VB), unused));                             \
-        enum { VL = VB / sizeof(T) };                                                         \
+        FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
         const vec half_v = (vec){0} + (T)0.5;                                                 \
         fc_idx ch = 0;                                                                        \
         (void)q;                                                                              \
@@ -174,6 +173,7 @@ FC_DEFINE_WINO_OUT(double, f64, avx2, __attribute__((target("avx2,fma"))))
 #undef FC_DEFINE_WINO_IN
 #undef FC_DEFINE_WINO_OUT
 #undef FC_DEFINE_WINO_IN_FORM
+#undef FC_WINO_VECTOR_TYPES
 #undef FC_DEFINE_WINO_DY
 #undef FC_DEFINE_WINO_DY_FORM
 #undef FC_WINO_DY_STEP
