@@ -85,6 +85,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     cdef bint take
     cdef const floating* wp[MAX_WINDOW]
     cdef floating code[MAX_WINDOW]
+    cdef Py_ssize_t woff[MAX_WINDOW]       # window position p's offset from its first pixel
     cdef Py_ssize_t npos = g.ph * g.pw, p
     top = oh * g.sh - g.pad_top
     ih0 = top if top > 0 else 0
@@ -92,6 +93,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
     if npos <= MAX_WINDOW:
         for p in range(npos):
             code[p] = <floating>p
+            woff[p] = ((p // g.pw) * g.w + p % g.pw) * g.c
     for ow in range(g.ow):
         left = ow * g.sw - g.pad_left
         iw0 = left if left > 0 else 0
@@ -103,7 +105,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
             # the whole window inside the image: window position p is code p
             if idx == NULL:
                 for p in range(npos):
-                    wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c
+                    wp[p] = xp + woff[p]
                 pool_codes(g.c, npos, wp, code, yp,
                            (codes + ((n * g.oh + oh) * g.ow + ow) * g.c) if codes != NULL
                            else NULL)
@@ -112,7 +114,7 @@ cdef void pool_row(const floating* x, floating* y, int64_t* idx, const int64_t* 
             while c0 < g.c:
                 cc = g.c - c0 if g.c - c0 < CHUNK else CHUNK
                 for p in range(npos):
-                    wp[p] = xp + ((p // g.pw) * g.w + p % g.pw) * g.c + c0
+                    wp[p] = xp + woff[p] + c0
                 pool_codes(cc, npos, wp, code, yp + c0, where)
                 ip = idx + ((n * g.oh + oh) * g.ow + ow) * g.c + c0
                 for ch in range(cc):
