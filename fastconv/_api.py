@@ -278,13 +278,14 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
 # Winograd F(2x2, 3x3) for 3x3 kernels with strides 1: 16 multiplications for 4 outputs
 # where a direct convolution needs 36. The input gradient of such a convolution is one too
 # (dy convolved with the kernel turned 180 degrees), so it takes the same path. Measured here
-# against the direct kernels (float32, 2 threads, AVX2, batch 64 unless said): forward passes
-# 1.1x to 2x faster with 16 to 512 channels (the 2000x2000 layer: 0.45 s against 0.72 s; MNIST
-# conv2, 11x11 outputs in 6x6 tiles, 19% more outputs, 1.33x; 5x5 outputs in 3x3 tiles, 44%
-# more, still 1.07x); input gradients 1.07x to 1.75x where the tiles hold at most 19% more
-# outputs, but 0.93x at 23% and 0.74x at 31%; both slower with 8 input channels (0.87x), whose
-# GEMMs are too thin. Hence: 16+ channels in and out, and at most 35% (forward) or 20% (input
-# gradient) more outputs in whole tiles than in the image.
+# against the direct kernels (float32, 2 threads, AVX2; `python benchmarks/winograd_paths.py`
+# times every path at batch 64 and other shapes): forward passes 1.2x to 1.9x faster with 16
+# to 256 channels (MNIST conv2, 11x11 outputs in 6x6 tiles, 19% more outputs: 1.31x; 5x5
+# outputs in 3x3 tiles, 44% more, still 1.08x; the 2000x2000 layer 0.45 s against 0.72 s);
+# input gradients 1.1x to 1.8x where the tiles hold at most 19% more outputs, but 0.96x at
+# 23% and 0.76x at 31%; with 8 input channels, whose GEMMs are too thin, 1.00x forward and
+# 0.88x for the input gradient. Hence: 16+ channels in and out, and at most 35% (forward) or
+# 20% (input gradient) more outputs in whole tiles than in the image.
 # FASTCONV_WINOGRAD=0 turns it off (every convolution then runs the direct kernels).
 _WINOGRAD = os.environ.get("FASTCONV_WINOGRAD", "1").strip() not in ("0", "off", "no")
 
@@ -306,9 +307,10 @@ def _winograd_dw_pays(args, kernel_shape):
     """Whether conv2d_backward's kernel gradient takes it (F(3x3, 2x2) over dy's tiles).
 
     Its 16 GEMMs sum over tiles into c x f products, so it pays with many channel pairs and
-    little overhang (measured: 1.3x with 32 x 64 channels on a 200x200 image, 1.7x to 1.8x
-    with 128 x 128 and 256 x 256, but 1.04x with 32 x 32 and 0.84x with 16 x 16 on 32x32 and
-    16x16 images, 0.6x to 1.2x on MNIST conv2's 11x11 outputs, from run to run).
+    little overhang (`python benchmarks/winograd_paths.py`: 1.4x with 32 x 64 channels on a
+    200x200 image, 1.6x and 2.3x with 128 x 128 and 256 x 256, but 1.04x with 32 x 32 and
+    0.86x with 16 x 16 on 32x32 and 16x16 images; on MNIST conv2's 11x11 outputs 0.6x to 1.2x
+    from run to run).
     """
     kh, kw, c, f = kernel_shape
     return (c * f >= 2048 and
@@ -572,22 +574,22 @@ def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding
 # the optimizers' updates
 
 _UPDATES = {"rmsprop": _optim.rmsprop, "sgd": _optim.sgd, "adam": _optim.adam}
+_NATIVE_FLOATS = (np.dtype("=f4"), np.dtype("=f8"))
 
 
 def _update_in_place(rule, param, grad, state, *hyper):
     """One step of an optimizer's rule on the compiled kernels, writing param and its state
     arrays (a list like the kernel's arguments, None for an absent one) in place.
 
-    Returns False, having done nothing, where they cannot be written directly: a dtype other
-    than native float32 or float64, a layout other than C-contiguous, a read-only array, or a
-    gradient of another shape. The optimizer then runs its NumPy formula, which the kernels
-    match bitwise.
+    The state arrays are the optimizer's own, made by np.zeros_like(param), so param's checks
+    cover them. Returns False, having done nothing, where param cannot be written directly: a
+    dtype other than native float32 or float64, a layout other than C-contiguous, a read-only
+    array, or a gradient of another shape. The optimizer then runs its NumPy formula, which
+    the kernels match bitwise.
     """
-    arrays = [param] + [s for s in state if s is not None]
-    if not (param.dtype in (np.float32, np.float64) and param.dtype.isnative
-            and grad.shape == param.shape
-            and all(type(a) is np.ndarray and a.dtype == param.dtype and a.shape == param.shape
-                    and a.flags.c_contiguous and a.flags.writeable for a in arrays)):
+    if not (type(param) is np.ndarray and param.dtype in _NATIVE_FLOATS
+            and param.flags.c_contiguous and param.flags.writeable
+            and grad.shape == param.shape):
         return False
     _UPDATES[rule](param.reshape(-1), _contiguous(grad, param.dtype).reshape(-1),
                    *[None if s is None else s.reshape(-1) for s in state], *hyper,

@@ -60,6 +60,8 @@ def test_the_compiled_pass_is_taken_only_for_arrays_it_can_write(rng):
     assert not _api._update_in_place("rmsprop", p.astype(np.float16), np.ones_like(p),
                                      [v.astype(np.float16)], *args)
     assert not _api._update_in_place("rmsprop", p, np.ones(6), [v], *args)   # broadcast
+    assert not _api._update_in_place("rmsprop", p.astype(">f8"), np.ones_like(p),
+                                     [v.astype(">f8")], *args)
     frozen = p.copy()
     frozen.flags.writeable = False
     assert not _api._update_in_place("rmsprop", frozen, np.ones_like(p), [v], *args)
