@@ -85,17 +85,20 @@ def _torch_layer(spec, layout):
     return run
 
 
+def median_seconds(fn, repeat=15):
+    """Median wall time of `repeat` calls of fn, after one untimed call."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
 def _best(runs, repeat=15):
     """The (name, function) that is fastest here, by median of a few calls."""
-    timings = []
-    for name, fn in runs:
-        fn()
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        timings.append((np.median(times), name, fn))
+    timings = [(median_seconds(fn, repeat), name, fn) for name, fn in runs]
     return min(timings, key=lambda item: item[0])[1:]
 
 

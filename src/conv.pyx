@@ -499,8 +499,9 @@ def winograd_kernel(const floating[:, :, :, ::1] kernel, floating[:, :, ::1] u):
     in double precision: the transformed kernel of conv2d_forward_winograd. G's rows are g0,
     (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2 and g2.
 
-    Blocks of WK_BLOCK pairs, plane by plane: the 9 input and 16 output planes lie a power of
-    two apart, and a loop through all 25 for each pair kept missing the cache (60 ns a pair)."""
+    Blocks of WK_BLOCK pairs, plane by plane: the 9 input and 16 output planes lie c * f
+    values apart, often a power of two, and a loop through all 25 for each pair kept missing
+    the cache."""
     cdef Py_ssize_t n = kernel.shape[2] * kernel.shape[3], e0, e, m, j, a
     cdef const floating* g = &kernel[0, 0, 0, 0]
     cdef floating* out = &u[0, 0, 0]

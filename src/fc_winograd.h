@@ -104,10 +104,12 @@
     }
 
 /* The kernel gradient's transform of one 2x2 tile of dy, F(3x3, 2x2)'s "filter":
- * U[xi * us + f] = (G' g G'^T)[xi] for f < F, G' = [1 0; 1/2 1/2; 1/2 -1/2; 0 1], g's four
- * values (row-major 2x2) given as pointers to F filter values each (zeros past the output's
- * edge), masked by q > 0 when q is given (the ReLU's output, as in fc_wino_in_masked); and
- * db[f] += the four (masked) values. Vectors of VL filters, then filter by filter. */
+ * v[xi * vs + ch] = (G' g G'^T)[xi] for each of C filters ch, G' = [1 0; 1/2 1/2; 1/2 -1/2;
+ * 0 1], g's four values (row-major 2x2) given as pointers to C filter values each (zeros past
+ * the output's edge), masked by q > 0 when q is given (the ReLU's output, as in
+ * fc_wino_in_masked); and db[ch] += the four (masked) values. Vectors of VL filters, then
+ * filter by filter. (The names are the input transform's, whose load and store macros it
+ * shares.) */
 #define FC_WINO_DY_STEP(V, LOAD, STORE, LOAD_DB, STORE_DB, HALF)                              \
     {                                                                                         \
         V g00 = LOAD(0), g01 = LOAD(1), g10 = LOAD(2), g11 = LOAD(3);                         \

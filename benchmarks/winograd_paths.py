@@ -1,0 +1,91 @@
+"""Each Winograd path against the direct kernel, shape by shape: the measurements behind the
+thresholds in fastconv/_api.py (_winograd_pays, _winograd_dx_pays, _winograd_dw_pays).
+
+usage: python benchmarks/winograd_paths.py [--dtype float32|float64] [--repeat N]
+
+For every shape, the forward pass (with ReLU), the input gradient and the kernel gradient
+(with the ReLU's mask) are timed with that path forced on and forced off, in the same process;
+the table gives the medians, direct / Winograd, and whether fastconv takes the path by default.
+The input gradient is timed as a full backward pass minus one without it.
+"""
+import argparse
+
+import numpy as np
+
+import fastconv
+from fastconv import _api
+
+import _impls            # benchmarks/_impls.py, beside this script
+
+# (batch, height = width, in channels, filters, padding)
+SHAPES = [
+    (64, 13, 32, 64, "valid"),     # MNIST conv2
+    (64, 5, 64, 64, "valid"),      # MNIST conv3
+    (64, 28, 1, 32, "valid"),      # MNIST conv1
+    (64, 9, 32, 64, "valid"),
+    (64, 7, 64, 64, "valid"),
+    (64, 16, 16, 16, "same"),
+    (64, 30, 8, 64, "same"),
+    (64, 32, 32, 32, "same"),
+    (16, 28, 128, 128, "same"),
+    (8, 14, 256, 256, "same"),
+    (1, 200, 32, 64, "same"),
+]
+PATHS = ("_winograd_pays", "_winograd_dx_pays", "_winograd_dw_pays")
+
+
+def median_ms(fn, repeat):
+    return _impls.median_seconds(fn, repeat) * 1e3
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    defaults = {name: getattr(_api, name) for name in PATHS}
+    rng = np.random.default_rng(0)
+    print(f"fastconv {fastconv.__version__}, {fastconv.get_num_threads()} threads, "
+          f"{_api.simd_path()}, {dtype}; median ms, direct / Winograd in brackets; "
+          f"* = taken by default")
+    print()
+    print("| shape | forward | input gradient | kernel gradient |")
+    print("|---|---:|---:|---:|")
+    for n, h, c, f, padding in SHAPES:
+        x = rng.standard_normal((n, h, h, c)).astype(dtype)
+        k = (rng.standard_normal((3, 3, c, f)) * 0.1).astype(dtype)
+        b = np.zeros(f, dtype)
+        y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        conv_args = _api._ConvArgs("benchmark", x, k, 1, padding)
+        taken = [defaults["_winograd_pays"](conv_args, k.shape),
+                 defaults["_winograd_dx_pays"](conv_args, k.shape, x.shape),
+                 defaults["_winograd_dw_pays"](conv_args, k.shape)]
+        forward = lambda: fastconv.conv2d(x, k, b, padding=padding, activation="relu")
+        backward = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
+        filter_only = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding,
+                                                       relu_output=y, compute_dx=False)
+        cells = []
+        for i, name in enumerate(PATHS):
+            times = {}
+            for on in (True, False):
+                for other in PATHS:        # only this path on, or none
+                    setattr(_api, other, (lambda *a: True) if on and other == name
+                            else (lambda *a: False))
+                if name == "_winograd_dx_pays":
+                    times[on] = (median_ms(backward, args.repeat)
+                                 - median_ms(filter_only, args.repeat))
+                elif name == "_winograd_dw_pays":
+                    times[on] = median_ms(filter_only, args.repeat)
+                else:
+                    times[on] = median_ms(forward, args.repeat)
+            for other in PATHS:
+                setattr(_api, other, defaults[other])
+            cells.append(f"{times[True]:.3f} ({times[False] / times[True]:.2f}x)"
+                         + (" *" if taken[i] else ""))
+        print(f"| {n}x{h}x{h}x{c}->{f} {padding} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
