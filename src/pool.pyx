@@ -8,7 +8,7 @@ never selects a padded position. fastconv._api has checked all arguments before 
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
@@ -170,8 +170,14 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
     # j, the index relative to the clipped window's corner, is split into (row, column) by
     # counting the window rows it reaches, not by division, and without branches: the argmax's
     # row is random, and a branch on it mispredicted half the time in 2x2 pooling.
+    # The index is checked against the window's span before any signed arithmetic: any int64
+    # may arrive here, and idx - origin overflows for values near INT64_MIN (undefined
+    # behaviour, which would license the compiler to drop the check). The difference is taken
+    # in unsigned arithmetic, which wraps by definition, so one unsigned comparison rejects
+    # both ends.
     cdef Py_ssize_t ow, ch, ih0, ih1, iw0, iw1, r, o
     cdef int64_t j, dr, origin
+    cdef uint64_t span, u
     ih0 = oh * g.sh - g.pad_top
     ih1 = ih0 + g.ph
     if ih0 < 0:
@@ -187,13 +193,17 @@ cdef int scatter_row(const floating* dy, const int64_t* idx, floating* dx,
             iw1 = g.w
         o = ((n * g.oh + oh) * g.ow + ow) * g.c
         origin = ih0 * g.w + iw0
+        span = <uint64_t>((ih1 - ih0 - 1) * g.w + iw1 - iw0)    # > 0: windows are not empty
         for ch in range(g.c):
-            j = idx[o + ch] - origin
+            u = <uint64_t>idx[o + ch] - <uint64_t>origin
+            if u >= span:
+                return 1
+            j = <int64_t>u
             dr = 0
             for r in range(1, ih1 - ih0):
                 dr += j >= r * g.w
             # dr < ih1 - ih0 by construction; beyond the last row, the column is >= w
-            if (j < 0) | (j - dr * g.w >= iw1 - iw0):
+            if j - dr * g.w >= iw1 - iw0:
                 return 1
             dx[(n * g.h * g.w + origin + j) * g.c + ch] += dy[o + ch]
     return 0
@@ -310,8 +320,11 @@ cdef int add_window_row(const floating* dy, const floating* codes, floating* dx,
         left = ow * g.sw - g.pad_left
         o = ((n * g.oh + oh) * g.ow + ow) * g.c
         for ch in range(g.c):
+            # range first: casting NaN or an out-of-range value to an integer is undefined
+            if not (0 <= codes[o + ch] < g.ph * g.pw):
+                return 1
             k = <Py_ssize_t>codes[o + ch]
-            if not (0 <= codes[o + ch] < g.ph * g.pw) or k != codes[o + ch]:
+            if k != codes[o + ch]:
                 return 1
             ih = top + k // g.pw
             iw = left + k % g.pw

@@ -127,6 +127,53 @@ def test_indices_from_another_geometry_are_refused(rng):
         fastconv.max_pool2d_backward(np.ones_like(y), x, 2, indices=idx[:, :1])
 
 
+INT64_EXTREMES = [-2 ** 63, -2 ** 63 + 1, -2 ** 62, -1, 2 ** 62, 2 ** 63 - 1]
+
+
+@pytest.mark.parametrize("pool_size,strides,padding", [(2, None, "valid"), (3, 1, "same"),
+                                                       ((2, 3), (1, 2), "valid"),
+                                                       (3, 2, "same")])
+@pytest.mark.parametrize("value", INT64_EXTREMES)
+def test_extreme_indices_are_refused_on_every_geometry(rng, pool_size, strides, padding, value):
+    # Any int64 may arrive; none may reach index arithmetic that overflows (the sanitizer
+    # stage found idx - origin overflowing at INT64_MIN) or write outside dx. Strides below
+    # the pool size take the overlapping-window loop, the others the banded one.
+    x = random(rng, (2, 7, 8, 3))
+    y, idx = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding,
+                                 return_indices=True)
+    for where in [(0, 0, 0, 0), (1, -1, -1, 2)]:
+        bad = idx.copy()
+        bad[where] = value
+        with pytest.raises(ValueError, match="indices point outside"):
+            fastconv.max_pool2d_backward(np.ones_like(y), x, pool_size, strides=strides,
+                                         padding=padding, indices=bad)
+    huge = idx.astype(np.uint64)
+    huge[0, 0, 0, 0] = 2 ** 64 - 1
+    with pytest.raises(ValueError, match="indices point outside"):
+        fastconv.max_pool2d_backward(np.ones_like(y), x, pool_size, strides=strides,
+                                     padding=padding, indices=huge)
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+@pytest.mark.parametrize("code", [np.nan, np.inf, -np.inf, -1.0, 4.0, 0.5, 1e300, -1e300])
+def test_argmax_codes_that_are_not_window_positions_are_refused(rng, strides, code):
+    # the layers' compact argmax: a code is cast to an integer only after its range is
+    # checked (casting NaN or 1e300 is undefined behaviour). Overlapping windows check every
+    # code; tiled ones drop a gradient whose code matches no pixel.
+    from fastconv import _api
+    x = random(rng, (1, 6, 6, 2))
+    y, argmax = _api._max_pool2d_with_argmax(x, 2, strides, "valid")
+    bad = argmax.copy()
+    bad[0, 1, 1, 1] = code
+    dy = np.ones_like(y)
+    if strides == 1:
+        with pytest.raises(ValueError, match="argmax does not come from"):
+            _api._max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
+    else:
+        dx = _api._max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
+        assert dx[0, 2:4, 2:4, 1].sum() == 0 and dx.sum() == y.size - 1
+
+
 @pytest.mark.parametrize("pool_size,strides,padding", [(2, 3, "valid"), (2, 2, "valid"),
                                                        ((3, 2), (4, 3), "same"),
                                                        (3, 1, "same")])
