@@ -4,6 +4,7 @@ OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to b
 it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
 """
 import os
+import shlex
 import sys
 import tempfile
 
@@ -19,7 +20,10 @@ def compiler_accepts(compiler, flags, code):
             f.write(code)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
-            compiler.link_executable(objs, os.path.join(tmp, "probe"), extra_postargs=flags)
+            # distutils links executables without LDFLAGS: a build with CFLAGS that need
+            # link flags too (the sanitizers) would otherwise fail every probe
+            compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                     extra_postargs=flags + shlex.split(os.environ.get("LDFLAGS", "")))
         except Exception:
             return False
     return True
@@ -61,6 +65,9 @@ class BuildExt(build_ext):
             own = UNIX_FLAGS.get(ext.name, []) if unix else []
             ext.extra_compile_args = compile_args + own + list(ext.extra_compile_args)
             ext.extra_link_args = link_args + list(ext.extra_link_args)
+        jobs = os.environ.get("FASTCONV_BUILD_JOBS", "")
+        if jobs.isdigit() and int(jobs) > 1 and not self.parallel:
+            self.parallel = int(jobs)       # the modules compile side by side
         super().build_extensions()
 
 
