@@ -178,8 +178,11 @@ def _dtypes(arrays):
 
 
 def _contiguous(a, dtype):
-    # A C-contiguous, native-byte-order copy only when needed; never the caller's array to write.
-    return np.ascontiguousarray(a, dtype=dtype)
+    # A C-contiguous, aligned, native-byte-order copy only when needed; never the caller's
+    # array to write. Aligned too: data at an odd address (np.frombuffer with an offset) is
+    # C-contiguous, but the kernels' loads of it would be undefined behaviour in C (the fuzzer
+    # found it).
+    return np.require(a, dtype=dtype, requirements=["C", "A"])
 
 
 def _check_ndim(a, ndim, name, fn, layout):
@@ -491,7 +494,7 @@ def max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid", in
     if indices.shape != args.out_shape or indices.dtype.kind not in "iu":
         raise ValueError(f"{fn}: indices must be an integer array of shape "
                          f"{args.out_shape}, got {indices.dtype} {indices.shape}")
-    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    indices = _contiguous(indices, np.int64)
     dx = _buffers.empty(x.shape, compute)       # the kernel writes every value
     if not _pool.max_pool2d_backward(dy_c, indices, dx,
                                      *args.kernel_args(), get_num_threads()):
@@ -583,12 +586,12 @@ def _update_in_place(rule, param, grad, state, *hyper):
 
     The state arrays are the optimizer's own, made by np.zeros_like(param), so param's checks
     cover them. Returns False, having done nothing, where param cannot be written directly: a
-    dtype other than native float32 or float64, a layout other than C-contiguous, a read-only
-    array, or a gradient of another shape. The optimizer then runs its NumPy formula, which
+    dtype other than native float32 or float64, a layout other than C-contiguous and aligned,
+    a read-only array, or a gradient of another shape. The optimizer then runs its NumPy formula, which
     the kernels match bitwise.
     """
     if not (type(param) is np.ndarray and param.dtype in _NATIVE_FLOATS
-            and param.flags.c_contiguous and param.flags.writeable
+            and param.flags.c_contiguous and param.flags.aligned and param.flags.writeable
             and grad.shape == param.shape):
         return False
     _UPDATES[rule](param.reshape(-1), _contiguous(grad, param.dtype).reshape(-1),

@@ -111,12 +111,19 @@ def layouts(a):
     strided[:, ::2, :, :-1] = a
     readonly = a.copy()
     readonly.flags.writeable = False
+    # C-contiguous and native, at an odd address: the kernels' loads would be undefined
+    # behaviour in C (the fuzzer found it), so these must be copied as the others are
+    raw = np.zeros(a.nbytes + 1, np.uint8)
+    unaligned = np.frombuffer(raw.data, a.dtype, a.size, offset=1).reshape(a.shape)
+    unaligned[...] = a
+    assert unaligned.flags.c_contiguous and not unaligned.flags.aligned
     return {"reversed": reversed_, "strided": strided[:, ::2, :, :-1],
             "fortran": np.asfortranarray(a), "readonly": readonly,
-            "big-endian": a.astype(a.dtype.newbyteorder(">"))}
+            "big-endian": a.astype(a.dtype.newbyteorder(">")), "unaligned": unaligned}
 
 
-@pytest.mark.parametrize("layout", ["reversed", "strided", "fortran", "readonly", "big-endian"])
+@pytest.mark.parametrize("layout", ["reversed", "strided", "fortran", "readonly", "big-endian",
+                                    "unaligned"])
 def test_any_memory_layout_gives_the_contiguous_answer(rng, layout):
     x, k, b = random(rng, (2, 7, 6, 3)), random(rng, (3, 2, 3, 5)), random(rng, (5,))
     dy = random(rng, (2, 4, 3, 5))
@@ -325,3 +332,13 @@ def test_large_outputs_from_anonymous_mappings_behave_like_numpy_arrays(rng, mon
     zeros[1, 2] = 7                                         # writable, private
     assert zeros.sum() == 7 and _buffers.empty((3, 5), np.float32, zero=True).sum() == 0
     assert _buffers.empty((0, 5), np.float32).shape == (0, 5)
+
+
+def test_an_output_larger_than_the_address_space_is_a_memory_error():
+    # a zero-stride view claims 2**62 values; its output cannot exist (the fuzzer found an
+    # OverflowError from mmap here)
+    x = np.broadcast_to(np.float32(0), (2 ** 28, 2 ** 28, 4, 1))
+    with pytest.raises(MemoryError, match="Unable to allocate"):
+        fastconv.conv2d(x, np.ones((1, 1, 1, 5), np.float32))
+    with pytest.raises(MemoryError, match="Unable to allocate"):
+        fastconv.max_pool2d(x, 1)
