@@ -24,6 +24,7 @@ import math
 import mmap
 import operator
 import os
+import sys
 import threading
 
 import numpy as np
@@ -124,6 +125,9 @@ def empty(shape, dtype, zero=False):
     dtype = np.dtype(dtype)
     shape = tuple(int(n) for n in shape)
     nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > sys.maxsize:        # more than an address space holds: no allocator takes it
+        raise MemoryError(f"Unable to allocate {nbytes / 2 ** 30:.3g} GiB for an output of "
+                          f"shape {shape} and dtype {dtype}")
     if nbytes < max(MAPPED_BYTES, 1) or not _ANONYMOUS:
         return np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
     size = -(-nbytes // _PAGE) * _PAGE
