@@ -1,25 +1,17 @@
 """Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary."""
 import contextlib
-import json
-import os
 import signal
 import sys
-import tempfile
 import threading
-import zipfile
-import zlib
 
 import numpy as np
 
-from . import _rng, losses, metrics as metrics_module, optimizers
+from . import _rng, losses, metrics as metrics_module, optimizers, saving
 from ._progress import Progbar
 from .activations import softmax
 from .callbacks import Callback, History
 from .layers.base import ActivatedLayer, Layer, unique_name
 from .layers.core import Input
-
-_WEIGHTS_FORMAT = "fastconv-weights"
-
 
 def _verbosity(verbose):
     if verbose == "auto":
@@ -437,49 +429,16 @@ class Sequential:
 
     def save_weights(self, filepath):
         """Write all weights to an .npz file (plain arrays and a JSON description of the
-        layers; nothing pickled). The file is replaced atomically."""
+        layers; nothing pickled; fastconv.saving has the format). The file is replaced
+        atomically: a crash leaves the old file or the new one, never a torn one."""
         self._require_built("save_weights")
-        filepath = os.fspath(filepath)
-        meta = {"format": _WEIGHTS_FORMAT, "version": 1, "layers": self._architecture()}
-        arrays = {f"w{i:04d}": w for i, w in enumerate(self.get_weights())}
-        folder = os.path.dirname(os.path.abspath(filepath))
-        fd, tmp = tempfile.mkstemp(prefix=".fastconv-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, __meta__=np.array(json.dumps(meta)), **arrays)
-            os.replace(tmp, filepath)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        saving.save_weights(filepath, self._architecture(), self.get_weights())
 
     def load_weights(self, filepath):
         """Read weights written by save_weights. Refuses, with ValueError, a file that is
         truncated or not a fastconv weights file, and one made for other layers or shapes."""
         self._require_built("load_weights")
-        filepath = os.fspath(filepath)
-        try:
-            with np.load(filepath, allow_pickle=False) as data:
-                if not isinstance(data, np.lib.npyio.NpzFile) or "__meta__" not in data.files:
-                    raise ValueError("no fastconv description inside")
-                meta = json.loads(str(data["__meta__"]))
-                if meta.get("format") != _WEIGHTS_FORMAT:
-                    raise ValueError(f"format is {meta.get('format')!r}")
-                count = sum(len(shapes) for _, shapes in meta["layers"])
-                weights = [data[f"w{i:04d}"] for i in range(count)]
-        except (zipfile.BadZipFile, EOFError, KeyError, ValueError, TypeError,
-                zlib.error, json.JSONDecodeError) as e:
-            raise ValueError(f"load_weights: {filepath} is not a complete fastconv weights "
-                             f"file ({type(e).__name__}: {e})") from None
-        if meta["layers"] != self._architecture():
-            raise ValueError(f"load_weights: {filepath} holds weights for layers "
-                             f"{meta['layers']}, but model {self.name!r} has "
-                             f"{self._architecture()}")
-        for w, (_, shapes) in zip(weights, [(None, s) for _, ss in meta["layers"] for s in ss]):
-            if list(w.shape) != shapes or w.dtype.kind != "f":
-                raise ValueError(f"load_weights: {filepath} has a weight of shape {w.shape} "
-                                 f"and dtype {w.dtype} where its description says {shapes}")
-        self.set_weights(weights)
+        self.set_weights(saving.load_weights(filepath, self._architecture()))
 
     def get_config(self):
         return {"name": self.name,

@@ -219,6 +219,37 @@ def test_weights_round_trip_and_refusals(rng, tmp_path):
     assert not any(name.endswith(".tmp") for name in os.listdir(tmp_path))
 
 
+@pytest.mark.parametrize("meta", ["1e999", "[]", "null", '"fastconv-weights"', "{",
+                                  '{"format": "fastconv-weights", "layers": 7}',
+                                  '{"format": "fastconv-weights", "layers": [[1]]}',
+                                  '{"format": "fastconv-weights"}', "[" * 100000])
+def test_load_weights_refuses_any_description_but_its_own(tmp_path, meta):
+    # the JSON description is read before anything else and trusted in nothing (the fuzzer
+    # found an AttributeError for a description that was a number)
+    model = tiny_model()
+    path = tmp_path / "hostile.npz"
+    np.savez(path, __meta__=np.array(meta), w0000=np.zeros(3))
+    with pytest.raises(ValueError, match="hostile.npz"):
+        model.load_weights(str(path))
+
+
+def test_load_weights_checks_array_headers_before_reading_data(tmp_path):
+    # a description that matches, with an array whose header claims another shape or dtype:
+    # refused from the header, before its data is read or memory for it allocated
+    model = tiny_model()
+    good = tmp_path / "good.npz"
+    model.save_weights(good)
+    with np.load(good) as data:
+        arrays = {k: data[k] for k in data.files}
+    for name, value in [("w0000", np.zeros((10 ** 4, 10 ** 4), np.float32)[:1]),
+                        ("w0001", arrays["w0001"].astype(np.int32)),
+                        ("w0001", arrays["w0001"].astype(str))]:
+        path = tmp_path / "bad.npz"
+        np.savez(path, **{**arrays, name: value})
+        with pytest.raises(ValueError, match=f"bad.npz .*{name}"):
+            model.load_weights(str(path))
+
+
 def test_same_seed_gives_same_weights_and_loss_curve(rng):
     x, y = random(rng, (32, 8, 8, 2)), to_categorical(rng.integers(0, 3, 32), 3)
     runs = []

@@ -8,9 +8,11 @@ payload is checked against its published SHA-256 whenever it is read.
 import gzip
 import hashlib
 import os
-import tempfile
+import zlib
 
 import numpy as np
+
+from .._files import atomic_write
 
 # file: (SHA-256 of the uncompressed payload, shape)
 FILES = {
@@ -100,29 +102,33 @@ def _download_missing(folder):
 def _download(url, target, sha256):
     import urllib.request          # here, not at the top: it costs 20 ms of `import fastconv`
 
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".part")
+    # held in memory (11 MB in all) and checked there; only a verified file takes the real
+    # name, through an atomic replace, so an interrupted download leaves nothing behind
+    with urllib.request.urlopen(url, timeout=60) as response:
+        data = bytearray()
+        while chunk := response.read(1 << 20):
+            data += chunk
+    _verify(bytes(data), sha256, url)
+    with atomic_write(target, suffix=".part") as out:
+        out.write(data)
+
+
+def _verify(data, sha256, name):
+    """The payload of gzip `data` named `name`, if its SHA-256 is sha256; else ValueError."""
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        _payload(tmp, sha256)         # verify before the file takes its real name
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        payload = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"MNIST: {name} is not a readable gzip file ({e})") from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != sha256:
+        raise ValueError(f"MNIST: {name} is corrupt: SHA-256 of its payload is {digest}, "
+                         f"expected {sha256}; delete it and load again")
+    return payload
 
 
 def _payload(filename, sha256):
-    try:
-        with gzip.open(filename, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"MNIST: {filename} is not a readable gzip file ({e})") from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ValueError(f"MNIST: {filename} is corrupt: SHA-256 of its payload is {digest}, "
-                         f"expected {sha256}; delete it and load again")
-    return data
+    with open(filename, "rb") as f:
+        return _verify(f.read(), sha256, filename)
 
 
 def _read_idx(filename, sha256, shape):
