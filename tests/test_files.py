@@ -1,0 +1,103 @@
+"""Files that survive a crash: a writer killed or failing at any point leaves the old file or
+the new one, whole (fastconv._files.atomic_write, used by save_weights and the MNIST download)."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from fastconv import _files, layers, models
+
+WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from fastconv import layers, models
+    model = models.Sequential([layers.Dense(1000, input_shape=(2000,))])
+    model.build((2000,))
+    path = sys.argv[1]
+    version = 0
+    while True:
+        version += 1
+        model.set_weights([np.full(w.shape, version, w.dtype) for w in model.get_weights()])
+        model.save_weights(path)
+        print(version, flush=True)
+""")
+
+
+def big_model():
+    model = models.Sequential([layers.Dense(1000, input_shape=(2000,))])
+    model.build((2000,))
+    return model
+
+
+def test_a_writer_killed_mid_write_leaves_a_whole_file(tmp_path):
+    # A process saving 8 MB of weights in a loop is killed with SIGKILL at moments spread
+    # over its writes; each time the file must load, whole, with every weight from one save.
+    path = tmp_path / "model.weights.npz"
+    model = big_model()
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    model.save_weights(path)                          # the old file: version 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for attempt in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=tmp_path,
+                                stdout=subprocess.PIPE, text=True, env=env)
+        saved = int(proc.stdout.readline())           # it has saved at least once
+        time.sleep(0.003 + 0.011 * attempt)           # then lands somewhere in a later save
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        loaded = big_model()
+        loaded.load_weights(path)
+        values = {float(v) for w in loaded.get_weights() for v in np.unique(w)}
+        assert len(values) == 1, f"a torn file: weights from saves {sorted(values)}"
+        assert values.pop() >= saved
+    # what a kill can leave besides: temporary files, never under the target's name
+    assert all(n == path.name or (n.startswith(".fastconv-") and n.endswith(".tmp"))
+               for n in os.listdir(tmp_path))
+
+
+def test_a_write_that_fails_part_way_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.weights.npz"
+    model = big_model()
+    model.save_weights(path)
+    before = path.read_bytes()
+
+    real_savez = np.savez
+
+    def savez_then_fail(f, **arrays):
+        real_savez(f, **dict(list(arrays.items())[:2]))      # part of the archive written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", savez_then_fail)
+    model.set_weights([w + 1 for w in model.get_weights()])
+    with pytest.raises(OSError, match="No space left"):
+        model.save_weights(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [path.name]               # no temporary file left behind
+    monkeypatch.undo()
+    big_model().load_weights(path)
+
+
+def test_atomic_write_replaces_only_on_success(tmp_path):
+    target = tmp_path / "t.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(KeyboardInterrupt):
+        with _files.atomic_write(target) as f:
+            f.write(b"new, but interrupted")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["t.bin"]
+    with _files.atomic_write(target) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new" and os.listdir(tmp_path) == ["t.bin"]
+    with _files.atomic_write(tmp_path / "fresh.bin") as f:      # no old file to replace
+        f.write(b"x")
+    assert (tmp_path / "fresh.bin").read_bytes() == b"x"
+
+
+def test_save_weights_into_a_missing_folder_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        big_model().save_weights(tmp_path / "no such folder" / "w.npz")
