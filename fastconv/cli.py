@@ -1,23 +1,77 @@
-"""The ``fastconv`` command: ``fastconv train-mnist [options]``, ``fastconv info``."""
+"""The ``fastconv`` command: ``fastconv train-mnist [options]``, ``fastconv info``.
+
+It fails like a command-line tool: an error the user can fix (no data and no internet, a
+folder that does not exist, an option value out of range, an output folder that cannot be
+written) prints one line, ``fastconv: error: ...``, to stderr and exits with status 1 (2 for a
+bad command line, as argparse does); Ctrl-C exits with 130. A traceback is kept for bugs, and
+for every error with ``--debug``.
+"""
 import argparse
 import sys
 
 
+class CommandError(Exception):
+    """An error the user can fix; the command prints its message as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse's own message, on one line, with where to look instead of the usage block
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _int_at_least(low, what):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    parse.__name__ = what         # argparse names the type in some messages
+    return parse
+
+
+positive_int = _int_at_least(1, "a positive integer")
+nonnegative_int = _int_at_least(0, "an integer >= 0")
+
+
+def _one_line(message):
+    return " ".join(str(message).split())
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastconv", description="fastconv's command line")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="fastconv", description="fastconv's command line")
+    parser.add_argument("--debug", action="store_true",
+                        help="show a traceback for every error, not only for bugs")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     from .examples import mnist
     train = commands.add_parser("train-mnist", help="train the Keras book's MNIST convnet",
                                 description=mnist.__doc__)
     mnist.add_arguments(train)
+    train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show a traceback for every error, not only for bugs")
     commands.add_parser("info", help="show the build: versions, compiler, OpenMP, threads, SIMD")
     args = parser.parse_args(argv)
-    if args.command == "info":
-        from ._info import show_config
-        show_config()
-    if args.command == "train-mnist":
-        mnist.run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed,
-                  args.verbose)
+    try:
+        if args.command == "info":
+            from ._info import show_config
+            show_config()
+        if args.command == "train-mnist":
+            mnist.check_arguments(args)
+            mnist.run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed,
+                      args.verbose)
+    except CommandError as e:
+        if args.debug:
+            raise
+        print(f"fastconv: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("fastconv: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -1,6 +1,8 @@
 """The fastconv command and the MNIST example it runs, on a small stand-in for MNIST."""
 import os
+import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -62,3 +64,83 @@ def test_info_shows_the_build(capsys):
     assert info["location"] == os.path.dirname(os.path.abspath(fastconv.__file__))
     if fastconv._conv.openmp_enabled() and sys.platform.startswith("linux"):
         assert "gomp" in info["openmp"] or "omp" in info["openmp"].split(", ", 1)[1]
+
+
+def fastconv_command(*args, **env):
+    """(exit status, stdout, stderr) of the installed `fastconv` entry point, run as a user
+    would (python -m fastconv, outside the checkout)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-m", "fastconv", *args], cwd=cwd,
+                              env={**os.environ, **env}, capture_output=True, text=True,
+                              timeout=120)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("args,status,message", [
+    (["train-mnist", "--epochs", "0"], 2, "argument --epochs: expected a positive integer"),
+    (["train-mnist", "--batch-size", "many"], 2, "expected a positive integer, got 'many'"),
+    (["train-mnist", "--seed", "-3"], 2, "expected an integer >= 0, got -3"),
+    (["train-mnist", "--verbose", "7"], 2, "invalid choice: 7"),
+    (["train-mnist", "--data-dir", "/no/such/folder"], 1, "--data-dir: no such folder"),
+    (["train-mnist", "--plot-file", "/no/such/folder/net.png"], 1,
+     "--plot-file: no such folder: /no/such/folder"),
+    (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+])
+def test_user_errors_print_one_line_and_exit_nonzero(args, status, message):
+    code, out, err = fastconv_command(*args)
+    assert code == status
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
+
+
+def test_no_data_and_no_internet_is_one_line_naming_the_fix(tmp_path, monkeypatch, capsys):
+    # offline: the mirrors refuse at once; the message says how to point at local files
+    monkeypatch.setattr(example.mnist, "MIRRORS", ["http://127.0.0.1:9/"])
+    monkeypatch.delenv("FASTCONV_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cli.main(["train-mnist", "--plot-file", ""]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastconv: error: MNIST: could not download") and err.count("\n") == 1
+    assert "FASTCONV_DATA_DIR" in err
+    # --debug keeps the traceback, for a bug report
+    with pytest.raises(example.CommandError, match="could not download"):
+        cli.main(["train-mnist", "--plot-file", "", "--debug"])
+
+
+def test_a_folder_without_the_files_is_one_line(tmp_path):
+    code, _, err = fastconv_command("train-mnist", "--plot-file", "", FASTCONV_DATA_DIR=str(tmp_path))
+    assert code == 1 and err.count("\n") == 1 and "missing: train-images" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_output_folder_is_refused_before_training(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        code, _, err = fastconv_command("train-mnist", "--plot-file", str(folder / "n.png"))
+    finally:
+        folder.chmod(0o700)
+    assert code == 1 and "cannot write into" in err
+
+
+def test_a_bug_still_shows_its_traceback(monkeypatch):
+    # anything that is not the user's to fix propagates (the console script prints it)
+    monkeypatch.setattr(example, "run", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["train-mnist", "--plot-file", ""])
+
+
+def test_a_picture_that_cannot_be_written_stops_before_training(monkeypatch, capsys):
+    # /proc accepts no new files, even from root (for whom os.access says every folder is
+    # writable): the error comes when the picture is drawn, still before training starts
+    pytest.importorskip("matplotlib")
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux's /proc")
+    x = np.zeros((60000, 28, 28), np.uint8)
+    y = np.zeros(60000, np.uint8)
+    monkeypatch.setattr(example.mnist, "load_data", lambda path=None: ((x, y), (x[:10000], y[:10000])))
+    monkeypatch.setattr(example.models.Sequential, "fit", lambda *a, **k: pytest.fail("trained"))
+    assert cli.main(["train-mnist", "--plot-file", "/proc/fastconv-net.png"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fastconv: error: cannot write the picture /proc/fastconv-net.png")
+    assert err.count("\n") == 1

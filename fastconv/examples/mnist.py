@@ -3,12 +3,13 @@
 The same program as in the book (Chollet, Deep Learning with Python, chapter 5) with fastconv's
 imports, plus options and a report of the time each epoch took.
 """
-import argparse
 import os
+import sys
 import time
 
-from fastconv import callbacks, layers, models
+from fastconv import callbacks, cli, layers, models
 from fastconv.datasets import mnist
+from fastconv.cli import CommandError, nonnegative_int, positive_int
 from fastconv.utils import plot_model, set_random_seed, to_categorical
 
 
@@ -43,7 +44,10 @@ def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", s
     """Train and evaluate the convnet; returns (test_loss, test_acc, seconds per epoch)."""
     if seed is not None:
         set_random_seed(seed)
-    (train_data, train_labels), (test_data, test_labels) = mnist.load_data(data_dir)
+    try:
+        (train_data, train_labels), (test_data, test_labels) = mnist.load_data(data_dir)
+    except (OSError, ValueError) as e:      # missing, offline, corrupt: the user's to fix
+        raise CommandError(str(e)) from e       # its messages name MNIST and the fix
     train_data = train_data.reshape((60000, 28, 28, 1)).astype('float32') / 255
     test_data = test_data.reshape((10000, 28, 28, 1)).astype('float32') / 255
     train_labels = to_categorical(train_labels)
@@ -55,6 +59,8 @@ def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", s
             print(f"wrote {os.path.abspath(plot_file)}")
         except ImportError as e:
             print(f"(no picture: {e})")
+        except OSError as e:
+            raise CommandError(f"cannot write the picture {plot_file}: {e}") from e
     network.summary()
     network.compile(optimizer='rmsprop', loss='categorical_crossentropy',
                     metrics=['accuracy'])
@@ -70,23 +76,28 @@ def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", s
 
 
 def add_arguments(parser):
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=positive_int, default=5)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--data-dir", default=None,
                         help="folder with the MNIST .gz files (default: $FASTCONV_DATA_DIR/mnist,"
                              " else download to the user cache)")
     parser.add_argument("--plot-file", default="mnist_convnet.png",
                         help="where to draw the network ('' to skip)")
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=nonnegative_int, default=None)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="fastconv train-mnist", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed, args.verbose)
+def check_arguments(args):
+    """CommandError for paths that cannot work, before any time is spent training."""
+    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+        raise CommandError(f"--data-dir: no such folder: {args.data_dir}")
+    if args.plot_file:
+        folder = os.path.dirname(os.path.abspath(args.plot_file))
+        if not os.path.isdir(folder):
+            raise CommandError(f"--plot-file: no such folder: {folder}")
+        if not os.access(folder, os.W_OK):
+            raise CommandError(f"--plot-file: cannot write into {folder}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli.main(["train-mnist"] + sys.argv[1:]))
