@@ -249,3 +249,43 @@ def test_fastconv_winograd_0_turns_it_off():
     for env, expected in (("0", "False off"), ("1", "True on:")):
         out = run_python(code, FASTCONV_WINOGRAD=env)
         assert out.startswith(expected)
+
+
+def _rounding_error(got, ref, mag):
+    """max |got - ref| / (sum of |terms|): the error rounding can be blamed for."""
+    err = np.abs(got.astype(ref.dtype) - ref)
+    return float((err / np.maximum(mag, np.finfo(np.float64).tiny)).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale", [1e-3, 1e-1, 1.0, 1e1, 1e3])
+@pytest.mark.parametrize("n,h,c,f,padding", [(4, 13, 16, 32, "valid"), (2, 12, 16, 16, "same")])
+def test_winograd_error_stays_within_a_few_units_of_the_direct_kernels(monkeypatch, dtype,
+                                                                       scale, n, h, c, f,
+                                                                       padding):
+    # Against a wider reference (float64 for float32, long double for float64), over input
+    # scales 1e-3 to 1e3: every Winograd path's error, relative to the sum of |terms|, at most
+    # 4x the direct kernel's on the same data and below 16 units of roundoff.
+    # `python benchmarks/winograd_accuracy.py` measured at most 2.6x (float32; forward 0.5x,
+    # input gradient 2.6x, kernel gradient 2.0x) and 2.7x (float64).
+    rng = np.random.default_rng(int(scale * 1000) + h)
+    wide = np.float64 if dtype == np.float32 else np.longdouble
+    x = (rng.standard_normal((n, h, h, c)) * scale).astype(dtype)
+    k = (rng.standard_normal((3, 3, c, f)) * scale).astype(dtype)
+    xw, kw = x.astype(wide), k.astype(wide)
+    yw = R.im2col_conv2d(xw, kw, padding=padding)
+    dy = (rng.standard_normal(yw.shape) * scale).astype(dtype)
+    ref = (yw,) + R.im2col_conv2d_backward(dy.astype(wide), xw, kw, padding=padding)[:2]
+    mag = (R.im2col_conv2d(abs(xw), abs(kw), padding=padding),) + R.im2col_conv2d_backward(
+        abs(dy.astype(wide)), abs(xw), abs(kw), padding=padding)[:2]
+    errors = {}
+    for on in (False, True):
+        force(monkeypatch, on)
+        got = (fastconv.conv2d(x, k, padding=padding),) + \
+            fastconv.conv2d_backward(dy, x, k, padding=padding)[:2]
+        errors[on] = [_rounding_error(g, r, m) for g, r, m in zip(got, ref, mag)]
+    eps = float(np.finfo(dtype).eps)
+    for path, direct, winograd in zip(("forward", "input gradient", "kernel gradient"),
+                                      errors[False], errors[True]):
+        assert winograd <= 4 * max(direct, eps / 4), (path, direct, winograd)
+        assert winograd <= 16 * eps, (path, winograd / eps)
