@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Coverage-guided fuzzing of fastconv's public surface with atheris (libFuzzer).
+
+Each input is decoded into one call: one of the four kernels with arbitrary shapes, strides,
+paddings, pool sizes, dtypes, byte orders, memory layouts (Fortran order, negative and zero
+strides, unaligned data, read-only) and index arrays, or ``load_weights`` on a mutated file.
+The contract checked for every input: the call returns what the NumPy reference returns
+(within rounding, exactly for pooling), or raises ValueError, TypeError or MemoryError with a
+message. Anything else (another exception, a wrong answer, a crash, a hang, a sanitizer
+report) is a finding: libFuzzer stops and writes the input as ``crash-*``.
+
+Run it against the sanitizer build (``bash .ci/fuzz`` builds one and runs this):
+
+    python fuzz/fuzz_fastconv.py fuzz/corpus -max_total_time=3600 -timeout=20
+
+Replay one input: ``python fuzz/fuzz_fastconv.py crash-<hash>`` (``FUZZ_EXPLAIN=1`` prints the
+decoded call first). ``python fuzz/fuzz_fastconv.py --write-seeds fuzz/corpus`` writes the
+hand-made seeds (whole weights files) into the corpus.
+"""
+import io
+import os
+import sys
+import tempfile
+
+import numpy as np
+
+import atheris
+
+with atheris.instrument_imports(include=["fastconv"]):
+    import fastconv
+    from fastconv import layers, models, reference
+
+fastconv.set_num_threads(1)             # libFuzzer's coverage is per process; one thread is enough
+
+EXPLAIN = bool(os.environ.get("FUZZ_EXPLAIN"))
+ALLOWED = (ValueError, TypeError, MemoryError)
+
+
+class Refused(Exception):
+    """fastconv refused the call as its contract allows: the input ends here."""
+
+
+def call(f, *args, **kwargs):
+    """f(*args, **kwargs), a refusal with a message turned into Refused. Only fastconv's own
+    calls go through here: an error in the checking code below is a finding, not a refusal."""
+    try:
+        return f(*args, **kwargs)
+    except ALLOWED as e:
+        if not str(e):
+            raise AssertionError(f"{type(e).__name__} without a message") from e
+        if EXPLAIN:
+            print(f"-> {type(e).__name__}: {e}")
+        raise Refused from e
+DTYPES = ["<f4", "<f8", ">f4", ">f8", "<f2", "<i4", "|b1", "<c8", "O", "<f16" if np.dtype(
+    np.longdouble).itemsize == 16 else "<f8", "|u1", "<u8"]
+PADDINGS = ["valid", "same", "SAME", "Valid", "full", "", None, 3]
+SPECIALS = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, 1e-310, 3e38, 1e308, -1e308]
+
+
+class Input:
+    """Draws values from the fuzzer's bytes (zeros once they run out)."""
+
+    def __init__(self, data):
+        self.fdp = atheris.FuzzedDataProvider(data)     # integers come off the end
+
+    def int(self, lo, hi):
+        return self.fdp.ConsumeIntInRange(lo, hi)
+
+    def pick(self, items):
+        return items[self.int(0, len(items) - 1)]
+
+    def bool(self):
+        return self.int(0, 1) == 1
+
+    def window(self, lo=1, hi=4):
+        """An int or pair, now and then something that is neither or out of range."""
+        kind = self.int(0, 15)
+        if kind == 0:
+            return self.pick([0, -1, 2 ** 31, 2 ** 63, (1,), (1, 2, 3), "2", 2.0, True, None,
+                              (2, None), np.int64(2), (np.int8(1), 3), 2 ** 31 - 1])
+        if kind <= 6:
+            return self.int(lo, hi)
+        return (self.int(lo, hi), self.int(lo, hi))
+
+    def array(self, shape, dtype):
+        """An array of `shape` and `dtype` in some memory layout, values mostly ordinary."""
+        scale = 10.0 ** self.int(-3, 3)
+        size = int(np.prod(shape))
+        values = np.array([self.int(-1000, 1000) / 250.0 for _ in range(min(size, 64))])
+        values = np.resize(values if values.size else np.zeros(1), size) * scale
+        if self.int(0, 7) == 0:
+            for _ in range(self.int(1, 3)):
+                if size:
+                    values[self.int(0, size - 1)] = self.pick(SPECIALS)
+        with np.errstate(all="ignore"):
+            if dtype == "O":
+                a = values.astype(object)
+            else:
+                a = values.astype(np.dtype(dtype))
+        a = a.reshape(shape)
+        layout = self.int(0, 9)
+        if layout == 1:
+            a = np.asfortranarray(a)
+        elif layout == 2 and a.ndim:           # every other element of a bigger array
+            big = np.repeat(a, 2, axis=-1)
+            a = big[..., ::2]
+        elif layout == 3 and a.ndim:           # reversed rows: negative strides
+            a = np.flip(np.flip(a, 0), axis=-1).copy()
+            a = np.flip(np.flip(a, 0), axis=-1)
+        elif layout == 4 and a.dtype != object:   # data at an odd address
+            raw = np.zeros(a.nbytes + 1, np.uint8)
+            b = np.frombuffer(raw.data, a.dtype, count=a.size, offset=1).reshape(a.shape)
+            b[...] = a
+            a = b
+        elif layout == 5 and size and a.ndim:  # one value broadcast: zero strides
+            a = np.broadcast_to(a.reshape(-1)[:1].reshape((1,) * a.ndim), a.shape)
+        if self.int(0, 3) == 0 and a.flags.writeable:
+            a.flags.writeable = False
+        return a
+
+
+def shape4(inp, max_side=9, max_channels=5, max_batch=3):
+    shape = [inp.int(0, max_batch), inp.int(0, max_side), inp.int(0, max_side),
+             inp.int(0, max_channels)]
+    if inp.int(0, 15) == 0:
+        shape = shape[:inp.int(0, 3)] if inp.bool() else shape + [1]    # wrong ndim
+    return tuple(shape)
+
+
+def huge_broadcast(inp, dtype):
+    """A zero-stride array whose contiguous copy or output cannot fit in memory."""
+    side = inp.pick([2 ** 20, 2 ** 24, 2 ** 28])
+    return np.broadcast_to(np.zeros((1, 1, 1, 1), dtype), (side, side, 4, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the contract
+
+def close(actual, expected, magnitude, dtype):
+    """actual equals expected up to rounding: within tol * (sum of |terms|) where that sum is
+    finite and the dtype can hold it, equal (NaN included) elsewhere that it is finite."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    magnitude = np.asarray(magnitude, np.float64)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"shape {actual.shape}, expected {expected.shape}")
+    tol = {2: 2e-2, 4: 1e-4, 8: 1e-9}[np.dtype(dtype).itemsize]
+    limit = {2: 6e4, 4: 1e37, 8: 1e300}[np.dtype(dtype).itemsize]
+    checked = np.isfinite(magnitude) & (magnitude < limit)
+    with np.errstate(invalid="ignore"):
+        # plus an absolute margin near the dtype's underflow: products of subnormals round
+        # to its subnormal spacing (or flush to zero), whatever their relative error
+        atol = 1000 * float(np.finfo(dtype).tiny)
+        bad = checked & ~(np.abs(actual - expected) <= tol * magnitude + atol)
+    if bad.any():
+        i = np.unravel_index(np.argmax(bad), bad.shape)
+        raise AssertionError(f"{int(bad.sum())} values off; at {i}: {actual[i]!r} != "
+                             f"{expected[i]!r} (sum of |terms| {magnitude[i]!r})")
+
+
+def result_dtype(*arrays):
+    """The dtype fastconv returns for these inputs (its documented policy)."""
+    r = np.result_type(*arrays)
+    return np.dtype(np.float64) if r.itemsize == 8 else np.dtype(r.type)
+
+
+def exact(actual, expected):
+    if not np.array_equal(np.asarray(actual, np.float64), np.asarray(expected, np.float64),
+                          equal_nan=True):
+        raise AssertionError(f"pooling differs:\n{actual!r}\n{expected!r}")
+
+
+def as64(a):
+    return np.asarray(a, np.float64) if a is not None else None
+
+
+def conv_reference(x, kernel, bias, backward_of=None, **kw):
+    """The im2col reference, or the naive loops where a size is zero (im2col reshapes)."""
+    empty = x.size == 0 or kernel.size == 0
+    if backward_of is None:
+        f = reference.naive_conv2d if empty else reference.im2col_conv2d
+        return f(x, kernel, bias, **kw)
+    f = reference.naive_conv2d_backward if empty else reference.im2col_conv2d_backward
+    return f(backward_of, x, kernel, **kw)
+
+
+def fuzz_conv(inp):
+    dtype = inp.pick(DTYPES)
+    kdtype = dtype if inp.int(0, 3) else inp.pick(DTYPES)
+    xs = shape4(inp)
+    if inp.int(0, 40) == 0:
+        x = huge_broadcast(inp, dtype if dtype in ("<f4", "<f8") else "<f4")
+    else:
+        x = inp.array(xs, dtype)
+    c = x.shape[3] if x.ndim == 4 else 1
+    ks = (inp.int(0, 5), inp.int(0, 5), c if inp.int(0, 9) else inp.int(0, 4), inp.int(0, 5))
+    kernel = inp.array(ks, kdtype)
+    bias = inp.array((ks[3] if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
+    strides, padding = inp.window(1, 3), inp.pick(PADDINGS)
+    activation = inp.pick([None, None, "relu", "linear", "tanh"])
+    backward = inp.bool()
+    if EXPLAIN:
+        print(f"conv{'_backward' if backward else ''} x {x.dtype}{x.shape} strides "
+              f"{x.strides} kernel {kernel.dtype}{kernel.shape} bias "
+              f"{None if bias is None else bias.shape} strides={strides!r} "
+              f"padding={padding!r} activation={activation!r}")
+    if not backward:
+        y = call(fastconv.conv2d, x, kernel, bias, strides=strides, padding=padding,
+                 activation=activation)
+        want = result_dtype(x, kernel, *([] if bias is None else [bias]))
+        assert y.dtype == want, (y.dtype, want)
+        with np.errstate(all="ignore"):
+            ref = conv_reference(as64(x), as64(kernel), as64(bias), strides=strides,
+                                 padding=padding)
+            mag = conv_reference(np.abs(as64(x)), np.abs(as64(kernel)),
+                                 None if bias is None else np.abs(as64(bias)),
+                                 strides=strides, padding=padding)
+            if activation == "relu":
+                ref = np.maximum(ref, 0)
+        close(y, ref, mag, y.dtype)
+        return
+    if x.size > 10 ** 6:
+        return
+    y_shape = call(fastconv.conv2d, np.zeros(x.shape, np.float32),
+                   np.zeros(kernel.shape, np.float32), strides=strides, padding=padding).shape
+    dy = inp.array(y_shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
+    compute_dx = inp.int(0, 3) != 0
+    relu = inp.array(dy.shape, "<f4") if inp.int(0, 3) == 0 else None
+    dx, dk, db = call(fastconv.conv2d_backward, dy, x, kernel, strides=strides,
+                      padding=padding, compute_dx=compute_dx, relu_output=relu)
+    g = as64(dy)
+    if relu is not None:
+        with np.errstate(invalid="ignore"):
+            g = np.where(as64(relu) > 0, g, 0.0)
+    with np.errstate(all="ignore"):
+        ref = conv_reference(as64(x), as64(kernel), None, g, strides=strides,
+                             padding=padding)
+        mag = conv_reference(np.abs(as64(x)), np.abs(as64(kernel)), None, np.abs(g),
+                             strides=strides, padding=padding)
+    dtype = dk.dtype
+    if compute_dx:
+        close(dx, ref[0], mag[0], dtype)
+    else:
+        assert dx is None
+    close(dk, ref[1], mag[1], dtype)
+    close(db, ref[2], mag[2], dtype)
+
+
+def indices_reference(dy, idx, x_shape, pool, strides, padding):
+    """dx from image positions, or None if one is not a pixel of its window."""
+    oh, ow, (pt, _), (pl, _) = reference._geometry(x_shape, pool, strides, padding)
+    n_, h, w, c = x_shape
+    dx = np.zeros(x_shape)
+    for n, i, j, ch in np.ndindex(idx.shape):
+        rows, cols = reference._pool_window(h, w, i, j, pool, strides, pt, pl)
+        v = int(idx[n, i, j, ch])
+        r, q = v // w if w else -1, v % w if w else -1
+        if not (rows.start <= r < rows.stop and cols.start <= q < cols.stop):
+            return None
+        dx[n, r, q, ch] += dy[n, i, j, ch]
+    return dx
+
+
+def fuzz_pool(inp):
+    dtype = inp.pick(DTYPES)
+    mode = inp.int(0, 2)     # forward, backward, backward through indices
+    if mode == 0 and inp.int(0, 40) == 0:
+        x = huge_broadcast(inp, dtype if dtype in ("<f4", "<f8") else "<f4")
+    else:
+        x = inp.array(shape4(inp), dtype)
+    pool = inp.window(1, 4)
+    strides = None if inp.bool() else inp.window(1, 4)
+    padding = inp.pick(PADDINGS)
+    if EXPLAIN:
+        print(f"pool mode {mode} x {x.dtype}{x.shape} strides {x.strides} pool={pool!r} "
+              f"strides={strides!r} padding={padding!r}")
+    if mode == 0:
+        y, idx = call(fastconv.max_pool2d, x, pool, strides=strides, padding=padding,
+                      return_indices=True)
+        assert y.dtype == result_dtype(x) and idx.dtype == np.int64
+        p = reference._pair(pool, "pool_size", "fuzz")
+        s = p if strides is None else reference._pair(strides, "strides", "fuzz")
+        ref = reference.naive_max_pool2d(as64(x), p, strides=s, padding=padding)
+        exact(y, ref)
+        n, h, w, c = x.shape
+        exact(np.take_along_axis(as64(x).reshape(n, h * w, c), idx.reshape(n, y.shape[1] * y.shape[2], c),
+                                 1).reshape(y.shape), ref)
+        return
+    y = call(fastconv.max_pool2d, np.zeros(x.shape, np.float32), pool, strides=strides,
+             padding=padding)
+    dy = inp.array(y.shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
+    p = reference._pair(pool, "pool_size", "fuzz")
+    s = p if strides is None else reference._pair(strides, "strides", "fuzz")
+    if mode == 1:
+        dx = call(fastconv.max_pool2d_backward, dy, x, pool, strides=strides,
+                  padding=padding)
+        with np.errstate(all="ignore"):
+            ref = reference.naive_max_pool2d_backward(as64(dy), as64(x), p, strides=s,
+                                                      padding=padding)
+            mag = reference.naive_max_pool2d_backward(np.abs(as64(dy)), as64(x), p,
+                                                      strides=s, padding=padding)
+        close(dx, ref, mag, dx.dtype)
+        return
+    _, idx = call(fastconv.max_pool2d, x, pool, strides=strides, padding=padding,
+                  return_indices=True)
+    idx = idx.copy()
+    for _ in range(inp.int(0, 3)):
+        if idx.size:
+            where = np.unravel_index(inp.int(0, idx.size - 1), idx.shape)
+            idx[where] = inp.pick([-2 ** 63, 2 ** 63 - 1, -1, 0, 1, idx[where] + 1,
+                                   idx[where] - 1, idx[where] + x.shape[2], inp.int(0, 99)])
+    idx = idx.astype(inp.pick(["<i8", ">i8", "<i4", "<u8", "<f8"])) if inp.int(0, 3) == 0 \
+        else idx
+    with np.errstate(all="ignore"):
+        ref = (indices_reference(as64(dy), idx.astype(np.int64), x.shape, p, s, padding)
+               if idx.dtype.kind in "iu" and dy.shape == idx.shape else None)
+    try:
+        dx = call(fastconv.max_pool2d_backward, dy, x, pool, strides=strides,
+                  padding=padding, indices=idx)
+    except Refused as e:
+        if ref is not None:
+            raise AssertionError("valid indices refused") from e.__cause__
+        return
+    assert ref is not None, "indices outside their windows accepted"
+    with np.errstate(all="ignore"):
+        mag = indices_reference(np.abs(as64(dy)), idx.astype(np.int64), x.shape, p, s,
+                                padding)
+    close(dx, ref, mag, dx.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+def small_model():
+    model = models.Sequential([layers.Conv2D(2, 3, activation="relu", input_shape=(6, 6, 1)),
+                               layers.MaxPooling2D(2), layers.Flatten(),
+                               layers.Dense(3, activation="softmax")])
+    model.build((6, 6, 1))
+    return model
+
+
+MODEL = None
+
+
+def fuzz_weights(inp):
+    global MODEL
+    if MODEL is None:
+        MODEL = small_model()
+    if inp.bool():
+        # a mutated file as it is: the rest of the fuzzer's bytes
+        content = inp.fdp.ConsumeBytes(inp.fdp.remaining_bytes())
+    else:
+        # a well-formed archive with fuzzed contents: gets past the zip checks
+        buf = io.BytesIO()
+        meta = inp.pick(['{"format": "fastconv-weights", "version": 1, "layers": []}',
+                         '{"format": "fastconv-weights", "layers": [["Conv2D", [[3, 3, 1, 2], [2]]]]}',
+                         '{"format": "fastconv-weights", "layers": 7}', "[]", "null", "1e999",
+                         '{"format": "fastconv-weights", "layers": [[1]]}', '"x"', "{",
+                         '{"format": "fastconv-weights", "layers": [["Dense", [[-1]]]]}'])
+        arrays = {f"w{i:04d}": inp.array(tuple(inp.int(0, 4) for _ in range(inp.int(0, 4))),
+                                         inp.pick(DTYPES)) for i in range(inp.int(0, 4))}
+        arrays = {k: (v if v.dtype != object else v.astype(str)) for k, v in arrays.items()}
+        np.savez(buf, __meta__=np.array(meta), **arrays)
+        content = buf.getvalue()
+    if EXPLAIN:
+        print(f"load_weights on {len(content)} bytes")
+    fd, path = tempfile.mkstemp(suffix=".npz")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        call(MODEL.load_weights, path)
+    finally:
+        os.unlink(path)
+
+
+def TestOneInput(data):
+    inp = Input(data)
+    target = inp.int(0, 2)
+    try:
+        (fuzz_conv, fuzz_pool, fuzz_weights)[target](inp)
+    except Refused:
+        pass
+
+
+def write_seeds(folder):
+    """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model,
+    as they are, with one bit changed and truncated. The decoder takes its integers off the
+    end: 2 selects load_weights, then 1 the file as it is, the bytes before them."""
+    os.makedirs(folder, exist_ok=True)
+    model = small_model()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "w.npz")
+        model.save_weights(path)
+        with open(path, "rb") as f:
+            content = f.read()
+    seeds = {"weights-file": content, "weights-file-flipped": content[:100] + bytes(
+        [content[100] ^ 1]) + content[101:], "weights-file-truncated": content[:-64]}
+    for name, data in seeds.items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data + bytes([1, 2]))
+
+
+def main():
+    if sys.argv[1:2] == ["--write-seeds"]:
+        write_seeds(sys.argv[2])
+        return
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
