@@ -42,7 +42,7 @@ def _read_member(archive, name, shape=None, max_bytes=None):
     """The array in member `name`, its header checked first (dtype floating, shape given)."""
     with archive.open(name + ".npy") as f:
         version = np.lib.format.read_magic(f)
-        if version not in ((1, 0), (2, 0), (3, 0)):
+        if version not in ((1, 0), (2, 0)):      # what np.savez writes for plain arrays
             raise ValueError(f"unsupported .npy version {version}")
         header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                   else np.lib.format.read_array_header_2_0)
