@@ -17,6 +17,7 @@ Replay one input: ``python fuzz/fuzz_fastconv.py crash-<hash>`` (``FUZZ_EXPLAIN=
 decoded call first). ``python fuzz/fuzz_fastconv.py --write-seeds fuzz/corpus`` writes the
 hand-made seeds (whole weights files) into the corpus.
 """
+import contextlib
 import io
 import os
 import sys
@@ -28,7 +29,7 @@ import atheris
 
 with atheris.instrument_imports(include=["fastconv"]):
     import fastconv
-    from fastconv import layers, models, reference
+    from fastconv import _api, layers, models, reference
 
 fastconv.set_num_threads(1)             # libFuzzer's coverage is per process; one thread is enough
 
@@ -120,8 +121,12 @@ class Input:
 
 
 def shape4(inp, max_side=9, max_channels=5, max_batch=3):
-    shape = [inp.int(0, max_batch), inp.int(0, max_side), inp.int(0, max_side),
-             inp.int(0, max_channels)]
+    """(batch, height, width, channels), now and then with 16 to 70 channels on a small image
+    (the Winograd paths and pooling's 64-channel chunks start there), now and then wrong."""
+    wide = inp.int(0, 5) == 0
+    shape = [inp.int(0, max_batch), inp.int(0, 5 if wide else max_side),
+             inp.int(0, 5 if wide else max_side),
+             inp.int(16, 70) if wide else inp.int(0, max_channels)]
     if inp.int(0, 15) == 0:
         shape = shape[:inp.int(0, 3)] if inp.bool() else shape + [1]    # wrong ndim
     return tuple(shape)
@@ -193,17 +198,68 @@ def fuzz_conv(inp):
     else:
         x = inp.array(xs, dtype)
     c = x.shape[3] if x.ndim == 4 else 1
-    ks = (inp.int(0, 5), inp.int(0, 5), c if inp.int(0, 9) else inp.int(0, 4), inp.int(0, 5))
+    ks = (inp.int(0, 5), inp.int(0, 5), c if inp.int(0, 9) else inp.int(0, 4),
+          inp.int(16, 40) if inp.int(0, 3) == 0 else inp.int(0, 5))
     kernel = inp.array(ks, kdtype)
     bias = inp.array((ks[3] if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
     strides, padding = inp.window(1, 3), inp.pick(PADDINGS)
     activation = inp.pick([None, None, "relu", "linear", "tanh"])
     backward = inp.bool()
+    winograd = inp.bool()    # every 3x3 stride-1 convolution through the Winograd paths
     if EXPLAIN:
         print(f"conv{'_backward' if backward else ''} x {x.dtype}{x.shape} strides "
               f"{x.strides} kernel {kernel.dtype}{kernel.shape} bias "
               f"{None if bias is None else bias.shape} strides={strides!r} "
-              f"padding={padding!r} activation={activation!r}")
+              f"padding={padding!r} activation={activation!r} winograd={winograd}")
+    with forced_winograd(winograd):
+        conv_call(inp, x, kernel, bias, strides, padding, activation, backward)
+
+
+def forced_winograd(on):
+    """Within the block, every 3x3 stride-1 convolution takes the Winograd paths (on), or
+    each takes the path fastconv picks for its shape."""
+    saved = {name: getattr(_api, name) for name in WINOGRAD_CHOICES}
+
+    def pays(args, kernel_shape, x_shape=None):
+        return kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
+
+    @contextlib.contextmanager
+    def block():
+        if on:
+            for name in WINOGRAD_CHOICES:
+                setattr(_api, name, pays)
+        try:
+            yield
+        finally:
+            for name, fn in saved.items():
+                setattr(_api, name, fn)
+    return block()
+
+
+WINOGRAD_CHOICES = ("_winograd_pays", "_winograd_dx_pays", "_winograd_dw_pays")
+
+
+def winograd_taken(x, kernel, strides, padding):
+    """Which of (forward, input gradient, kernel gradient) fastconv runs by Winograd for
+    these arguments (as patched by forced_winograd, if it is)."""
+    args = _api._ConvArgs("fuzz", x, kernel, strides, padding)
+    return (_api._winograd_pays(args, kernel.shape),
+            _api._winograd_dx_pays(args, kernel.shape, x.shape),
+            _api._winograd_dw_pays(args, kernel.shape))
+
+
+def normwise(mag, a, b, terms):
+    """Where Winograd ran: its documented accuracy is normwise, relative to the largest
+    product of the tensors' magnitudes (max |a| * max |b| * terms per output), not to each
+    output's own terms: an output whose terms are tiny next to the largest in its tile loses
+    them to rounding (the fuzzer found it with a 1e308 kernel tap). Both bounds are checked
+    elsewhere: per output for the direct kernels, normwise for Winograd."""
+    with np.errstate(all="ignore"):
+        m = np.max(np.abs(a), initial=0.0) * np.max(np.abs(b), initial=0.0) * terms
+    return np.maximum(mag, 16 * m)
+
+
+def conv_call(inp, x, kernel, bias, strides, padding, activation, backward):
     if not backward:
         y = call(fastconv.conv2d, x, kernel, bias, strides=strides, padding=padding,
                  activation=activation)
@@ -217,6 +273,8 @@ def fuzz_conv(inp):
                                  strides=strides, padding=padding)
             if activation == "relu":
                 ref = np.maximum(ref, 0)
+        if winograd_taken(x, kernel, strides, padding)[0]:
+            mag = normwise(mag, as64(x), as64(kernel), kernel[..., 0].size)
         close(y, ref, mag, y.dtype)
         return
     if x.size > 10 ** 6:
@@ -226,6 +284,11 @@ def fuzz_conv(inp):
     dy = inp.array(y_shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
     compute_dx = inp.int(0, 3) != 0
     relu = inp.array(dy.shape, "<f4") if inp.int(0, 3) == 0 else None
+    if EXPLAIN:
+        print(f"  dy {dy.dtype}{dy.shape} strides {dy.strides} compute_dx={compute_dx} "
+              f"relu_output={None if relu is None else (relu.dtype, relu.shape)}")
+        np.save("/tmp/fuzz_case.npy", np.array([x, kernel, dy, relu], dtype=object),
+                allow_pickle=True) if os.environ.get("FUZZ_SAVE") else None
     dx, dk, db = call(fastconv.conv2d_backward, dy, x, kernel, strides=strides,
                       padding=padding, compute_dx=compute_dx, relu_output=relu)
     g = as64(dy)
@@ -238,6 +301,12 @@ def fuzz_conv(inp):
         mag = conv_reference(np.abs(as64(x)), np.abs(as64(kernel)), None, np.abs(g),
                              strides=strides, padding=padding)
     dtype = dk.dtype
+    taken = winograd_taken(x, kernel, strides, padding)
+    if taken[1]:
+        mag = (normwise(mag[0], g, as64(kernel), kernel.shape[0] * kernel.shape[1] *
+                        kernel.shape[3]),) + mag[1:]
+    if taken[2]:
+        mag = mag[:1] + (normwise(mag[1], g, as64(x), dy[..., 0].size),) + mag[2:]
     if compute_dx:
         close(dx, ref[0], mag[0], dtype)
     else:
