@@ -441,7 +441,10 @@ cdef inline Py_ssize_t tiles_per_chunk(Py_ssize_t budget, Py_ssize_t channels,
     # Tiles of a Winograd pass's chunk: their 16 transformed matrices of `channels` (in + out)
     # values a tile fill about `budget` bytes; a multiple of the micro-kernel's rows, between
     # one and most_blocks blocks of them.
-    cdef Py_ssize_t mt = budget // (16 * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
+    cdef Py_ssize_t mt
+    if channels < 1:        # no channels at all (zero in and out): any size does
+        return FC_TILE_ROWS
+    mt = budget // (16 * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
     if mt < FC_TILE_ROWS:
         return FC_TILE_ROWS
     return mt if mt < most_blocks * FC_TILE_ROWS else most_blocks * FC_TILE_ROWS

@@ -318,3 +318,19 @@ def test_winograd_error_is_normwise_where_a_kernel_tap_dwarfs_the_others(monkeyp
     assert float(np.abs(y.astype(wide) - ref).max()) <= bound
     bound_dx = 16 * eps * float(np.abs(dy).max() * np.abs(k).max() * 9 * 16)
     assert float(np.abs(dx.astype(wide) - ref_dx).max()) <= bound_dx
+
+
+@pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 8, 0, 0), (2, 4, 4, 0, 3), (2, 4, 4, 3, 0),
+                                       (0, 4, 4, 3, 3), (1, 3, 3, 0, 0)])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_winograd_paths_take_zero_sizes(winograd, n, h, w, c, f, padding):
+    # zero channels in and out made a chunk size divide by zero (found by the fuzzer under
+    # UBSan; without the sanitizer, SIGFPE killed the process)
+    rng = np.random.default_rng(0)
+    x, k = random(rng, (n, h, w, c)), random(rng, (3, 3, c, f))
+    y = fastconv.conv2d(x, k, padding=padding)
+    assert_close(y, R.naive_conv2d(x, k, padding=padding))
+    dx, dk, db = fastconv.conv2d_backward(np.ones_like(y), x, k, padding=padding)
+    want = R.naive_conv2d_backward(np.ones_like(y), x, k, padding=padding)
+    for got, ref in zip((dx, dk, db), want):
+        assert_close(got, ref)
