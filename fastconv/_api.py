@@ -599,8 +599,8 @@ def _update_in_place(rule, param, grad, state, *hyper):
     The state arrays are the optimizer's own, made by np.zeros_like(param), so param's checks
     cover them. Returns False, having done nothing, where param cannot be written directly: a
     dtype other than native float32 or float64, a layout other than C-contiguous and aligned,
-    a read-only array, or a gradient of another shape. The optimizer then runs its NumPy formula, which
-    the kernels match bitwise.
+    a read-only array, or a gradient of another shape. The optimizer then runs its NumPy
+    formula, which the kernels match bitwise.
     """
     if not (type(param) is np.ndarray and param.dtype in _NATIVE_FLOATS
             and param.flags.c_contiguous and param.flags.aligned and param.flags.writeable

@@ -274,7 +274,7 @@ def conv_call(inp, x, kernel, bias, strides, padding, activation, backward):
             if activation == "relu":
                 ref = np.maximum(ref, 0)
         if winograd_taken(x, kernel, strides, padding)[0]:
-            mag = normwise(mag, as64(x), as64(kernel), kernel[..., 0].size)
+            mag = normwise(mag, as64(x), as64(kernel), int(np.prod(kernel.shape[:3])))
         close(y, ref, mag, y.dtype)
         return
     if x.size > 10 ** 6:
@@ -306,7 +306,7 @@ def conv_call(inp, x, kernel, bias, strides, padding, activation, backward):
         mag = (normwise(mag[0], g, as64(kernel), kernel.shape[0] * kernel.shape[1] *
                         kernel.shape[3]),) + mag[1:]
     if taken[2]:
-        mag = mag[:1] + (normwise(mag[1], g, as64(x), dy[..., 0].size),) + mag[2:]
+        mag = mag[:1] + (normwise(mag[1], g, as64(x), int(np.prod(dy.shape[:3]))),) + mag[2:]
     if compute_dx:
         close(dx, ref[0], mag[0], dtype)
     else:
@@ -352,8 +352,8 @@ def fuzz_pool(inp):
         ref = reference.naive_max_pool2d(as64(x), p, strides=s, padding=padding)
         exact(y, ref)
         n, h, w, c = x.shape
-        exact(np.take_along_axis(as64(x).reshape(n, h * w, c), idx.reshape(n, y.shape[1] * y.shape[2], c),
-                                 1).reshape(y.shape), ref)
+        where = idx.reshape(n, y.shape[1] * y.shape[2], c)
+        exact(np.take_along_axis(as64(x).reshape(n, h * w, c), where, 1).reshape(y.shape), ref)
         return
     y = call(fastconv.max_pool2d, np.zeros(x.shape, np.float32), pool, strides=strides,
              padding=padding)
@@ -422,7 +422,8 @@ def fuzz_weights(inp):
         # a well-formed archive with fuzzed contents: gets past the zip checks
         buf = io.BytesIO()
         meta = inp.pick(['{"format": "fastconv-weights", "version": 1, "layers": []}',
-                         '{"format": "fastconv-weights", "layers": [["Conv2D", [[3, 3, 1, 2], [2]]]]}',
+                         '{"format": "fastconv-weights", "layers": '
+                         '[["Conv2D", [[3, 3, 1, 2], [2]]]]}',
                          '{"format": "fastconv-weights", "layers": 7}', "[]", "null", "1e999",
                          '{"format": "fastconv-weights", "layers": [[1]]}', '"x"', "{",
                          '{"format": "fastconv-weights", "layers": [["Dense", [[-1]]]]}'])
@@ -442,9 +443,13 @@ def fuzz_weights(inp):
         os.unlink(path)
 
 
+SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
+
+
 def TestOneInput(data):
     inp = Input(data)
     target = inp.int(0, 2)
+    _api.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
     try:
         (fuzz_conv, fuzz_pool, fuzz_weights)[target](inp)
     except Refused:

@@ -107,7 +107,8 @@ def test_no_data_and_no_internet_is_one_line_naming_the_fix(tmp_path, monkeypatc
 
 
 def test_a_folder_without_the_files_is_one_line(tmp_path):
-    code, _, err = fastconv_command("train-mnist", "--plot-file", "", FASTCONV_DATA_DIR=str(tmp_path))
+    code, _, err = fastconv_command("train-mnist", "--plot-file", "",
+                                    FASTCONV_DATA_DIR=str(tmp_path))
     assert code == 1 and err.count("\n") == 1 and "missing: train-images" in err
 
 
@@ -138,7 +139,8 @@ def test_a_picture_that_cannot_be_written_stops_before_training(monkeypatch, cap
         pytest.skip("needs Linux's /proc")
     x = np.zeros((60000, 28, 28), np.uint8)
     y = np.zeros(60000, np.uint8)
-    monkeypatch.setattr(example.mnist, "load_data", lambda path=None: ((x, y), (x[:10000], y[:10000])))
+    monkeypatch.setattr(example.mnist, "load_data",
+                        lambda path=None: ((x, y), (x[:10000], y[:10000])))
     monkeypatch.setattr(example.models.Sequential, "fit", lambda *a, **k: pytest.fail("trained"))
     assert cli.main(["train-mnist", "--plot-file", "/proc/fastconv-net.png"]) == 1
     err = capsys.readouterr().err
