@@ -11,11 +11,12 @@ report) is a finding: libFuzzer stops and writes the input as ``crash-*``.
 
 Run it against the sanitizer build (``bash .ci/fuzz`` builds one and runs this):
 
-    python fuzz/fuzz_fastconv.py fuzz/corpus -max_total_time=3600 -timeout=20
+    python fuzz/fuzz_fastconv.py CORPUS_DIR -max_total_time=3600 -timeout=30
 
 Replay one input: ``python fuzz/fuzz_fastconv.py crash-<hash>`` (``FUZZ_EXPLAIN=1`` prints the
-decoded call first). ``python fuzz/fuzz_fastconv.py --write-seeds fuzz/corpus`` writes the
-hand-made seeds (whole weights files) into the corpus.
+decoded call first). ``python fuzz/fuzz_fastconv.py --write-seeds DIR`` writes the
+hand-made seeds (whole weights files) into DIR; fuzz/seed_corpus.zip holds them and the merged
+corpus of earlier runs (libFuzzer's -merge=1).
 """
 import contextlib
 import io
