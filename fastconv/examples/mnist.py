@@ -7,9 +7,9 @@ import os
 import sys
 import time
 
-from fastconv import callbacks, cli, layers, models
+from fastconv import callbacks, layers, models
+from fastconv.cli import CommandError, main as cli_main, nonnegative_int, positive_int
 from fastconv.datasets import mnist
-from fastconv.cli import CommandError, nonnegative_int, positive_int
 from fastconv.utils import plot_model, set_random_seed, to_categorical
 
 
@@ -100,4 +100,4 @@ def check_arguments(args):
 
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["train-mnist"] + sys.argv[1:]))
+    sys.exit(cli_main(["train-mnist"] + sys.argv[1:]))
