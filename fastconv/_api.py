@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import _buffers, _conv, _dense, _optim, _pool
+from . import _buffers, _conv, _dense, _image, _optim, _pool
 
 __all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
            "get_num_threads", "set_num_threads", "conv_output_size", "padding_amounts"]
@@ -583,6 +583,98 @@ def _max_pool2d_backward_argmax(dy, argmax, x_shape, pool_size, strides, padding
                                            *args.kernel_args(), get_num_threads()):
         raise ValueError(f"{fn}: argmax does not come from this layer's forward pass")
     return _finish(dx, result)
+
+
+# ---------------------------------------------------------------------------------------------
+# image resampling: the augmentation layers and the image loader's resize
+
+_INTERPOLATIONS = {"nearest": 0, "bilinear": 1}
+_FILL_MODES = {"constant": 0, "nearest": 1, "reflect": 2, "wrap": 3}
+
+
+def _choice(value, table, name, fn):
+    if value not in table:
+        raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, table))}, got "
+                         f"{value!r}")
+    return table[value]
+
+
+def _resample_args(fn, images, matrices, interpolation, fill_mode, name="images"):
+    images = _array(images, name, fn)
+    _check_ndim(images, 4, name, fn, "(batch, height, width, channels)")
+    m = np.asarray(matrices)
+    if m.dtype.kind not in "biuf" or m.shape != (images.shape[0], 6):
+        raise ValueError(f"{fn}: matrices must be real numbers of shape (batch, 6) = "
+                         f"({images.shape[0]}, 6) for {name} {images.shape}, got {m.dtype} "
+                         f"{m.shape}")
+    return (images, np.ascontiguousarray(m, dtype=np.float64),
+            _choice(interpolation, _INTERPOLATIONS, "interpolation", fn),
+            _choice(fill_mode, _FILL_MODES, "fill_mode", fn))
+
+
+def _output_size(size, fn, name):
+    try:
+        size = tuple(operator.index(v) for v in size)
+    except TypeError:
+        raise TypeError(f"{fn}: {name} must be a pair of integers (height, width), got "
+                        f"{size!r}") from None
+    if len(size) != 2 or min(size) < 0:
+        raise ValueError(f"{fn}: {name} must be a pair of integers >= 0, got {size!r}")
+    return size
+
+
+def affine_transform(images, matrices, output_size=None, *, interpolation="bilinear",
+                     fill_mode="reflect", fill_value=0.0):
+    """Resample each NHWC image through an affine map: output pixel (row i, column j) of
+    image b reads the input at column ``m[0] j + m[1] i + m[2]``, row ``m[3] j + m[4] i +
+    m[5]``, with ``m = matrices[b]`` (pixel-index coordinates); points off the image follow
+    Keras's fill modes (constant, nearest, reflect, wrap). src/image.pyx has the details.
+    ``output_size`` (height, width) defaults to the input's."""
+    fn = "affine_transform"
+    images, m, interp, mode = _resample_args(fn, images, matrices, interpolation, fill_mode)
+    size = images.shape[1:3] if output_size is None else _output_size(output_size, fn,
+                                                                       "output_size")
+    fill_value = float(fill_value)
+    compute, result = _dtypes([images])
+    out = _buffers.empty((images.shape[0],) + tuple(size) + images.shape[3:], compute)
+    _image.affine_transform(_contiguous(images, compute), m, out, interp, mode, fill_value,
+                            get_num_threads())
+    return _finish(out, result)
+
+
+def affine_transform_backward(dy, matrices, input_size, *, interpolation="bilinear",
+                              fill_mode="reflect"):
+    """The gradient with respect to the images of ``sum(dy * affine_transform(images,
+    matrices, ...))`` for images of ``input_size`` (height, width): the map's transpose
+    (fill values are constants and get no gradient)."""
+    fn = "affine_transform_backward"
+    dy, m, interp, mode = _resample_args(fn, dy, matrices, interpolation, fill_mode, "dy")
+    size = _output_size(input_size, fn, "input_size")
+    compute, result = _dtypes([dy])
+    dx = _buffers.empty((dy.shape[0],) + size + dy.shape[3:], compute)
+    _image.affine_transform_adjoint(_contiguous(dy, compute), m, dx, interp, mode,
+                                    get_num_threads())
+    return _finish(dx, result)
+
+
+def resize_image(image, size, interpolation="bilinear"):
+    """One (height, width, channels) image resized to ``size`` (height, width) as
+    TensorFlow's ``tf.image.resize`` does without antialiasing (half-pixel centres; pixels
+    off the edge repeat the edge), on the calling thread only: the image loader runs it in
+    its own worker threads."""
+    fn = "resize_image"
+    image = _array(image, "image", fn)
+    _check_ndim(image, 3, "image", fn, "(height, width, channels)")
+    size = _output_size(size, fn, "size")
+    interp = _choice(interpolation, _INTERPOLATIONS, "interpolation", fn)
+    (h, w), (oh, ow) = image.shape[:2], size
+    compute, result = _dtypes([image])
+    out = np.empty((1, oh, ow, image.shape[2]), compute)
+    sy, sx = h / max(oh, 1), w / max(ow, 1)
+    m = np.array([[sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5]])
+    _image.affine_transform(_contiguous(image, compute)[None], m, out, interp,
+                            _FILL_MODES["nearest"], 0.0, 1)
+    return _finish(out[0], result)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,14 +42,18 @@ class Progbar:
         if self.verbose == 0:
             return
         now = time.perf_counter()
-        finalize = step >= self.total if finalize is None else finalize
+        if finalize is None:
+            finalize = self.total is not None and step >= self.total
         if not finalize and (self.verbose != 1 or not self.dynamic
                              or now - self._last_draw < self.interval):
             return
         self._last_draw = now
         elapsed = now - self.start
         metrics = "".join(f" - {k}: {v:.4f}" for k, v in values)
-        if self.verbose == 2:
+        if self.total is None:          # an iterable without a length, not finished yet
+            line = f"{step}/Unknown - {_duration(elapsed)} {_per_step(elapsed / max(step, 1))}" \
+                   f"{metrics}"
+        elif self.verbose == 2:
             line = f"{step}/{self.total} - {_duration(elapsed)} - " \
                    f"{_per_step(elapsed / max(step, 1))}{metrics}"
         else:

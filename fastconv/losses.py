@@ -1,9 +1,13 @@
-"""Losses: categorical_crossentropy, sparse_categorical_crossentropy, mean_squared_error.
+"""Losses: categorical_crossentropy, sparse_categorical_crossentropy, binary_crossentropy,
+mean_squared_error (by name, or as the classes, which take Keras's arguments).
 
-Each returns the batch mean, and its gradient with respect to the predictions. The two cross
+Each returns the batch mean, and its gradient with respect to the predictions. The cross
 entropies also work from logits (``value_and_grad_from_logits``): Sequential uses that when the
-model ends in a softmax, so that the loss is computed as log-softmax and its gradient as
-``softmax(z) - y``, with no division by a probability that may have rounded to zero.
+model ends in the activation the loss fuses with (``fuses_with``: softmax for the categorical
+ones, sigmoid for the binary one), so that the loss is computed as log-softmax (or log-sigmoid)
+and its gradient as ``softmax(z) - y`` (``sigmoid(z) - y``), with no division by a
+probability that may have rounded to zero. With ``from_logits=True`` the model's outputs are
+taken as logits and the same formulas apply.
 """
 import numpy as np
 
@@ -15,10 +19,14 @@ EPSILON = 1e-7   # Keras's clipping of probabilities when not fused with softmax
 
 class Loss:
     name = None
-    fusable_with_softmax = False
+    fuses_with = None        # the final activation whose logits value_and_grad_from_logits takes
+    from_logits = False
 
     def __call__(self, y_true, y_pred):
         return self.value_and_grad(y_true, y_pred)[0]
+
+    def get_config(self):
+        return {"name": self.name}
 
     def value_and_grad(self, y_true, y_pred):
         """(mean loss over the batch, gradient with respect to y_pred)."""
@@ -33,12 +41,28 @@ def _log_softmax(z):
     return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
 
 
-class CategoricalCrossentropy(Loss):
-    """-sum(y_true * log(y_pred)) per sample, y_true one-hot (or any distribution)."""
-    name = "categorical_crossentropy"
-    fusable_with_softmax = True
+class _CrossEntropy(Loss):
+    def __init__(self, from_logits=False):
+        self.from_logits = bool(from_logits)
+        if self.from_logits:
+            self.fuses_with = None        # the outputs are logits already
 
     def value_and_grad(self, y_true, y_pred):
+        if self.from_logits:
+            loss, _, grad = self.value_and_grad_from_logits(y_true, y_pred)
+            return loss, grad
+        return self._value_and_grad(y_true, y_pred)
+
+    def get_config(self):
+        return dict(super().get_config(), from_logits=self.from_logits)
+
+
+class CategoricalCrossentropy(_CrossEntropy):
+    """-sum(y_true * log(y_pred)) per sample, y_true one-hot (or any distribution)."""
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def _value_and_grad(self, y_true, y_pred):
         # As Keras: q = y_pred / sum(y_pred), clipped to [EPSILON, 1 - EPSILON], then -y log q.
         n = y_pred.shape[0]
         total = np.sum(y_pred, axis=-1, keepdims=True)
@@ -75,10 +99,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def _labels(y_true):
         return np.asarray(y_true).reshape(-1).astype(np.intp)
 
-    def value_and_grad(self, y_true, y_pred):
+    def _value_and_grad(self, y_true, y_pred):
         onehot = np.zeros(y_pred.shape, y_pred.dtype)
         onehot[np.arange(y_pred.shape[0]), self._labels(y_true)] = 1
-        return super().value_and_grad(onehot, y_pred)
+        return super()._value_and_grad(onehot, y_pred)
 
     def value_and_grad_from_logits(self, y_true, z):
         n = z.shape[0]
@@ -103,6 +127,57 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
                              f"values from {y_true.min()} to {y_true.max()}")
 
 
+class BinaryCrossentropy(_CrossEntropy):
+    """-(y log p + (1 - y) log(1 - p)), averaged over the last axis, then over the batch; p is
+    clipped to [1e-7, 1 - 1e-7] as Keras clips it (not when fused with a final sigmoid or
+    from logits: then the loss is max(z, 0) - z y + log(1 + exp(-|z|)), exact for any z).
+    Targets in [0, 1] of the outputs' shape (a vector (n,) for outputs (n, 1) too);
+    ``label_smoothing`` moves them towards 1/2: y (1 - s) + s / 2."""
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def __init__(self, from_logits=False, label_smoothing=0.0):
+        super().__init__(from_logits)
+        if not 0 <= label_smoothing <= 1:
+            raise ValueError(f"BinaryCrossentropy: label_smoothing must be in [0, 1], got "
+                             f"{label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def _targets(self, y_true, like):
+        y = np.asarray(y_true).reshape(like.shape).astype(like.dtype, copy=False)
+        if self.label_smoothing:
+            y = y * (1 - self.label_smoothing) + self.label_smoothing / 2
+        return y
+
+    def _value_and_grad(self, y_true, y_pred):
+        y = self._targets(y_true, y_pred)
+        p = np.clip(y_pred, EPSILON, 1 - EPSILON)
+        count = max(y_pred.size, 1)
+        loss = -np.sum(y * np.log(p) + (1 - y) * np.log1p(-p)) / count
+        grad = np.where(p == y_pred, (p - y) / (p * (1 - p)), 0) / count
+        return float(loss), grad.astype(y_pred.dtype, copy=False)
+
+    def value_and_grad_from_logits(self, y_true, z):
+        """(mean loss, sigmoid(z), gradient with respect to the logits z)."""
+        y = self._targets(y_true, z)
+        count = max(z.size, 1)
+        loss = np.sum(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))) / count
+        p = np.exp(-np.logaddexp(0, -z)).astype(z.dtype, copy=False)
+        return float(loss), p, ((p - y) / count).astype(z.dtype, copy=False)
+
+    def check_targets(self, y_true, output_shape):
+        shape = tuple(output_shape[1:])
+        if y_true.shape[1:] != shape and not (shape == (1,) and y_true.ndim == 1):
+            raise ValueError(f"{self.name}: targets must have the outputs' shape (n,) + "
+                             f"{shape}, got {y_true.shape}")
+        if y_true.dtype.kind not in "biuf":
+            raise ValueError(f"{self.name}: targets must be numbers in [0, 1], got "
+                             f"{y_true.dtype}")
+
+    def get_config(self):
+        return dict(super().get_config(), label_smoothing=self.label_smoothing)
+
+
 class MeanSquaredError(Loss):
     name = "mean_squared_error"
 
@@ -120,11 +195,17 @@ class MeanSquaredError(Loss):
 _TABLE = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
     "mean_squared_error": MeanSquaredError,
     "mse": MeanSquaredError,
 }
 
 
 def get(identifier):
-    """A Loss from a name or an instance; ValueError listing the names otherwise."""
+    """A Loss from a name, a config (``get_config``'s dict) or an instance; ValueError listing
+    the names otherwise."""
+    if isinstance(identifier, dict):
+        config = dict(identifier)
+        cls = type(lookup("loss", config.pop("name", None), _TABLE, Loss))
+        return cls(**config)
     return lookup("loss", identifier, _TABLE, Loss)

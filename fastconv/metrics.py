@@ -42,7 +42,10 @@ class BinaryAccuracy(Metric):
     name = "accuracy"
 
     def values(self, y_true, y_pred):
-        hit = (np.asarray(y_pred) > 0.5) == (np.asarray(y_true) > 0.5)
+        y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+        if y_true.shape != y_pred.shape and y_true.size == y_pred.size:
+            y_true = y_true.reshape(y_pred.shape)        # labels (n,) for outputs (n, 1)
+        hit = (y_pred > 0.5) == (y_true > 0.5)
         return hit.reshape(hit.shape[0], -1).mean(axis=1)
 
 
@@ -59,6 +62,8 @@ def get(identifier, loss, output_shape):
     if identifier == "sparse_categorical_accuracy":
         return SparseCategoricalAccuracy()
     if identifier == "binary_accuracy":
+        return BinaryAccuracy()
+    if loss.name == "binary_crossentropy":
         return BinaryAccuracy()
     if loss.name == "sparse_categorical_crossentropy":
         return SparseCategoricalAccuracy()

@@ -3,6 +3,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 
 import numpy as np
 
@@ -157,11 +158,10 @@ class Sequential:
         lines = [f'Model: "{self.name}"', "_" * width,
                  f" {head[0]:<{w0}}{head[1]:<{w1}}{head[2]:>{w2}}", "=" * width]
         lines += [f" {a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
-        trainable = sum(l.count_params() for l in self._layers if l.trainable)
+        trainable = sum(w.size for l in self._layers for w in l.trainable_weights)
         total = self.count_params()
-        size = {l.name: l.dtype.itemsize for l in self._layers}
-        nbytes = sum(l.count_params() * size[l.name] for l in self._layers)
-        tbytes = sum(l.count_params() * size[l.name] for l in self._layers if l.trainable)
+        nbytes = sum(w.nbytes for l in self._layers for w in l.weights)
+        tbytes = sum(w.nbytes for l in self._layers for w in l.trainable_weights)
         lines += ["=" * width,
                   f" Total params: {total:,} ({_format_bytes(nbytes)})",
                   f" Trainable params: {trainable:,} ({_format_bytes(tbytes)})",
@@ -192,8 +192,9 @@ class Sequential:
     @property
     def _fused(self):
         last = self._layers[-1]
-        return (self.loss is not None and self.loss.fusable_with_softmax
-                and isinstance(last, ActivatedLayer) and last.activation.name == "softmax")
+        return (self.loss is not None and self.loss.fuses_with is not None
+                and isinstance(last, ActivatedLayer)
+                and last.activation.name == self.loss.fuses_with)
 
     def _prepare(self, x, what):
         """x as an array of the model's input shape; builds the model if needed."""
@@ -248,8 +249,9 @@ class Sequential:
                 break
         params, grads = [], []
         for layer in self._layers:
-            if layer.trainable and layer.weights:
-                params += layer.weights
+            weights = layer.trainable_weights
+            if weights:
+                params += weights
                 grads += layer.grads
         self.optimizer.apply(params, grads)
         return loss, pred
@@ -257,34 +259,127 @@ class Sequential:
     def _log_values(self, loss_sum, count):
         return [("loss", loss_sum / count)] + [(m.name, m.result()) for m in self._metrics]
 
+    # -- batch sources: arrays, or datasets and other iterables of batches -----------------
+    def _arrays_source(self, x, y, batch_size, shuffle, limit):
+        """(batches, steps): the (x, y) batches of one pass over arrays (at most limit of
+        them), drawn in a new order each time it is iterated if shuffle."""
+        n = x.shape[0]
+        steps = -(-n // batch_size)
+        if limit is not None:
+            steps = min(steps, limit)
+
+        def batches():
+            order = _rng.generator().permutation(n) if shuffle else None
+            for step in range(steps):
+                index = (slice(step * batch_size, (step + 1) * batch_size) if order is None
+                         else order[step * batch_size:(step + 1) * batch_size])
+                yield self._batch(x, index), (None if y is None else y[index])
+        return batches, steps
+
+    def _data_source(self, data, steps, what, targets=True):
+        """(batches, steps) for an iterable of batches: each pass iterates it afresh (an
+        iterator is consumed across passes), at most steps batches (None: until it ends)."""
+        if steps is None and hasattr(data, "__len__"):
+            steps = len(data)
+        reusable = iter(data) is not data if hasattr(data, "__iter__") else False
+        shared = [None if reusable else iter(data)]
+
+        def batches():
+            it = iter(data) if reusable else shared[0]
+            count = 0
+            while steps is None or count < steps:
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                count += 1
+                yield self._check_batch(item, what, targets)
+        return batches, steps
+
+    def _check_batch(self, item, what, targets):
+        if isinstance(item, tuple) and len(item) in (2, 3):
+            xb, yb = item[0], item[1]          # a third element (sample weights) is ignored
+        elif targets:
+            raise ValueError(f"{what}: each batch must be a pair (x, y), got "
+                             f"{type(item).__name__}"
+                             + (f" of {len(item)}" if isinstance(item, tuple) else ""))
+        else:
+            xb, yb = item, None
+        xb = self._prepare(xb, what)
+        if targets:
+            yb = self._prepare_targets(xb, yb, what)
+        return self._batch(xb, slice(None)), yb
+
+    @staticmethod
+    def _is_data(x):
+        """Whether x is a dataset or iterable of batches rather than an array."""
+        return (x is not None and not isinstance(x, (np.ndarray, list, tuple, np.generic))
+                and not hasattr(x, "__array__") and (hasattr(x, "__iter__")
+                                                     or hasattr(x, "__next__")))
+
+    def _source(self, x, y, batch_size, shuffle, steps, what, targets=True):
+        if self._is_data(x):
+            if y is not None:
+                raise ValueError(f"{what}: y must be None when x is a dataset or an iterable "
+                                 f"of batches (they hold the targets)")
+            if batch_size is not None:
+                raise ValueError(f"{what}: batch_size must be None for a dataset or an "
+                                 f"iterable of batches (their batches are already made)")
+            if steps is not None:
+                steps = _positive_int(steps, "steps")
+            return self._data_source(x, steps, what, targets)
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        x = self._prepare(x, what)
+        if targets:
+            y = self._prepare_targets(x, y, what)
+        if x.shape[0] == 0:
+            raise ValueError(f"{what}: x holds no samples")
+        limit = None if steps is None else _positive_int(steps, "steps")
+        return self._arrays_source(x, y, batch_size, shuffle, limit)
+
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None,
+            validation_freq=1):
         """Train for ``epochs`` passes over (x, y); returns a History.
+
+        x may instead be a dataset (``utils.image_dataset_from_directory``) or any iterable
+        of ``(x, y)`` batches (y None then): each epoch iterates it afresh, for at most
+        ``steps_per_epoch`` batches; an iterator (a generator) is consumed across epochs and
+        needs steps_per_epoch if it does not end each epoch. ``validation_data`` is a pair of
+        arrays or such a dataset (``validation_steps`` batches of it).
 
         Ctrl-C stops training cleanly after the current batch: fit returns, and the model keeps
         the weights of its last completed step.
         """
         self._require_compiled("fit")
         verbose = _verbosity(verbose)
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         epochs = int(epochs)
-        x = self._prepare(x, "fit")
-        y = self._prepare_targets(x, y, "fit")
         if not 0 <= validation_split < 1:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
-        if validation_split and validation_data is None:
+        if self._is_data(x):
+            if validation_split:
+                raise ValueError("fit: validation_split needs arrays; for a dataset pass "
+                                 "validation_data (image_dataset_from_directory can split "
+                                 "with validation_split and subset)")
+        elif validation_split and validation_data is None:
+            x = self._prepare(x, "fit")
+            y = self._prepare_targets(x, y, "fit")
             split = int(x.shape[0] * (1 - validation_split))
             x, y, validation_data = x[:split], y[:split], (x[split:], y[split:])
+        train, steps = self._source(x, y, batch_size, shuffle, steps_per_epoch, "fit")
+        val = None
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
-            xv = self._prepare(validation_data[0], "fit validation_data")
-            validation_data = (xv, self._prepare_targets(xv, validation_data[1],
-                                                         "fit validation_data"))
-        n = x.shape[0]
-        if n == 0:
-            raise ValueError("fit: x holds no samples")
-        steps = -(-n // batch_size)
+            if self._is_data(validation_data):
+                val = self._source(validation_data, None, None, False, validation_steps,
+                                   "fit validation_data")
+            else:
+                if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                    raise ValueError("fit: validation_data must be a pair (x_val, y_val) or a "
+                                     "dataset")
+                val = self._source(validation_data[0], validation_data[1],
+                                   validation_batch_size or batch_size, False, validation_steps,
+                                   "fit validation_data")
         history = History()
         callbacks = [history] + list(callbacks or [])
         for cb in callbacks:
@@ -302,37 +397,41 @@ class Sequential:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for cb in callbacks:
                     cb.on_epoch_begin(epoch)
-                order = _rng.generator().permutation(n) if shuffle else None
                 bar = Progbar(steps, verbose)
-                loss_sum, count = 0.0, 0
-                for m in self._metrics:
+                loss_sum, count, step = 0.0, 0, 0
+                for m in self._metrics or []:
                     m.reset()
-                for step in range(steps):
-                    index = (slice(step * batch_size, (step + 1) * batch_size) if order is None
-                             else order[step * batch_size:(step + 1) * batch_size])
-                    yb = y[index]
+                for xb, yb in train():
                     for cb in callbacks:
                         cb.on_train_batch_begin(step)
-                    loss, pred = self._train_step(self._batch(x, index), yb)
+                    loss, pred = self._train_step(xb, yb)
                     loss_sum += loss * len(yb)
                     count += len(yb)
                     for m in self._metrics:
                         m.update(yb, pred)
+                    step += 1
                     values = self._log_values(loss_sum, count)
                     for cb in callbacks:
-                        cb.on_train_batch_end(step, dict(values))
+                        cb.on_train_batch_end(step - 1, dict(values))
                     if interrupted() or self.stop_training:
                         break
-                    bar.update(step + 1, values, finalize=False)
+                    bar.update(step, values, finalize=False)
                 if interrupted():
-                    print(f"Training interrupted in epoch {epoch + 1} after step {step + 1}/"
-                          f"{steps}; the model keeps the weights of that step.", flush=True)
+                    print(f"Training interrupted in epoch {epoch + 1} after step {step}/"
+                          f"{steps or step}; the model keeps the weights of that step.",
+                          flush=True)
+                    break
+                if step == 0:
+                    warnings.warn(f"fit: the training data ran out in epoch {epoch + 1}; "
+                                  f"training stops (an iterator is consumed across epochs: "
+                                  f"give steps_per_epoch, or pass a dataset)", RuntimeWarning,
+                                  stacklevel=2)
                     break
                 logs = dict(self._log_values(loss_sum, count))
-                if validation_data is not None:
-                    val = self._evaluate(*validation_data, batch_size, verbose=0)
-                    logs.update({"val_" + k: v for k, v in val.items()})
-                bar.update(step + 1, list(logs.items()), finalize=True)
+                if val is not None and (epoch + 1) % validation_freq == 0:
+                    logs.update({"val_" + k: v for k, v in self._evaluate(*val, 0).items()})
+                bar.total = bar.total or step
+                bar.update(step, list(logs.items()), finalize=True)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch, logs)
                 if self.stop_training:
@@ -341,49 +440,62 @@ class Sequential:
             cb.on_train_end()
         return history
 
-    def _evaluate(self, x, y, batch_size, verbose):
-        steps = -(-x.shape[0] // batch_size)
+    def _evaluate(self, batches, steps, verbose):
         bar = Progbar(steps, verbose)
-        loss_sum, count = 0.0, 0
-        for m in self._metrics:
+        loss_sum, count, step = 0.0, 0, 0
+        for m in self._metrics or []:
             m.reset()
-        for step in range(steps):
-            index = slice(step * batch_size, (step + 1) * batch_size)
-            yb = y[index]
-            loss, pred, _ = self._loss_and_gradient(self._batch(x, index), yb, training=False)
+        for xb, yb in batches():
+            loss, pred, _ = self._loss_and_gradient(xb, yb, training=False)
             loss_sum += loss * len(yb)
             count += len(yb)
             for m in self._metrics:
                 m.update(yb, pred)
-            bar.update(step + 1, self._log_values(loss_sum, count))
-        return dict(self._log_values(loss_sum, max(count, 1)))
+            step += 1
+            bar.update(step, self._log_values(loss_sum, count), finalize=False)
+        if count == 0:
+            raise ValueError("evaluate: the data holds no batches")
+        bar.total = bar.total or step
+        bar.update(step, self._log_values(loss_sum, count), finalize=True)
+        return dict(self._log_values(loss_sum, count))
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics on (x, y): ``[loss, accuracy, ...]`` (the loss alone without
-        metrics), or a dict with return_dict=True."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False,
+                 steps=None):
+        """Loss and metrics on (x, y), or on a dataset or iterable of (x, y) batches (at most
+        ``steps`` of them): ``[loss, accuracy, ...]`` (the loss alone without metrics), or a
+        dict with return_dict=True."""
         self._require_compiled("evaluate")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
-        x = self._prepare(x, "evaluate")
-        y = self._prepare_targets(x, y, "evaluate")
-        if x.shape[0] == 0:
-            raise ValueError("evaluate: x holds no samples")
-        logs = self._evaluate(x, y, batch_size, _verbosity(verbose))
+        batches, total = self._source(x, y, batch_size, False, steps, "evaluate")
+        logs = self._evaluate(batches, total, _verbosity(verbose))
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """The model's outputs for x, computed in batches (inference mode)."""
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
-        x = self._prepare(x, "predict")
-        steps = -(-x.shape[0] // batch_size)
-        bar = Progbar(steps, _verbosity(verbose))
+    def predict(self, x, batch_size=None, verbose="auto", steps=None):
+        """The model's outputs for x (an array, or a dataset or iterable of batches: of x, or
+        of (x, y) whose y is ignored), computed in batches (inference mode)."""
+        if self._is_data(x):
+            batches, total = self._source(x, None, batch_size, False, steps, "predict",
+                                          targets=False)
+        else:
+            x = self._prepare(x, "predict")
+            if x.shape[0] == 0:
+                if not self.built:
+                    self.build((None,) + x.shape[1:])
+                return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
+            batches, total = self._source(x, None, batch_size, False, steps, "predict",
+                                          targets=False)
+        bar = Progbar(total, _verbosity(verbose))
         outputs = []
-        for step in range(steps):
-            index = slice(step * batch_size, (step + 1) * batch_size)
-            outputs.append(self._forward(self._batch(x, index), training=False))
-            bar.update(step + 1)
+        for step, (xb, _) in enumerate(batches()):
+            if total is not None and step >= total:
+                break
+            outputs.append(self._forward(xb, training=False))
+            bar.update(step + 1, finalize=False)
+        bar.total = bar.total or len(outputs)
+        bar.update(len(outputs), finalize=True)
         if not outputs:
+            self._require_built("predict")
             return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
         return np.concatenate(outputs)
 

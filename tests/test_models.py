@@ -81,7 +81,7 @@ def test_compile_rejects_unknown_names_listing_valid_ones():
                                          "rmsprop, sgd"):
         m.compile("adagrad", "mse")
     with pytest.raises(ValueError, match="unknown loss 'hinge'; valid names: "
-                                         "categorical_crossentropy"):
+                                         "binary_crossentropy, categorical_crossentropy"):
         m.compile("sgd", "hinge")
     with pytest.raises(ValueError, match="unknown metric 'auc'"):
         m.compile("sgd", "mse", metrics=["auc"])

@@ -1,8 +1,15 @@
-"""Keras-style layers: Conv2D, MaxPooling2D, Dense, Flatten, Activation, Dropout, Input."""
+"""Keras-style layers: convolution and pooling, dense and core layers, normalisation, and the
+image preprocessing and augmentation layers."""
 from .base import Layer
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, Input
-from .pooling import MaxPooling2D
+from .normalization import BatchNormalization
+from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                      MaxPooling2D)
+from .preprocessing import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
+                            RandomZoom, Rescaling)
 
-__all__ = ["Layer", "Conv2D", "MaxPooling2D", "Dense", "Flatten", "Activation", "Dropout",
-           "Input"]
+__all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+           "GlobalMaxPooling2D", "Dense", "Flatten", "Activation", "Dropout", "Input",
+           "BatchNormalization", "Rescaling", "RandomFlip", "RandomRotation", "RandomZoom",
+           "RandomTranslation", "RandomContrast"]

@@ -63,6 +63,16 @@ class Layer:
     def count_params(self):
         return int(sum(w.size for w in self.weights))
 
+    @property
+    def trainable_weights(self):
+        """The weights the optimizer updates (``grads`` holds their gradients, in order)."""
+        return list(self.weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
     # -- running ---------------------------------------------------------------------------
     def __call__(self, x, training=False):
         """Run the layer on its own: builds it on first use and checks the input's shape."""

@@ -1,10 +1,13 @@
-"""to_categorical, set_random_seed and plot_model."""
+"""to_categorical, set_random_seed, image_dataset_from_directory, plot_model and
+plot_history."""
 import numpy as np
 
 from .. import _rng
-from .plotting import plot_model
+from .image_dataset import image_dataset_from_directory
+from .plotting import plot_history, plot_model
 
-__all__ = ["to_categorical", "set_random_seed", "plot_model"]
+__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "plot_model",
+           "plot_history"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

@@ -1,0 +1,207 @@
+"""The resampling kernel (src/image.pyx) behind the augmentation layers and the image loader's
+resize: against a plain-Python reference of the documented rule, its adjoint, TensorFlow's
+resize rule, and hostile arguments."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fastconv import _api
+from _helpers import assert_close
+
+MODES = ["constant", "nearest", "reflect", "wrap"]
+INTERPOLATIONS = ["nearest", "bilinear"]
+
+
+def fill_index(k, n, mode):
+    """Keras's fill modes on a pixel index, written out case by case."""
+    if 0 <= k < n:
+        return k
+    if mode == "constant":
+        return None
+    if mode == "nearest":
+        return min(max(k, 0), n - 1)
+    if mode == "wrap":
+        return k % n
+    k %= 2 * n                       # reflect: d c b a | a b c d | d c b a
+    return k if k < n else 2 * n - 1 - k
+
+
+def reference(x, m, out_size, interpolation, mode, fill):
+    n, h, w, c = x.shape
+    oh, ow = out_size
+    out = np.empty((n, oh, ow, c))
+    for b in range(n):
+        for i in range(oh):
+            for j in range(ow):
+                px = m[b, 0] * j + m[b, 1] * i + m[b, 2]
+                py = m[b, 3] * j + m[b, 4] * i + m[b, 5]
+                if not (abs(px) < 1e15 and abs(py) < 1e15) or h == 0 or w == 0:
+                    out[b, i, j] = fill
+                    continue
+                if interpolation == "nearest":
+                    points = [(math.floor(py + 0.5), math.floor(px + 0.5), 1.0)]
+                else:
+                    x0, y0 = math.floor(px), math.floor(py)
+                    fx, fy = px - x0, py - y0
+                    points = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                              (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
+                value = np.zeros(c)
+                for r, col, weight in points:
+                    r, col = fill_index(r, h, mode), fill_index(col, w, mode)
+                    value += weight * (fill if r is None or col is None else x[b, r, col])
+                out[b, i, j] = value
+    return out
+
+
+def random_matrices(rng, n, scale=1.5):
+    m = rng.uniform(-scale, scale, (n, 6))
+    m[:, 2] *= 4
+    m[:, 5] *= 4
+    return m
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape,out_size", [((2, 5, 7, 3), None), ((1, 1, 1, 1), (3, 2)),
+                                            ((3, 6, 4, 2), (9, 5)), ((1, 4, 4, 17), (4, 4))])
+def test_affine_transform_matches_the_reference(rng, mode, interpolation, dtype, shape,
+                                                out_size):
+    x = rng.standard_normal(shape).astype(dtype)
+    m = random_matrices(rng, shape[0])
+    got = _api.affine_transform(x, m, out_size, interpolation=interpolation, fill_mode=mode,
+                                fill_value=0.75)
+    size = shape[1:3] if out_size is None else out_size
+    assert got.dtype == dtype and got.shape == (shape[0],) + tuple(size) + shape[3:]
+    assert_close(got, reference(x.astype(np.float64), m, size, interpolation, mode, 0.75),
+                 dtype, f"{mode} {interpolation}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 3), h=st.integers(0, 6), w=st.integers(0, 6), c=st.integers(0, 5),
+       oh=st.integers(0, 6), ow=st.integers(0, 6), mode=st.sampled_from(MODES),
+       interpolation=st.sampled_from(INTERPOLATIONS), seed=st.integers(0, 2 ** 32 - 1))
+def test_affine_transform_random_shapes(n, h, w, c, oh, ow, mode, interpolation, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c))
+    m = random_matrices(rng, n, scale=3)
+    got = _api.affine_transform(x, m, (oh, ow), interpolation=interpolation, fill_mode=mode,
+                                fill_value=-2.0)
+    assert_close(got, reference(x, m, (oh, ow), interpolation, mode, -2.0), np.float64)
+
+
+def test_the_identity_map_copies_and_half_pixel_shifts_average(rng):
+    x = rng.standard_normal((2, 5, 6, 3)).astype(np.float32)
+    identity = np.tile([1, 0, 0, 0, 1, 0], (2, 1))
+    for mode in MODES:
+        assert np.array_equal(_api.affine_transform(x, identity, fill_mode=mode), x)
+    shifted = _api.affine_transform(x, np.tile([1, 0, 0.5, 0, 1, 0], (2, 1)))
+    assert_close(shifted[:, :, :-1], (x[:, :, :-1].astype(float) + x[:, :, 1:]) / 2)
+
+
+def test_non_contiguous_read_only_and_float16_inputs(rng):
+    base = rng.standard_normal((4, 8, 10, 6))
+    x = base[::2, 1::2, ::-1, 1:4]
+    x.flags.writeable = False
+    m = random_matrices(rng, 2)
+    m.flags.writeable = False
+    got = _api.affine_transform(x, m[:, :], fill_mode="wrap")
+    assert_close(got, reference(np.ascontiguousarray(x), m, x.shape[1:3], "bilinear", "wrap",
+                                0.0), np.float64)
+    half = _api.affine_transform(x.astype(np.float16), m)
+    assert half.dtype == np.float16
+    assert not np.shares_memory(got, base)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("interpolation", INTERPOLATIONS)
+def test_the_backward_pass_is_the_exact_adjoint(rng, mode, interpolation):
+    # <dy, A x> == <A^T dy, x> for the linear map A (fill_value 0 keeps it linear)
+    x = rng.standard_normal((3, 7, 5, 4))
+    m = random_matrices(rng, 3, scale=2)
+    dy = rng.standard_normal((3, 6, 8, 4))
+    y = _api.affine_transform(x, m, (6, 8), interpolation=interpolation, fill_mode=mode)
+    dx = _api.affine_transform_backward(dy, m, (7, 5), interpolation=interpolation,
+                                        fill_mode=mode)
+    assert dx.shape == x.shape
+    assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12, abs=1e-12)
+    # and each column of A^T: the gradient of one output value is A's row
+    for b, i, j in [(0, 0, 0), (2, 5, 7), (1, 3, 2)]:
+        one = np.zeros_like(dy)
+        one[b, i, j, 1] = 1
+        g = _api.affine_transform_backward(one, m, (7, 5), interpolation=interpolation,
+                                           fill_mode=mode)
+        basis_outputs = []
+        for r, col in np.ndindex(7, 5):
+            e = np.zeros_like(x[:1])
+            e[0, r, col, 1] = 1
+            basis_outputs.append(_api.affine_transform(e, m[b:b + 1], (6, 8),
+                                                       interpolation=interpolation,
+                                                       fill_mode=mode)[0, i, j, 1])
+        assert np.allclose(g[b, :, :, 1].reshape(-1), basis_outputs, atol=1e-14)
+
+
+def test_points_far_away_or_not_finite_read_the_fill_value():
+    x = np.ones((4, 3, 3, 2))
+    m = np.array([[np.nan, 0, 0, 0, 1, 0], [1, 0, np.inf, 0, 1, 0], [1, 0, 0, 0, 1, -1e300],
+                  [1e16, 0, 0, 0, 1, 0]])
+    for mode in MODES:
+        for interpolation in INTERPOLATIONS:
+            y = _api.affine_transform(x, m, fill_mode=mode, interpolation=interpolation,
+                                      fill_value=5.0)
+            assert np.all(y[:3] == 5) and np.all(y[3, :, 1:] == 5)
+            assert np.all(y[3, :, 0] == 1)        # column 0 maps to x = 0: inside
+            dx = _api.affine_transform_backward(np.ones_like(y), m, (3, 3), fill_mode=mode,
+                                                interpolation=interpolation)
+            assert np.all(np.isfinite(dx))
+    # huge but finite coordinates near the int64 limit: wrap and reflect stay in range
+    m = np.array([[0, 0, 9.2e14, 0, 0, -9.2e14]])
+    for mode in ("wrap", "reflect"):
+        y = _api.affine_transform(np.arange(9.0).reshape(1, 3, 3, 1), m, fill_mode=mode)
+        assert np.all((0 <= y) & (y <= 8))
+
+
+def test_resize_image_is_tensorflows_rule():
+    # tf.image.resize, bilinear, antialias=False: half-pixel centres, edge pixels repeat
+    x = np.arange(12.0).reshape(3, 4, 1)
+    got = _api.resize_image(x, (6, 2))
+    rows = np.clip((np.arange(6) + 0.5) * 3 / 6 - 0.5, 0, None)
+    cols = (np.arange(2) + 0.5) * 4 / 2 - 0.5
+    expected = np.empty((6, 2, 1))
+    for i, r in enumerate(rows):
+        for j, c in enumerate(cols):
+            r0, c0 = int(np.floor(r)), int(np.floor(c))
+            r1, c1 = min(r0 + 1, 2), min(c0 + 1, 3)
+            fr, fc = r - r0, c - c0
+            expected[i, j] = ((1 - fr) * ((1 - fc) * x[r0, c0] + fc * x[r0, c1])
+                              + fr * ((1 - fc) * x[r1, c0] + fc * x[r1, c1]))
+    assert_close(got, expected, np.float64)
+    # nearest: floor((i + 0.5) * scale)
+    near = _api.resize_image(x, (2, 8), interpolation="nearest")
+    rows = np.floor((np.arange(2) + 0.5) * 3 / 2).astype(int)
+    cols = np.minimum(np.floor((np.arange(8) + 0.5) * 4 / 8).astype(int), 3)
+    assert np.array_equal(near[:, :, 0], x[rows][:, cols, 0])
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: _api.affine_transform(np.zeros((2, 3, 3)), np.zeros((2, 6))), "4-D"),
+    (lambda: _api.affine_transform(np.zeros((2, 3, 3, 1)), np.zeros((1, 6))), r"\(2, 6\)"),
+    (lambda: _api.affine_transform(np.zeros((2, 3, 3, 1)), np.zeros((2, 5))), r"\(2, 6\)"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1)), [["a"] * 6]), "real numbers"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1), int), np.zeros((1, 6))), "integer"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)), (-1, 2)), ">= 0"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)), (1.5, 2)),
+     "pair of integers"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)),
+                                   fill_mode="mirror"), "fill_mode"),
+    (lambda: _api.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)),
+                                   interpolation="cubic"), "interpolation"),
+    (lambda: _api.affine_transform_backward(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)), (2,)),
+     "pair"),
+    (lambda: _api.resize_image(np.zeros((3, 3)), (2, 2)), "3-D"),
+])
+def test_bad_arguments_are_refused_with_a_message(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
