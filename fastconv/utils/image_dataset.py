@@ -63,12 +63,12 @@ def _index(directory, labels, class_names, follow_links):
             paths += files
             indices += [i] * len(files)
         return paths, np.array(indices, np.int32), class_names
+    paths = _walk(directory, follow_links)
+    if labels is None:            # no labels: class_names has nothing to name (as in Keras)
+        return paths, None, None
     if class_names is not None:
         raise ValueError("image_dataset_from_directory: class_names is only valid with "
                          "labels='inferred'")
-    paths = _walk(directory, follow_links)
-    if labels is None:
-        return paths, None, None
     given = np.asarray(labels)
     if given.ndim != 1 or given.dtype.kind not in "iu":
         raise ValueError(f"image_dataset_from_directory: labels must be 'inferred', None or a "
