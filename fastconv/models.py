@@ -1,5 +1,6 @@
 """Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary."""
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -8,6 +9,7 @@ import warnings
 import numpy as np
 
 from . import _rng, losses, metrics as metrics_module, optimizers, saving
+from ._version import __version__
 from ._progress import Progbar
 from .activations import softmax
 from .callbacks import Callback, History
@@ -381,7 +383,7 @@ class Sequential:
                                    validation_batch_size or batch_size, False, validation_steps,
                                    "fit validation_data")
         history = History()
-        callbacks = [history] + list(callbacks or [])
+        callbacks = list(callbacks or []) + [history]     # last: it records what others add
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"fit: callbacks must be Callback instances, got {cb!r}")
@@ -554,5 +556,143 @@ class Sequential:
 
     def get_config(self):
         return {"name": self.name,
+                "input_shape": None if self._input_shape is None else list(self._input_shape),
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                            for l in self._layers]}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new model from get_config's dict (layers by class name: fastconv's own, or
+        those in custom_objects, name -> class). The weights are new ones."""
+        table = _layer_classes(custom_objects)
+        model = cls(name=config["name"])
+        if config.get("input_shape") is not None:
+            model.add(Input(shape=tuple(config["input_shape"])[1:]))
+        for i, entry in enumerate(config["layers"]):
+            name = entry["class_name"]
+            if name not in table:
+                raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
+                                 f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
+            model.add(table[name](**entry["config"]))
+        return model
+
+    # -- whole-model files -------------------------------------------------------------------
+    def _trainable_params(self):
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    def save(self, filepath, overwrite=True):
+        """Write the whole model to one file: the architecture (each layer's get_config),
+        the weights, the compile settings and the optimizer's state (so that training
+        resumes exactly where it stopped), and the random generators' states. The file is
+        fastconv's own model format (fastconv.saving has it: a zip archive holding
+        config.json and .npy arrays, nothing pickled), whatever its name: ".keras" is the
+        usual one, but Keras cannot read it, nor fastconv Keras's. Written atomically."""
+        self._require_built("save")
+        path = os.fspath(filepath)
+        if not overwrite and os.path.exists(path):
+            raise ValueError(f"save: {path} exists and overwrite is False")
+        arrays, weights = {}, []
+        for layer in self._layers:
+            names = []
+            for w in layer.weights:
+                names.append(f"weights/{len(arrays):04d}")
+                arrays[names[-1]] = w
+            weights.append({"layer": layer.name, "arrays": names})
+        config = {"format": saving.MODEL_FORMAT, "version": saving.MODEL_VERSION,
+                  "fastconv_version": __version__,
+                  "model": {"class_name": type(self).__name__, "config": self.get_config()},
+                  "weights": weights, "compile": None,
+                  "layer_random_states": {
+                      l.name: l._generator.bit_generator.state for l in self._layers
+                      if getattr(l, "_generator", None) is not None},
+                  "random_state": _rng.get_state()}
+        if self.loss is not None:
+            iterations, state = self.optimizer.get_state()
+            slots = None
+            if state is not None:
+                slots = []
+                for i, entry in enumerate(state):
+                    slots.append({})
+                    for key, value in entry.items():
+                        slots[-1][key] = f"optimizer/{i:04d}_{key}"
+                        arrays[slots[-1][key]] = value
+            config["compile"] = {
+                "optimizer": self.optimizer.get_config(),
+                "loss": self.loss.get_config(),
+                "metrics": [m if isinstance(m, str) else m.name for m in self._metric_names],
+                "optimizer_iterations": iterations, "optimizer_slots": slots}
+        saving.save_model(path, config, arrays)
+
+
+
+def _layer_classes(custom_objects=None):
+    from . import layers as layer_module
+    table = {name: getattr(layer_module, name) for name in layer_module.__all__
+             if name not in ("Layer", "Input")}
+    for name, value in (custom_objects or {}).items():
+        if not (isinstance(value, type) and issubclass(value, Layer)):
+            raise TypeError(f"custom_objects[{name!r}] must be a Layer subclass, got {value!r}")
+        table[name] = value
+    return table
+
+
+def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):
+    """The model that Sequential.save wrote to ``filepath``: its layers, weights and, with
+    compile=True, its optimizer (with its state), loss and metrics, ready to resume training.
+
+    Seeded layers get their generators' states back; with restore_random_state=True so does
+    fastconv's shared generator (shuffling, dropout and augmentation of unseeded layers), so
+    that a run resumed in a new process is the run that was saved. Building the model does not
+    draw from the shared generator. Refuses with ValueError, naming the file, a file that is
+    not a complete fastconv model file, one from a newer format version, and one whose arrays
+    do not fit its own description; OSError if it cannot be read at all.
+    """
+    with saving.ModelFile(filepath) as f:
+        config = f.config
+        path = f.path
+        try:
+            model_config = config["model"]
+            if model_config["class_name"] != "Sequential":
+                raise ValueError(f"model class {model_config['class_name']!r} is not one "
+                                 f"fastconv knows")
+            with _rng.isolated():
+                model = Sequential.from_config(model_config["config"], custom_objects)
+            if not model.built:
+                raise ValueError("the model has no input shape")
+            weights = config["weights"]
+            if len(weights) != len(model.layers):
+                raise ValueError(f"weights for {len(weights)} layers, the model has "
+                                 f"{len(model.layers)}")
+            for layer, entry in zip(model.layers, weights):
+                if len(entry["arrays"]) != len(layer.weights):
+                    raise ValueError(f"layer {layer.name!r}: {len(entry['arrays'])} weight "
+                                     f"arrays where it has {len(layer.weights)}")
+                layer.set_weights([f.array(name, w.shape)
+                                   for name, w in zip(entry["arrays"], layer.weights)])
+            for layer in model.layers:
+                state = config.get("layer_random_states", {}).get(layer.name)
+                if state is not None and getattr(layer, "_generator", None) is not None:
+                    layer._generator.bit_generator.state = state
+            info = config.get("compile")
+            if compile and info is not None:
+                model.compile(optimizers.get(info["optimizer"]), losses.get(info["loss"]),
+                              info["metrics"])
+                slots = info.get("optimizer_slots")
+                params = model._trainable_params()
+                state = None if slots is None else [
+                    {key: f.array(name, p.shape) for key, name in entry.items()}
+                    for entry, p in zip(slots, params)]
+                if slots is not None and len(slots) != len(params):
+                    raise ValueError(f"optimizer state for {len(slots)} parameters, the "
+                                     f"model has {len(params)}")
+                model.optimizer.set_state(info["optimizer_iterations"], state, params)
+            if restore_random_state:
+                _rng.set_state(config["random_state"])
+        except ValueError as e:
+            if str(e).startswith("load_model:"):
+                raise
+            raise ValueError(f"load_model: {path}: {e}") from None
+        except (KeyError, TypeError, AttributeError, IndexError) as e:
+            raise ValueError(f"load_model: {path} holds a damaged model description "
+                             f"({type(e).__name__}: {e})") from None
+    return model

@@ -40,6 +40,32 @@ class Optimizer:
     def get_config(self):
         return {"name": self.name, "learning_rate": self.learning_rate}
 
+    # -- state, for whole-model files ----------------------------------------------------
+    def get_state(self):
+        """(iterations, a list with each parameter's state: a dict name -> array, or None
+        before the first step)."""
+        return self.iterations, self._state
+
+    def set_state(self, iterations, state, params):
+        """Restore what get_state returned, for these parameters (checked: the same number,
+        and each state array of its parameter's shape)."""
+        if state is not None:
+            if len(state) != len(params):
+                raise ValueError(f"optimizer state for {len(state)} parameters, the model has "
+                                 f"{len(params)}")
+            for p, slots in zip(params, state):
+                expected = self._new_state(p)
+                if sorted(slots) != sorted(expected):
+                    raise ValueError(f"optimizer state holds {sorted(slots)} where "
+                                     f"{type(self).__name__} keeps {sorted(expected)}")
+                for name, value in slots.items():
+                    if value.shape != p.shape:
+                        raise ValueError(f"optimizer state {name} has shape {value.shape}, "
+                                         f"its parameter {p.shape}")
+            state = [{k: np.array(v, dtype=p.dtype) for k, v in slots.items()}
+                     for p, slots in zip(params, state)]
+        self.iterations, self._state = int(iterations), state
+
 
 class SGD(Optimizer):
     """p -= lr * g; with momentum m = momentum * m - lr * g, p += m (Nesterov: momentum * m -
@@ -51,6 +77,9 @@ class SGD(Optimizer):
         if not 0 <= momentum < 1:
             raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def get_config(self):
+        return dict(super().get_config(), momentum=self.momentum, nesterov=self.nesterov)
 
     def _new_state(self, param):
         return {"m": np.zeros_like(param)} if self.momentum else {}
@@ -81,6 +110,9 @@ class RMSprop(Optimizer):
             raise ValueError(f"RMSprop: rho must be in [0, 1), got {rho!r}")
         self.rho, self.epsilon = float(rho), float(epsilon)
 
+    def get_config(self):
+        return dict(super().get_config(), rho=self.rho, epsilon=self.epsilon)
+
     def _new_state(self, param):
         return {"v": np.zeros_like(param)}
 
@@ -110,6 +142,10 @@ class Adam(Optimizer):
         super().__init__(learning_rate)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
+    def get_config(self):
+        return dict(super().get_config(), beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon)
+
     def _new_state(self, param):
         return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
 
@@ -130,5 +166,10 @@ _TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
 
 
 def get(identifier):
-    """An Optimizer from a name or an instance; ValueError listing the names otherwise."""
+    """An Optimizer from a name, a config (``get_config``'s dict) or an instance; ValueError
+    listing the names otherwise."""
+    if isinstance(identifier, dict):
+        config = dict(identifier)
+        cls = type(lookup("optimizer", config.pop("name", None), _TABLE, Optimizer))
+        return cls(**config)
     return lookup("optimizer", identifier, _TABLE, Optimizer)

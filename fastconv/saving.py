@@ -94,3 +94,95 @@ class _Mismatch(Exception):
     def __init__(self, layers):
         super().__init__()
         self.layers = layers
+
+
+# ---------------------------------------------------------------------------------------------
+# whole-model files: Sequential.save and models.load_model
+
+MODEL_FORMAT = "fastconv-model"
+MODEL_VERSION = 1
+_MAX_CONFIG_BYTES = 16 << 20
+
+
+def _json_ready(value):
+    """value with tuples as lists and NumPy scalars as Python ones, for json.dumps."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def save_model(path, config, arrays):
+    """Write a model file: ``config.json`` (the JSON-able ``config``) and one ``.npy`` member
+    per entry of ``arrays`` (name -> array), into a zip archive, atomically."""
+    text = json.dumps(_json_ready(config), indent=1, allow_nan=False)
+    with atomic_write(path) as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            # a fixed date, as the .npy members get: the same model gives the same bytes
+            archive.writestr(zipfile.ZipInfo("config.json", (1980, 1, 1, 0, 0, 0)), text)
+            for name, array in arrays.items():
+                with archive.open(name + ".npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.ascontiguousarray(array),
+                                              allow_pickle=False)
+
+
+class ModelFile:
+    """An open model file: ``config`` (its JSON, format and version checked) and
+    ``array(name, shape)``, which checks a member's header against the shape the model
+    expects before reading its data. Use as a context manager; every failure to read is a
+    ValueError naming the file."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        with open(self.path, "rb") as f:
+            content = f.read()
+        try:
+            self._archive = zipfile.ZipFile(io.BytesIO(content))
+            names = set(self._archive.namelist())
+            if "config.json" not in names:
+                if "model.weights.h5" in names:
+                    raise _Refused("it is a Keras model file (HDF5 weights inside); fastconv "
+                                   "reads the files its own Model.save writes")
+                raise _Refused("not a fastconv model file (no config.json inside)")
+            with self._archive.open("config.json") as f:
+                text = f.read(_MAX_CONFIG_BYTES + 1)
+            if len(text) > _MAX_CONFIG_BYTES:
+                raise _Refused("its config.json is larger than 16 MB")
+            config = json.loads(text.decode("utf-8"))
+        except _Refused as e:
+            raise ValueError(f"load_model: {self.path}: {e}") from None
+        except _DAMAGED + (UnicodeDecodeError,) as e:
+            raise ValueError(f"load_model: {self.path} is not a complete fastconv model file "
+                             f"({type(e).__name__}: {e})") from None
+        if not isinstance(config, dict) or config.get("format") != MODEL_FORMAT:
+            raise ValueError(f"load_model: {self.path} is not a fastconv model file")
+        version = config.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise ValueError(f"load_model: {self.path} has a damaged format version "
+                             f"{version!r}")
+        if version > MODEL_VERSION:
+            raise ValueError(f"load_model: {self.path} was written in model format version "
+                             f"{version} by fastconv {config.get('fastconv_version', '?')}; "
+                             f"this fastconv reads versions up to {MODEL_VERSION}: upgrade "
+                             f"fastconv to load it")
+        self.config = config
+
+    def array(self, name, shape):
+        try:
+            return _read_member(self._archive, name, shape)
+        except _DAMAGED as e:
+            raise ValueError(f"load_model: {self.path}: member {name} is damaged or does not "
+                             f"fit the model ({type(e).__name__}: {e})") from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._archive.close()
+
+
+class _Refused(Exception):
+    pass
