@@ -1,4 +1,5 @@
-"""The ``fastconv`` command: ``fastconv train-mnist [options]``, ``fastconv info``.
+"""The ``fastconv`` command: ``fastconv train-mnist``, ``fastconv train-images DIR``,
+``fastconv draw-images DIR``, ``fastconv info``.
 
 It fails like a command-line tool: an error the user can fix (no data and no internet, a
 folder that does not exist, an option value out of range, an output folder that cannot be
@@ -52,12 +53,28 @@ def main(argv=None):
     mnist.add_arguments(train)
     train.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show a traceback for every error, not only for bugs")
+    from .examples import images
+    train_images = commands.add_parser(
+        "train-images", help="train the book's small convnet on a folder of pictures",
+        description=images.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    images.add_arguments(train_images)
+    draw = commands.add_parser("draw-images", help="draw a two-class folder of pictures to "
+                               "train on", description=images.draw.__doc__)
+    images.add_draw_arguments(draw)
+    for sub in (train_images, draw):
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show a traceback for every error, not only for bugs")
     commands.add_parser("info", help="show the build: versions, compiler, OpenMP, threads, SIMD")
     args = parser.parse_args(argv)
     try:
         if args.command == "info":
             from ._info import show_config
             show_config()
+        if args.command == "train-images":
+            images.check_arguments(args)
+            images.run(args)
+        if args.command == "draw-images":
+            images.draw(args)
         if args.command == "train-mnist":
             mnist.check_arguments(args)
             mnist.run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed,

@@ -112,15 +112,16 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     the largest centred window of the target's aspect ratio first; ``pad_to_aspect_ratio``
     pads with zeros to it instead.
 
-    The returned ``ImageDataset`` has ``class_names``, ``file_paths`` and a length (batches
-    per pass). Images are decoded and resized by ``num_workers`` threads (default: the CPU
+    The returned ``ImageDataset`` has ``class_names``, ``file_paths`` (absolute) and a
+    length (batches per pass). Images are decoded and resized by ``num_workers`` threads (default: the CPU
     count, at most 4) up to ``prefetch`` batches ahead of the consumer. A file that cannot be
     decoded raises ValueError naming it, or, with ``on_bad_file="warn"``, is left out of its
     batch with a warning. Needs Pillow: ``pip install 'fastconv[images]'``.
     """
     fn = "image_dataset_from_directory"
     Image = _pillow()
-    directory = os.fspath(directory)
+    # absolute paths: the dataset keeps working after a change of the working folder
+    directory = os.path.abspath(os.fspath(directory))
     if not os.path.isdir(directory):
         raise ValueError(f"{fn}: {directory} is not a folder")
     if label_mode not in ("int", "categorical", "binary", None):
