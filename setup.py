@@ -1,5 +1,5 @@
-"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _image, _optim,
-_pool.
+"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _image, _norm,
+_optim, _pool.
 
 OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to build without
 it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
@@ -82,6 +82,7 @@ def extensions():
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
         Extension("fastconv._image", ["src/image.pyx"]),
+        Extension("fastconv._norm", ["src/norm.pyx"]),
         Extension("fastconv._optim", ["src/optim.pyx"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
                   depends=["src/fc_omp.h", "src/fc_pool.h", "src/fc_gemm.h",

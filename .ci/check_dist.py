@@ -39,7 +39,7 @@ def check_wheel(path):
              or n.endswith((".pyx", ".pxd", ".c", ".h")) or "/tests/" in n or "benchmarks" in n]
     if stray:
         fail(f"{path} holds files a user does not need: {stray}")
-    for module in ("_conv", "_dense", "_image", "_optim", "_pool"):
+    for module in ("_conv", "_dense", "_image", "_norm", "_optim", "_pool"):
         if not any(re.fullmatch(rf"fastconv/{module}\..*\.so|fastconv/{module}\..*\.pyd", n)
                    for n in names):
             fail(f"{path} lacks the compiled module fastconv.{module}")

@@ -3,7 +3,9 @@
 
 Each input is decoded into one call: one of the four kernels with arbitrary shapes, strides,
 paddings, pool sizes, dtypes, byte orders, memory layouts (Fortran order, negative and zero
-strides, unaligned data, read-only) and index arrays, or ``load_weights`` on a mutated file.
+strides, unaligned data, read-only) and index arrays; the resampling kernel behind the
+augmentation layers (affine_transform and its adjoint) with arbitrary maps, sizes, modes and
+fill values; BatchNormalization's per-channel passes; or ``load_weights`` / ``models.load_model`` on a mutated file.
 The contract checked for every input: the call returns what the NumPy reference returns
 (within rounding, exactly for pooling), or raises ValueError, TypeError or MemoryError with a
 message. Anything else (another exception, a wrong answer, a crash, a hang, a sanitizer
@@ -444,35 +446,206 @@ def fuzz_weights(inp):
         os.unlink(path)
 
 
+# ---------------------------------------------------------------------------------------------
+# resampling
+
+MATRIX_VALUES = [np.nan, np.inf, -np.inf, 1e15, -1e15, 9.99e14, 1e300, -1e300, 0.5, -0.5]
+FILL_MODES = ["constant", "nearest", "reflect", "wrap", "mirror", None]
+INTERPOLATIONS = ["nearest", "bilinear", "bicubic", 1]
+
+
+def fill_index(k, n, mode):
+    if 0 <= k < n:
+        return k
+    if mode == "constant":
+        return None
+    if mode == "nearest":
+        return min(max(k, 0), n - 1)
+    if mode == "wrap":
+        return k % n
+    k %= 2 * n
+    return k if k < n else 2 * n - 1 - k
+
+
+def resample_taps(m, i, j, h, w, interpolation, mode):
+    """[(row, col or None for the fill value, weight)] that output pixel (i, j) reads."""
+    px = m[0] * j + m[1] * i + m[2]
+    py = m[3] * j + m[4] * i + m[5]
+    if not (abs(px) < 1e15 and abs(py) < 1e15) or h == 0 or w == 0:
+        return [(None, None, 1.0)]
+    if interpolation == "nearest":
+        taps = [(int(np.floor(py + 0.5)), int(np.floor(px + 0.5)), 1.0)]
+    else:
+        x0, y0 = int(np.floor(px)), int(np.floor(py))
+        fx, fy = px - x0, py - y0
+        taps = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
+    out = []
+    for r, c, weight in taps:
+        r, c = fill_index(r, h, mode), fill_index(c, w, mode)
+        if r is None or c is None:
+            if weight:                      # a fill with weight 0 is not read
+                out.append((None, None, weight))
+        else:
+            out.append((r, c, weight))
+    return out
+
+
+def fuzz_resample(inp):
+    np.seterr(all="ignore")        # the reference's arithmetic on inf and NaN maps
+    dtype = inp.pick(DTYPES)
+    x = inp.array(shape4(inp, max_side=7), dtype)
+    n = x.shape[0] if x.ndim == 4 else 1
+    rows = n if inp.int(0, 15) else inp.int(0, 3)
+    cols = 6 if inp.int(0, 15) else 5
+    m = np.array([[inp.pick(MATRIX_VALUES) if inp.int(0, 9) == 0 else inp.int(-64, 64) / 16
+                   for _ in range(cols)] for _ in range(rows)]).reshape(rows, cols)
+    size = (inp.int(0, 7), inp.int(0, 7)) if inp.int(0, 3) else None
+    if inp.int(0, 20) == 0:
+        size = inp.pick([(-1, 2), (2,), (1.5, 2), "ab", (2 ** 62, 2 ** 62)])
+    interpolation = inp.pick(INTERPOLATIONS if inp.int(0, 7) == 0 else INTERPOLATIONS[:2])
+    mode = inp.pick(FILL_MODES if inp.int(0, 7) == 0 else FILL_MODES[:4])
+    fill = inp.pick([0.0, 1.5, -3.0, np.nan, np.inf])
+    backward = inp.bool()
+    if EXPLAIN:
+        print(f"resample {'backward' if backward else 'forward'} x {x.dtype}{x.shape} m {m} "
+              f"size {size} {interpolation} {mode} fill {fill}")
+    if not backward:
+        y = call(_api.affine_transform, x, m, size, interpolation=interpolation,
+                 fill_mode=mode, fill_value=fill)
+        assert y.dtype == result_dtype(x)
+        xs = as64(x)
+        ref = np.zeros(y.shape)
+        mag = np.zeros(y.shape)
+        for b, i, j in np.ndindex(*y.shape[:3]):
+            for r, c, weight in resample_taps(m[b], i, j, x.shape[1], x.shape[2],
+                                              interpolation, mode):
+                value = np.full(x.shape[3], float(fill)) if r is None else xs[b, r, c]
+                ref[b, i, j] += weight * value
+                mag[b, i, j] += abs(weight) * np.abs(value)
+        with np.errstate(all="ignore"):
+            close(y, ref, mag, y.dtype)
+        return
+    in_size = size if size is not None else x.shape[1:3] if x.ndim == 4 else (1, 1)
+    dx = call(_api.affine_transform_backward, x, m, in_size, interpolation=interpolation,
+              fill_mode=mode)
+    assert dx.dtype == result_dtype(x)
+    dy = as64(x)
+    ref = np.zeros(dx.shape)
+    mag = np.zeros(dx.shape)
+    for b, i, j in np.ndindex(*dy.shape[:3]):
+        for r, c, weight in resample_taps(m[b], i, j, dx.shape[1], dx.shape[2],
+                                          interpolation, mode):
+            if r is not None:
+                ref[b, r, c] += weight * dy[b, i, j]
+                mag[b, r, c] += abs(weight) * np.abs(dy[b, i, j])
+    with np.errstate(all="ignore"):
+        close(dx, ref, mag, dx.dtype)
+
+
+def fuzz_norm(inp):
+    """BatchNormalization's compiled passes: per-channel sums and affine maps."""
+    dtype = inp.pick(["<f4", "<f8", ">f4", "<f8"])
+    shape = shape4(inp) if inp.int(0, 3) else tuple(inp.int(0, 5) for _ in range(inp.int(1, 3)))
+    x = inp.array(shape, dtype)
+    if len(shape) == 0:
+        return
+    c = shape[-1]
+    shift = inp.array((c,), "<f8")
+    dy = inp.array(shape if inp.int(0, 15) else shape4(inp), dtype) if inp.bool() else None
+    if EXPLAIN:
+        print(f"norm x {x.dtype}{x.shape} dy {None if dy is None else dy.shape}")
+    xs = as64(x).reshape(-1, c) if c else np.zeros((0, 0))
+    with np.errstate(all="ignore"):
+        if inp.bool():
+            s1, s2 = call(_api.batch_norm_sums, x, shift, dy)
+            d = xs - as64(shift)
+            if dy is None:
+                terms = [(d, np.abs(d)), (d * d, d * d)]
+            else:
+                g = as64(dy).reshape(-1, c) if c else np.zeros((0, 0))
+                terms = [(g, np.abs(g)), (g * d, np.abs(g * d))]
+            for got, (value, mag) in zip((s1, s2), terms):
+                close(got, value.sum(axis=0), mag.sum(axis=0), np.float64)
+            return
+        center, scale, offset = (inp.array((c,), dtype) for _ in range(3))
+        y_scale = inp.array((c,), dtype)
+        out = call(_api.channel_affine, x, center, scale, offset, dy,
+                   None if dy is None else y_scale)
+        compute = np.float64 if x.dtype.itemsize == 8 else np.float32
+        assert out.dtype == compute and out.shape == x.shape
+        # the kernel rounds each factor to x's type first
+        r = lambda v: as64(np.asarray(v).astype(compute))
+        ref = (as64(x) - r(center)) * r(scale) + r(offset)
+        mag = np.abs(as64(x) - r(center)) * np.abs(r(scale)) + np.abs(r(offset)) + np.abs(
+            as64(x)) * np.abs(r(scale))
+        if dy is not None:
+            ref = ref + as64(dy) * r(y_scale)
+            mag = mag + np.abs(as64(dy) * r(y_scale))
+    close(out, ref, mag, out.dtype)
+
+
+def fuzz_model_file(inp):
+    """models.load_model on a mutated whole-model file (the seeds hold real ones)."""
+    content = inp.fdp.ConsumeBytes(inp.fdp.remaining_bytes())
+    if EXPLAIN:
+        print(f"load_model on {len(content)} bytes")
+    fd, path = tempfile.mkstemp(suffix=".keras")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        call(models.load_model, path, restore_random_state=inp.bool())
+    finally:
+        os.unlink(path)
+
+
 SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
 
 
 def TestOneInput(data):
     inp = Input(data)
-    target = inp.int(0, 2)
+    target = inp.int(0, 5)
     _api.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
     try:
-        (fuzz_conv, fuzz_pool, fuzz_weights)[target](inp)
+        (fuzz_conv, fuzz_pool, fuzz_weights, fuzz_resample, fuzz_model_file,
+         fuzz_norm)[target](inp)
     except Refused:
         pass
 
 
 def write_seeds(folder):
-    """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model,
-    as they are, with one bit changed and truncated. The decoder takes its integers off the
-    end: 2 selects load_weights, then 1 the file as it is, the bytes before them."""
+    """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
+    and whole model files, as they are, with one bit changed and truncated. The decoder takes
+    its integers off the end: the last byte picks the target (2: load_weights, then 1: the
+    file as it is; 4: load_model), the SIMD path byte before it, the file before them."""
     os.makedirs(folder, exist_ok=True)
     model = small_model()
+    chapter = models.Sequential([
+        layers.Input((8, 8, 3)), layers.RandomFlip(seed=1), layers.RandomRotation(0.1),
+        layers.Rescaling(1 / 255), layers.Conv2D(2, 3), layers.BatchNormalization(),
+        layers.AveragePooling2D(), layers.Flatten(), layers.Dropout(0.5, seed=2),
+        layers.Dense(1, activation="sigmoid")])
+    chapter.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+    chapter.fit(np.zeros((4, 8, 8, 3), np.float32), np.zeros(4), verbose=0)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "w.npz")
         model.save_weights(path)
         with open(path, "rb") as f:
             content = f.read()
-    seeds = {"weights-file": content, "weights-file-flipped": content[:100] + bytes(
-        [content[100] ^ 1]) + content[101:], "weights-file-truncated": content[:-64]}
+        path = os.path.join(tmp, "m.keras")
+        chapter.save(path)
+        with open(path, "rb") as f:
+            model_file = f.read()
+    seeds = {}
+    for name, data, tail in (("weights-file", content, [1, 0, 2]),
+                             ("model-file", model_file, [0, 0, 4])):
+        seeds[name] = data + bytes(tail)
+        seeds[name + "-flipped"] = data[:100] + bytes([data[100] ^ 1]) + data[101:] + bytes(
+            tail)
+        seeds[name + "-truncated"] = data[:-64] + bytes(tail)
     for name, data in seeds.items():
         with open(os.path.join(folder, name), "wb") as f:
-            f.write(data + bytes([1, 2]))
+            f.write(data)
 
 
 def main():

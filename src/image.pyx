@@ -12,8 +12,9 @@ outside the image is mapped by the fill mode, each neighbour on its own:
     nearest   a a a a | a b c d | d d d d
     reflect   d c b a | a b c d | d c b a   (about the edge of the last pixel)
     wrap      a b c d | a b c d | a b c d
-A point that is not finite, or too far out for int64 arithmetic, reads as a constant fill
-(fill_value; for the other modes, 0 weight: the output is fill_value there too). This is also
+A neighbour outside with weight 0 (a point exactly on a pixel row or column) does not read
+the fill value. A point that is not finite, or too far out for int64 arithmetic, reads
+fill_value, whatever the mode (its gradient is 0). This is also
 TensorFlow's bilinear and nearest resize (half-pixel centres, no antialiasing) when m scales
 and shifts by half a pixel and the fill mode is nearest. fastconv._api has checked every
 argument before these run.
@@ -22,6 +23,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport floor, fabs
 from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
 
 
 cdef enum:
@@ -63,12 +65,14 @@ cdef inline bint far(double v) noexcept nogil:
 
 cdef void sample_row(const floating* x, floating* out, const double* m, Py_ssize_t i,
                      Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t ow, int interp,
-                     int mode, floating fill) noexcept nogil:
-    """Output row i of one image: ow pixels of c channels from x (h, w, c)."""
+                     int mode, floating fill, const floating* zeros) noexcept nogil:
+    """Output row i of one image: ow pixels of c channels from x (h, w, c); zeros holds c
+    zeros."""
     cdef Py_ssize_t j, ch
     cdef double px, py, fx, fy
     cdef int64_t x0, y0, r0, r1, c0, c1
     cdef floating w00, w01, w10, w11, rest
+    cdef bint outside
     cdef const floating* p00
     cdef const floating* p01
     cdef const floating* p10
@@ -106,24 +110,32 @@ cdef void sample_row(const floating* x, floating* out, const double* m, Py_ssize
         w10 = <floating>(fy * (1 - fx))
         w11 = <floating>(fy * fx)
         rest = 0
-        # a neighbour outside (constant fill) gives its weight to fill_value and reads pixel 0
-        if r0 < 0 or c0 < 0:
+        outside = False
+        # a neighbour outside (constant fill) gives its weight, if any, to fill_value
+        if (r0 < 0 or c0 < 0) and w00 != 0:
             rest = rest + w00
             w00 = 0
-        if r0 < 0 or c1 < 0:
+            outside = True
+        if (r0 < 0 or c1 < 0) and w01 != 0:
             rest = rest + w01
             w01 = 0
-        if r1 < 0 or c0 < 0:
+            outside = True
+        if (r1 < 0 or c0 < 0) and w10 != 0:
             rest = rest + w10
             w10 = 0
-        if r1 < 0 or c1 < 0:
+            outside = True
+        if (r1 < 0 or c1 < 0) and w11 != 0:
             rest = rest + w11
             w11 = 0
-        p00 = x + ((r0 if r0 >= 0 else 0) * w + (c0 if c0 >= 0 else 0)) * c
-        p01 = x + ((r0 if r0 >= 0 else 0) * w + (c1 if c1 >= 0 else 0)) * c
-        p10 = x + ((r1 if r1 >= 0 else 0) * w + (c0 if c0 >= 0 else 0)) * c
-        p11 = x + ((r1 if r1 >= 0 else 0) * w + (c1 if c1 >= 0 else 0)) * c
-        rest = rest * fill
+            outside = True
+        # a neighbour outside reads zeros (not pixel 0: 0 * NaN would be NaN)
+        p00 = zeros if r0 < 0 or c0 < 0 else x + (r0 * w + c0) * c
+        p01 = zeros if r0 < 0 or c1 < 0 else x + (r0 * w + c1) * c
+        p10 = zeros if r1 < 0 or c0 < 0 else x + (r1 * w + c0) * c
+        p11 = zeros if r1 < 0 or c1 < 0 else x + (r1 * w + c1) * c
+        # fill_value only where a neighbour outside has weight: a NaN or infinite fill_value
+        # must not reach the pixels that do not read it (0 * NaN is NaN)
+        rest = rest * fill if outside else 0
         for ch in range(c):
             o[ch] = w00 * p00[ch] + w01 * p01[ch] + w10 * p10[ch] + w11 * p11[ch] + rest
 
@@ -189,12 +201,18 @@ def affine_transform(const floating[:, :, :, ::1] x, const double[:, ::1] m,
     if h == 0 or w == 0:            # nothing to read: every point is outside
         out[...] = fill
         return
-    with nogil:
-        for row in prange(n * oh, num_threads=num_threads, schedule="static"):
-            b = row // oh
-            i = row - b * oh
-            sample_row(&x[b, 0, 0, 0], &out[b, i, 0, 0], &m[b, 0], i, h, w, c, ow, interp,
-                       mode, fill)
+    cdef floating* zeros = <floating*>calloc(c, sizeof(floating))
+    if zeros == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for row in prange(n * oh, num_threads=num_threads, schedule="static"):
+                b = row // oh
+                i = row - b * oh
+                sample_row(&x[b, 0, 0, 0], &out[b, i, 0, 0], &m[b, 0], i, h, w, c, ow,
+                           interp, mode, fill, zeros)
+    finally:
+        free(zeros)
 
 
 def affine_transform_adjoint(const floating[:, :, :, ::1] dy, const double[:, ::1] m,

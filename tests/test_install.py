@@ -7,7 +7,7 @@ import sysconfig
 import pytest
 
 import fastconv
-from fastconv import _conv, _dense, _image, _optim, _pool
+from fastconv import _conv, _dense, _image, _norm, _optim, _pool
 from _helpers import run_python
 
 
@@ -23,7 +23,7 @@ def test_ci_imports_the_installed_wheel_not_the_source_folder():
     assert os.path.dirname(package) in site, f"fastconv imported from {package}, not {site}"
     source = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fastconv")
     assert package != os.path.realpath(source)
-    for module in (_conv, _dense, _image, _optim, _pool):
+    for module in (_conv, _dense, _image, _norm, _optim, _pool):
         assert os.path.dirname(os.path.realpath(module.__file__)) == package
 
 

@@ -278,11 +278,51 @@ def test_batch_normalization_gradients(rng, training, center, scale):
     layer = make()
     layer.forward(x, training=training)
     layer.backward(dy)
-    xhat = layer._xhat
+    if training:
+        xhat = (x - x.mean(axis=(0, 1, 2))) / np.sqrt(x.var(axis=(0, 1, 2)) + 1e-3)
+    else:
+        xhat = (x - layer.moving_mean) / np.sqrt(layer.moving_variance + 1e-3)
     expected = ([np.sum(dy * xhat, axis=(0, 1, 2))] if scale else []) + (
         [np.sum(dy, axis=(0, 1, 2))] if center else [])
     for g, e in zip(layer.grads, expected):
         assert_close(g, e, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_normalization_statistics_are_accurate_far_from_zero(rng, dtype):
+    # a large mean and a small spread: the shifted sums keep the variance's digits (a sum of
+    # squares would lose them all); float32 data that far out would be rounding noise itself
+    mean, spread = (1e4, 0.01) if dtype == np.float64 else (100, 0.1)
+    x = (rng.standard_normal((64, 5, 5, 3)) * spread + mean).astype(dtype)
+    layer = layers.BatchNormalization(momentum=0.0, dtype=np.dtype(dtype).name)
+    y = layer(x, training=True)
+    d = x.astype(np.float64) - x.reshape(-1, 3)[0]        # an accurate reference: shifted too
+    var = d.var(axis=(0, 1, 2))
+    assert_close(layer.moving_variance, var, dtype)
+    assert_close(y, (d - d.mean(axis=(0, 1, 2))) / np.sqrt(var + 1e-3), dtype)
+
+
+def test_batch_normalization_is_deterministic_for_a_thread_count(rng, threads):
+    import fastconv
+    x = rng.standard_normal((7, 13, 11, 5)).astype(np.float32)
+
+    def run(n):
+        fastconv.set_num_threads(n)
+        layer = layers.BatchNormalization()
+        layer.needs_input_grad = True
+        y = layer(x, training=True)
+        return [y, layer.backward(y)] + layer.grads + [layer.moving_variance]
+    for n in (1, 2, 3):
+        first, again = run(n), run(n)
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
+        assert all(np.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(first, run(1)))
+
+
+def test_batch_normalization_of_an_empty_batch(rng):
+    layer = layers.BatchNormalization()
+    y = layer(np.zeros((0, 3, 3, 2), np.float32), training=True)
+    assert y.shape == (0, 3, 3, 2)
+    assert np.array_equal(layer.moving_mean, [0, 0])
 
 
 def test_frozen_batch_normalization_runs_in_inference_mode_in_fit(rng):

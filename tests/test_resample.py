@@ -50,7 +50,10 @@ def reference(x, m, out_size, interpolation, mode, fill):
                 value = np.zeros(c)
                 for r, col, weight in points:
                     r, col = fill_index(r, h, mode), fill_index(col, w, mode)
-                    value += weight * (fill if r is None or col is None else x[b, r, col])
+                    if r is None or col is None:
+                        value += weight * fill if weight else 0     # weight 0: not read
+                    else:
+                        value += weight * x[b, r, col]
                 out[b, i, j] = value
     return out
 
@@ -205,3 +208,25 @@ def test_resize_image_is_tensorflows_rule():
 def test_bad_arguments_are_refused_with_a_message(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+@pytest.mark.parametrize("fill", [np.nan, np.inf])
+@pytest.mark.parametrize("mode", MODES)
+def test_a_non_finite_fill_value_reaches_only_the_pixels_that_read_it(mode, fill):
+    x = np.arange(12.0).reshape(1, 3, 4, 1)
+    shifted = _api.affine_transform(x, [[1, 0, 0.5, 0, 1, 0]], fill_mode=mode,
+                                    fill_value=fill)
+    assert np.all(np.isfinite(shifted[:, :, :-1]))
+    assert np.all(np.isfinite(shifted[:, :, -1])) == (mode != "constant")
+    assert np.array_equal(_api.affine_transform(x, [[1, 0, 0, 0, 1, 0]], fill_mode=mode,
+                                                fill_value=fill), x)
+
+
+def test_pixels_outside_the_image_never_mix_in_image_values(rng):
+    # a point whose four neighbours are all outside reads only the fill value, even when
+    # the image holds NaN and infinities (a weight of 0 must not multiply them)
+    x = np.full((1, 1, 5, 2), np.nan)
+    x[0, 0, 1] = np.inf
+    y = _api.affine_transform(x, [[1.0625, 1.0625, 1.0625, 1.0625, 2.5625, 3.1875]], (1, 1),
+                              fill_mode="constant", fill_value=0.0)
+    assert np.array_equal(y, np.zeros((1, 1, 1, 2)))

@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from .. import initializers
+from .. import _api, initializers
 from .base import Layer
 
 
@@ -60,43 +60,54 @@ class BatchNormalization(Layer):
         return [w for w in (self.gamma, self.beta) if w is not None]
 
     def forward(self, x, training=False, activate=True):
-        axes = tuple(range(x.ndim - 1))
-        self._batch_stats = training and self.trainable
+        # Statistics and the affine map run as compiled per-channel passes (_api): two passes
+        # over x (the sums, shifted by the first pixel for accuracy, then y = (x - mean) *
+        # scale + offset) where NumPy needs six.
+        c = x.shape[-1]
+        rows = x.size // max(c, 1)
+        self._batch_stats = training and self.trainable and rows > 0
+        self._x = x
         if self._batch_stats:
-            mean = x.mean(axis=axes, dtype=np.float64)
-            var = np.square(x - mean.astype(x.dtype)).mean(axis=axes, dtype=np.float64)
+            shift = x.reshape(-1, c)[0].astype(np.float64)
+            s1, s2 = _api.batch_norm_sums(x, shift)
+            mean = shift + s1 / rows
+            var = np.maximum(s2 / rows - (s1 / rows) ** 2, 0)
             m = self.momentum
             self.moving_mean[...] = self.moving_mean * m + mean * (1 - m)
             self.moving_variance[...] = self.moving_variance * m + var * (1 - m)
-            mean, var = mean.astype(x.dtype), var.astype(x.dtype)
         else:
-            mean, var = self.moving_mean, self.moving_variance
-        self._inv = (1 / np.sqrt(var + x.dtype.type(self.epsilon))).astype(x.dtype)
-        self._xhat = (x - mean) * self._inv
-        y = self._xhat * self.gamma if self.scale else self._xhat.copy()
-        if self.center:
-            y += self.beta
-        return y
+            mean = self.moving_mean.astype(np.float64)
+            var = self.moving_variance.astype(np.float64)
+        self._mean, self._inv = mean, 1 / np.sqrt(var + self.epsilon)
+        scale = self._inv * self.gamma if self.scale else self._inv
+        offset = self.beta if self.center else np.zeros(c)
+        return _api.channel_affine(x, mean, scale, offset)
 
     def backward(self, dy):
-        axes = tuple(range(dy.ndim - 1))
-        xhat = self._xhat
+        c = dy.shape[-1]
+        rows = dy.size // max(c, 1)
+        x, mean, inv = self._x, self._mean, self._inv
+        sum_dy, sum_dyx = _api.batch_norm_sums(x, mean, dy)     # sum(dy), sum(dy (x - mean))
         grads = []
         if self.scale:
-            grads.append(np.sum(dy * xhat, axis=axes, dtype=np.float64).astype(dy.dtype))
+            grads.append((inv * sum_dyx).astype(dy.dtype))      # sum(dy * xhat)
         if self.center:
-            grads.append(np.sum(dy, axis=axes, dtype=np.float64).astype(dy.dtype))
+            grads.append(sum_dy.astype(dy.dtype))
         self.grads = grads if self.trainable else []
         if not self.needs_input_grad:
             return None
-        g = dy * self.gamma if self.scale else dy
+        g = self.gamma.astype(np.float64) if self.scale else 1.0
         if not self._batch_stats:        # the moving statistics are constants
-            return g * self._inv
-        # through the batch mean and variance:
-        # dx = inv * (g - mean(g) - xhat * mean(g * xhat)), means over all but the channels
-        mean_g = g.mean(axis=axes, dtype=np.float64).astype(dy.dtype)
-        mean_gx = (g * xhat).mean(axis=axes, dtype=np.float64).astype(dy.dtype)
-        return self._inv * (g - mean_g - xhat * mean_gx)
+            return _api.channel_affine(dy, np.zeros(c), np.broadcast_to(g * inv, (c,)),
+                                       np.zeros(c))
+        # through the batch mean and variance, with xhat = (x - mean) inv:
+        # dx = inv (g dy - mean(g dy) - xhat mean(g dy xhat))
+        #    = A dy + B (x - mean) + C per channel
+        mean_g = g * sum_dy / rows
+        mean_gx = g * inv * sum_dyx / rows
+        a = np.broadcast_to(inv * g, (c,))
+        return _api.channel_affine(x, mean, -inv * inv * mean_gx, -inv * mean_g, y=dy,
+                                   y_scale=a)
 
     def get_config(self):
         return dict(super().get_config(), axis=self.axis, momentum=self.momentum,
