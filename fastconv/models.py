@@ -346,7 +346,8 @@ class Sequential:
         """Train for ``epochs`` passes over (x, y); returns a History.
 
         x may instead be a dataset (``utils.image_dataset_from_directory``) or any iterable
-        of ``(x, y)`` batches (y None then): each epoch iterates it afresh, for at most
+        of ``(x, y)`` batches other than a list or tuple (those are array data, as in Keras),
+        y None then: each epoch iterates it afresh, for at most
         ``steps_per_epoch`` batches; an iterator (a generator) is consumed across epochs and
         needs steps_per_epoch if it does not end each epoch. ``validation_data`` is a pair of
         arrays or such a dataset (``validation_steps`` batches of it).

@@ -101,3 +101,18 @@ def test_atomic_write_replaces_only_on_success(tmp_path):
 def test_save_weights_into_a_missing_folder_names_it(tmp_path):
     with pytest.raises(FileNotFoundError):
         big_model().save_weights(tmp_path / "no such folder" / "w.npz")
+
+
+def test_a_saved_file_has_the_permissions_of_a_new_file_or_of_the_old_one(tmp_path):
+    atomic_write = _files.atomic_write
+    old = os.umask(0o027)
+    try:
+        with atomic_write(tmp_path / "new.bin") as f:
+            f.write(b"x")
+        assert os.stat(tmp_path / "new.bin").st_mode & 0o777 == 0o640
+        os.chmod(tmp_path / "new.bin", 0o604)
+        with atomic_write(tmp_path / "new.bin") as f:
+            f.write(b"y")
+        assert os.stat(tmp_path / "new.bin").st_mode & 0o777 == 0o604
+    finally:
+        os.umask(old)

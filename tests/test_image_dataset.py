@@ -368,3 +368,13 @@ def test_bad_batches_and_arguments_for_iterables(rng, folder):
         model.fit(iter([(np.zeros((2, 5, 8, 3)), np.zeros((2, 1)))]), verbose=0)
     with pytest.raises(ValueError, match="holds no batches"):
         model.evaluate(iter([]), verbose=0)
+
+
+def test_follow_links_reads_linked_folders(folder, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    write(str(elsewhere / "z.png"), np.full((6, 8, 3), 240, np.uint8))
+    os.symlink(elsewhere, folder / "cats" / "linked")
+    kw = dict(image_size=(6, 8), shuffle=False, verbose=False)
+    assert len(image_dataset_from_directory(folder, **kw).file_paths) == 8
+    ds = image_dataset_from_directory(folder, follow_links=True, **kw)
+    assert len(ds.file_paths) == 9 and any(p.endswith("z.png") for p in ds.file_paths)

@@ -29,6 +29,6 @@ def test_ci_imports_the_installed_wheel_not_the_source_folder():
 
 def test_import_fastconv_loads_neither_network_nor_plotting_modules():
     code = ("import sys, fastconv; "
-            "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib') "
+            "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib', 'PIL') "
             "if m in sys.modules))")
     assert run_python(code).strip() == "[]"

@@ -1,4 +1,4 @@
-"""to_categorical, set_random_seed, plot_model."""
+"""to_categorical, set_random_seed, plot_model, plot_history."""
 import sys
 
 import numpy as np
@@ -57,3 +57,29 @@ def test_plot_model_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"pip install 'fastconv\[plot\]'"):
         plot_model(small_model(), to_file=str(tmp_path / "m.png"))
+
+
+def test_plot_history_draws_the_two_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastconv.utils import plot_history
+    model = models.Sequential([layers.Input((3,)), layers.Dense(1, activation="sigmoid")])
+    model.compile("rmsprop", "binary_crossentropy", metrics=["accuracy"])
+    x = np.random.default_rng(0).standard_normal((20, 3)).astype(np.float32)
+    history = model.fit(x, (x[:, 0] > 0).astype(np.float32), epochs=3, verbose=0,
+                        validation_split=0.25)
+    path = tmp_path / "curves.png"
+    assert plot_history(history, str(path)) == str(path)
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    plot_history({"loss": [3, 2, 1]}, str(tmp_path / "loss.png"))       # a dict, loss only
+    with pytest.raises(ValueError, match="History"):
+        plot_history({"accuracy": [1]}, str(tmp_path / "x.png"))
+
+
+def test_plot_history_without_matplotlib_names_the_extra(monkeypatch, tmp_path):
+    from fastconv.utils import plot_history
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"plot_history needs matplotlib.*fastconv\[plot\]"):
+        plot_history({"loss": [1]}, str(tmp_path / "x.png"))
