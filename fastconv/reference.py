@@ -1,4 +1,5 @@
-"""Plain NumPy versions of fastconv's four kernels, the oracle for tests and benchmarks.
+"""Plain NumPy versions of fastconv's four kernels, the oracle for tests and benchmarks (and
+of the resampling kernel behind the augmentation layers: ``naive_affine_transform``).
 
 Two implementations of each, with the compiled kernels' signatures and conventions (NHWC,
 kernels (kh, kw, in_channels, filters), TensorFlow's "same" padding, first maximum in
@@ -17,7 +18,8 @@ from ._api import _pair, conv_output_size, padding_amounts
 
 __all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
            "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
-           "im2col_max_pool2d", "im2col_max_pool2d_backward"]
+           "im2col_max_pool2d", "im2col_max_pool2d_backward", "naive_affine_transform",
+           "naive_affine_transform_backward"]
 
 
 def _geometry(x_shape, window, strides, padding):
@@ -200,3 +202,76 @@ def im2col_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="val
     dxp = np.zeros(padded_shape, np.result_type(dy, x))
     np.add.at(dxp, (bn, rows, cols, bc), dy)
     return dxp[:, ph[0]:ph[0] + x.shape[1], pw[0]:pw[0] + x.shape[2], :]
+
+
+# ---------------------------------------------------------------------------------------------
+# resampling (fastconv._api.affine_transform), written out point by point
+
+def _fill_index(k, n, mode):
+    """Keras's fill modes on one pixel index: an index into [0, n), or None (constant fill)."""
+    if 0 <= k < n:
+        return k
+    if mode == "constant":
+        return None
+    if mode == "nearest":
+        return min(max(k, 0), n - 1)
+    if mode == "wrap":
+        return k % n
+    k %= 2 * n                       # reflect: d c b a | a b c d | d c b a
+    return k if k < n else 2 * n - 1 - k
+
+
+def _taps(m, i, j, h, w, interpolation, mode):
+    """[(row, col, weight)] that output pixel (i, j) reads through map m; row None for the
+    fill value (only where its weight is not 0)."""
+    px = m[0] * j + m[1] * i + m[2]
+    py = m[3] * j + m[4] * i + m[5]
+    if not (abs(px) < 1e15 and abs(py) < 1e15) or h == 0 or w == 0:
+        return [(None, None, 1.0)]
+    if interpolation == "nearest":
+        points = [(int(np.floor(py + 0.5)), int(np.floor(px + 0.5)), 1.0)]
+    else:
+        x0, y0 = int(np.floor(px)), int(np.floor(py))
+        fx, fy = px - x0, py - y0
+        points = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
+                  (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
+    taps = []
+    for r, c, weight in points:
+        r, c = _fill_index(r, h, mode), _fill_index(c, w, mode)
+        if r is None or c is None:
+            if weight:
+                taps.append((None, None, weight))
+        else:
+            taps.append((r, c, weight))
+    return taps
+
+
+def naive_affine_transform(x, matrices, output_size=None, *, interpolation="bilinear",
+                           fill_mode="reflect", fill_value=0.0, magnitude=False):
+    """affine_transform's rule, one output pixel and one neighbour at a time, in float64;
+    with magnitude=True, the same sums over |weight * value| (a bound for rounding)."""
+    x = np.asarray(x, np.float64)
+    m = np.asarray(matrices, np.float64)
+    n, h, w, c = x.shape
+    oh, ow = (h, w) if output_size is None else output_size
+    out = np.zeros((n, oh, ow, c))
+    for b, i, j in np.ndindex(n, oh, ow):
+        for r, col, weight in _taps(m[b], i, j, h, w, interpolation, fill_mode):
+            value = np.full(c, float(fill_value)) if r is None else x[b, r, col]
+            out[b, i, j] += abs(weight * value) if magnitude else weight * value
+    return out
+
+
+def naive_affine_transform_backward(dy, matrices, input_size, *, interpolation="bilinear",
+                                    fill_mode="reflect", magnitude=False):
+    """The transpose of naive_affine_transform's map applied to dy, in float64."""
+    dy = np.asarray(dy, np.float64)
+    m = np.asarray(matrices, np.float64)
+    n, oh, ow, c = dy.shape
+    h, w = input_size
+    dx = np.zeros((n, h, w, c))
+    for b, i, j in np.ndindex(n, oh, ow):
+        for r, col, weight in _taps(m[b], i, j, h, w, interpolation, fill_mode):
+            if r is not None:
+                dx[b, r, col] += abs(weight * dy[b, i, j]) if magnitude else weight * dy[b, i, j]
+    return dx

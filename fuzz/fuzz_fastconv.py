@@ -454,43 +454,6 @@ FILL_MODES = ["constant", "nearest", "reflect", "wrap", "mirror", None]
 INTERPOLATIONS = ["nearest", "bilinear", "bicubic", 1]
 
 
-def fill_index(k, n, mode):
-    if 0 <= k < n:
-        return k
-    if mode == "constant":
-        return None
-    if mode == "nearest":
-        return min(max(k, 0), n - 1)
-    if mode == "wrap":
-        return k % n
-    k %= 2 * n
-    return k if k < n else 2 * n - 1 - k
-
-
-def resample_taps(m, i, j, h, w, interpolation, mode):
-    """[(row, col or None for the fill value, weight)] that output pixel (i, j) reads."""
-    px = m[0] * j + m[1] * i + m[2]
-    py = m[3] * j + m[4] * i + m[5]
-    if not (abs(px) < 1e15 and abs(py) < 1e15) or h == 0 or w == 0:
-        return [(None, None, 1.0)]
-    if interpolation == "nearest":
-        taps = [(int(np.floor(py + 0.5)), int(np.floor(px + 0.5)), 1.0)]
-    else:
-        x0, y0 = int(np.floor(px)), int(np.floor(py))
-        fx, fy = px - x0, py - y0
-        taps = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
-    out = []
-    for r, c, weight in taps:
-        r, c = fill_index(r, h, mode), fill_index(c, w, mode)
-        if r is None or c is None:
-            if weight:                      # a fill with weight 0 is not read
-                out.append((None, None, weight))
-        else:
-            out.append((r, c, weight))
-    return out
-
-
 def fuzz_resample(inp):
     np.seterr(all="ignore")        # the reference's arithmetic on inf and NaN maps
     dtype = inp.pick(DTYPES)
@@ -514,33 +477,20 @@ def fuzz_resample(inp):
         y = call(_api.affine_transform, x, m, size, interpolation=interpolation,
                  fill_mode=mode, fill_value=fill)
         assert y.dtype == result_dtype(x)
-        xs = as64(x)
-        ref = np.zeros(y.shape)
-        mag = np.zeros(y.shape)
-        for b, i, j in np.ndindex(*y.shape[:3]):
-            for r, c, weight in resample_taps(m[b], i, j, x.shape[1], x.shape[2],
-                                              interpolation, mode):
-                value = np.full(x.shape[3], float(fill)) if r is None else xs[b, r, c]
-                ref[b, i, j] += weight * value
-                mag[b, i, j] += abs(weight) * np.abs(value)
-        with np.errstate(all="ignore"):
-            close(y, ref, mag, y.dtype)
+        kw = dict(interpolation=interpolation, fill_mode=mode, fill_value=fill)
+        ref = reference.naive_affine_transform(as64(x), m, y.shape[1:3], **kw)
+        mag = reference.naive_affine_transform(as64(x), m, y.shape[1:3], magnitude=True, **kw)
+        close(y, ref, mag, y.dtype)
         return
     in_size = size if size is not None else x.shape[1:3] if x.ndim == 4 else (1, 1)
     dx = call(_api.affine_transform_backward, x, m, in_size, interpolation=interpolation,
               fill_mode=mode)
     assert dx.dtype == result_dtype(x)
-    dy = as64(x)
-    ref = np.zeros(dx.shape)
-    mag = np.zeros(dx.shape)
-    for b, i, j in np.ndindex(*dy.shape[:3]):
-        for r, c, weight in resample_taps(m[b], i, j, dx.shape[1], dx.shape[2],
-                                          interpolation, mode):
-            if r is not None:
-                ref[b, r, c] += weight * dy[b, i, j]
-                mag[b, r, c] += abs(weight) * np.abs(dy[b, i, j])
-    with np.errstate(all="ignore"):
-        close(dx, ref, mag, dx.dtype)
+    kw = dict(interpolation=interpolation, fill_mode=mode)
+    ref = reference.naive_affine_transform_backward(as64(x), m, dx.shape[1:3], **kw)
+    mag = reference.naive_affine_transform_backward(as64(x), m, dx.shape[1:3], magnitude=True,
+                                                    **kw)
+    close(dx, ref, mag, dx.dtype)
 
 
 def fuzz_norm(inp):

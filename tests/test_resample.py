@@ -1,61 +1,21 @@
 """The resampling kernel (src/image.pyx) behind the augmentation layers and the image loader's
-resize: against a plain-Python reference of the documented rule, its adjoint, TensorFlow's
-resize rule, and hostile arguments."""
-import math
-
+resize: against fastconv.reference's point-by-point version of the documented rule (itself
+checked case by case here), its adjoint, TensorFlow's resize rule, and hostile arguments."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastconv import _api
+from fastconv.reference import naive_affine_transform, naive_affine_transform_backward
 from _helpers import assert_close
 
 MODES = ["constant", "nearest", "reflect", "wrap"]
 INTERPOLATIONS = ["nearest", "bilinear"]
 
 
-def fill_index(k, n, mode):
-    """Keras's fill modes on a pixel index, written out case by case."""
-    if 0 <= k < n:
-        return k
-    if mode == "constant":
-        return None
-    if mode == "nearest":
-        return min(max(k, 0), n - 1)
-    if mode == "wrap":
-        return k % n
-    k %= 2 * n                       # reflect: d c b a | a b c d | d c b a
-    return k if k < n else 2 * n - 1 - k
-
-
 def reference(x, m, out_size, interpolation, mode, fill):
-    n, h, w, c = x.shape
-    oh, ow = out_size
-    out = np.empty((n, oh, ow, c))
-    for b in range(n):
-        for i in range(oh):
-            for j in range(ow):
-                px = m[b, 0] * j + m[b, 1] * i + m[b, 2]
-                py = m[b, 3] * j + m[b, 4] * i + m[b, 5]
-                if not (abs(px) < 1e15 and abs(py) < 1e15) or h == 0 or w == 0:
-                    out[b, i, j] = fill
-                    continue
-                if interpolation == "nearest":
-                    points = [(math.floor(py + 0.5), math.floor(px + 0.5), 1.0)]
-                else:
-                    x0, y0 = math.floor(px), math.floor(py)
-                    fx, fy = px - x0, py - y0
-                    points = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x0 + 1, (1 - fy) * fx),
-                              (y0 + 1, x0, fy * (1 - fx)), (y0 + 1, x0 + 1, fy * fx)]
-                value = np.zeros(c)
-                for r, col, weight in points:
-                    r, col = fill_index(r, h, mode), fill_index(col, w, mode)
-                    if r is None or col is None:
-                        value += weight * fill if weight else 0     # weight 0: not read
-                    else:
-                        value += weight * x[b, r, col]
-                out[b, i, j] = value
-    return out
+    return naive_affine_transform(x, m, out_size, interpolation=interpolation, fill_mode=mode,
+                                  fill_value=fill)
 
 
 def random_matrices(rng, n, scale=1.5):
@@ -130,6 +90,8 @@ def test_the_backward_pass_is_the_exact_adjoint(rng, mode, interpolation):
                                         fill_mode=mode)
     assert dx.shape == x.shape
     assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12, abs=1e-12)
+    assert_close(dx, naive_affine_transform_backward(dy, m, (7, 5), interpolation=interpolation,
+                                                     fill_mode=mode), np.float64)
     # and each column of A^T: the gradient of one output value is A's row
     for b, i, j in [(0, 0, 0), (2, 5, 7), (1, 3, 2)]:
         one = np.zeros_like(dy)
@@ -230,3 +192,18 @@ def test_pixels_outside_the_image_never_mix_in_image_values(rng):
     y = _api.affine_transform(x, [[1.0625, 1.0625, 1.0625, 1.0625, 2.5625, 3.1875]], (1, 1),
                               fill_mode="constant", fill_value=0.0)
     assert np.array_equal(y, np.zeros((1, 1, 1, 2)))
+
+
+@pytest.mark.parametrize("mode,expected", [("constant", [9, 9, 0, 1, 2, 9, 9]),
+                                           ("nearest", [0, 0, 0, 1, 2, 2, 2]),
+                                           ("reflect", [1, 0, 0, 1, 2, 2, 1]),
+                                           ("wrap", [1, 2, 0, 1, 2, 0, 1])])
+def test_the_reference_fill_modes_case_by_case(mode, expected):
+    # a 1x3 image [0, 1, 2] read at columns -2 .. 4: Keras's pictures of each mode
+    x = np.arange(3.0).reshape(1, 1, 3, 1)
+    got = naive_affine_transform(x, [[1, 0, -2, 0, 1, 0]], (1, 7), interpolation="nearest",
+                                 fill_mode=mode, fill_value=9)
+    assert got[0, 0, :, 0].tolist() == expected
+    assert np.array_equal(_api.affine_transform(x, [[1, 0, -2, 0, 1, 0]], (1, 7),
+                                                interpolation="nearest", fill_mode=mode,
+                                                fill_value=9), got)

@@ -6,27 +6,36 @@ from .. import _api
 from .base import Layer
 
 
-class MaxPooling2D(Layer):
-    """2-D max pooling over NHWC inputs; strides default to pool_size. In training the
-    forward pass records where each maximum came from (its position in the window, a compact
-    argmax), so backward writes the gradient without searching again."""
+class _Pooling2D(Layer):
+    """A window sliding over NHWC inputs: pool_size, strides (default: pool_size), padding."""
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = _api._pair(pool_size, "pool_size", "MaxPooling2D")
+        owner = type(self).__name__
+        self.pool_size = _api._pair(pool_size, "pool_size", owner)
         self.strides = (self.pool_size if strides is None
-                        else _api._pair(strides, "strides", "MaxPooling2D"))
-        self.padding = _api._padding(padding, "MaxPooling2D")
+                        else _api._pair(strides, "strides", owner))
+        self.padding = _api._padding(padding, owner)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
-            raise ValueError(f"MaxPooling2D {self.name!r} expects inputs (batch, height, "
-                             f"width, channels), got input shape {input_shape}")
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (batch, "
+                             f"height, width, channels), got input shape {input_shape}")
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
         return _api.window_output_shape(input_shape, self.pool_size, self.strides, self.padding,
-                                        input_shape[3], f"MaxPooling2D {self.name!r}")
+                                        input_shape[3], f"{type(self).__name__} {self.name!r}")
+
+    def get_config(self):
+        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
+                    padding=self.padding)
+
+
+class MaxPooling2D(_Pooling2D):
+    """2-D max pooling over NHWC inputs; strides default to pool_size. In training the
+    forward pass records where each maximum came from (its position in the window, a compact
+    argmax), so backward writes the gradient without searching again."""
 
     def forward(self, x, training=False, activate=True):
         args = dict(strides=self.strides, padding=self.padding)
@@ -42,27 +51,13 @@ class MaxPooling2D(Layer):
         return _api._max_pool2d_backward_argmax(dy, self._argmax, self._x_shape,
                                                 self.pool_size, self.strides, self.padding)
 
-    def get_config(self):
-        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
-                    padding=self.padding)
 
-
-class AveragePooling2D(Layer):
+class AveragePooling2D(_Pooling2D):
     """2-D average pooling over NHWC inputs; strides default to pool_size. With "same"
     padding a window clipped by the image's edge averages the pixels it covers (the padding
     does not count), as in Keras and TensorFlow."""
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
-        super().__init__(**kwargs)
-        self.pool_size = _api._pair(pool_size, "pool_size", "AveragePooling2D")
-        self.strides = (self.pool_size if strides is None
-                        else _api._pair(strides, "strides", "AveragePooling2D"))
-        self.padding = _api._padding(padding, "AveragePooling2D")
-
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"AveragePooling2D {self.name!r} expects inputs (batch, height, "
-                             f"width, channels), got input shape {input_shape}")
         super().build(input_shape)
         h, w = input_shape[1:3]
         (oh, ow), (self._top, self._left), (self._padded_h, self._padded_w) = \
@@ -79,10 +74,6 @@ class AveragePooling2D(Layer):
         oh = _api.conv_output_size(h, ph, sh, self.padding)
         ow = _api.conv_output_size(w, pw, sw, self.padding)
         return (oh, ow), (top[0], left[0]), (h + sum(top), w + sum(left))
-
-    def compute_output_shape(self, input_shape):
-        return _api.window_output_shape(input_shape, self.pool_size, self.strides, self.padding,
-                                        input_shape[3], f"AveragePooling2D {self.name!r}")
 
     def _windows(self, oh, ow):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
@@ -120,10 +111,6 @@ class AveragePooling2D(Layer):
                 dxp[index] += g
         h, w = self.input_shape[1:3]
         return dxp[:, self._top:self._top + h, self._left:self._left + w]
-
-    def get_config(self):
-        return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
-                    padding=self.padding)
 
 
 class _GlobalPooling2D(Layer):
