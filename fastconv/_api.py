@@ -607,7 +607,7 @@ def _resample_args(fn, images, matrices, interpolation, fill_mode, name="images"
         raise ValueError(f"{fn}: matrices must be real numbers of shape (batch, 6) = "
                          f"({images.shape[0]}, 6) for {name} {images.shape}, got {m.dtype} "
                          f"{m.shape}")
-    return (images, np.ascontiguousarray(m, dtype=np.float64),
+    return (images, _contiguous(m, np.float64),
             _choice(interpolation, _INTERPOLATIONS, "interpolation", fn),
             _choice(fill_mode, _FILL_MODES, "fill_mode", fn))
 
@@ -689,7 +689,7 @@ def _channels_view(a, dtype, name):
 
 
 def _vector(v, dtype, c, name):
-    v = np.ascontiguousarray(v, dtype=dtype)
+    v = _contiguous(np.asarray(v), dtype)        # aligned too (the fuzzer found it)
     if v.shape != (c,):
         raise ValueError(f"BatchNormalization: {name} must have shape ({c},), got {v.shape}")
     return v

@@ -70,3 +70,12 @@ def run_python(code, **env):
     with tempfile.TemporaryDirectory() as cwd:
         return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, cwd=cwd,
                               capture_output=True, text=True, check=True).stdout
+
+
+def unaligned(values):
+    """values as a float64 array at an odd address (C-contiguous but misaligned)."""
+    values = np.asarray(values, np.float64)
+    raw = np.zeros(values.nbytes + 1, np.uint8)
+    a = np.frombuffer(raw.data, np.float64, count=values.size, offset=1).reshape(values.shape)
+    a[...] = values
+    return a

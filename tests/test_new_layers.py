@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fastconv import layers, losses, metrics, models, utils
-from _helpers import assert_close, numerical_gradient
+from _helpers import assert_close, numerical_gradient, unaligned
 
 
 def check_gradient(make, x, training=True, eps=1e-6, tol=1e-6, dy=None, rng=None):
@@ -402,3 +402,16 @@ def test_a_sigmoid_model_fuses_the_loss_and_accuracy_is_binary(rng):
     assert loss == pytest.approx(losses.BinaryCrossentropy()(y, pred), rel=1e-4)
     with pytest.raises(ValueError, match="outputs' shape"):
         model.fit(x, np.zeros((50, 2)), verbose=0)
+
+
+def test_batch_normalization_passes_take_unaligned_vectors(rng):
+    from fastconv import _api
+    x = rng.standard_normal((4, 3, 3, 5))
+    center, scale, offset = (rng.standard_normal(5) for _ in range(3))
+    expected = _api.channel_affine(x, center, scale, offset)
+    got = _api.channel_affine(unaligned(x), unaligned(center), unaligned(scale),
+                              unaligned(offset))
+    assert np.array_equal(got, expected)
+    s1, s2 = _api.batch_norm_sums(unaligned(x), unaligned(center))
+    e1, e2 = _api.batch_norm_sums(x, center)
+    assert np.array_equal(s1, e1) and np.array_equal(s2, e2)

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from fastconv import _api
 from fastconv.reference import naive_affine_transform, naive_affine_transform_backward
-from _helpers import assert_close
+from _helpers import assert_close, unaligned
 
 MODES = ["constant", "nearest", "reflect", "wrap"]
 INTERPOLATIONS = ["nearest", "bilinear"]
@@ -207,3 +207,14 @@ def test_the_reference_fill_modes_case_by_case(mode, expected):
     assert np.array_equal(_api.affine_transform(x, [[1, 0, -2, 0, 1, 0]], (1, 7),
                                                 interpolation="nearest", fill_mode=mode,
                                                 fill_value=9), got)
+
+
+def test_unaligned_matrices_and_images_are_read_safely(rng):
+    # found by the fuzzer under UBSan for BatchNormalization's vectors: data at an odd address
+    x = rng.standard_normal((2, 4, 5, 3))
+    m = random_matrices(rng, 2)
+    expected = _api.affine_transform(x, m)
+    assert np.array_equal(_api.affine_transform(unaligned(x), unaligned(m)), expected)
+    dx = _api.affine_transform_backward(x, m, (4, 5))
+    assert np.array_equal(_api.affine_transform_backward(unaligned(x), unaligned(m), (4, 5)),
+                          dx)
