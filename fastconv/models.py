@@ -502,6 +502,45 @@ class Sequential:
             return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
         return np.concatenate(outputs)
 
+    def input_gradient(self, x, output_gradient, batch_size=None):
+        """The vector-Jacobian product of the model at x, in inference mode: the gradient with
+        respect to x of ``sum(model(x) * output_gradient)``, through the compiled backward
+        kernels, in batches of batch_size (32). The model's weights, and what fit would
+        compute, are left as they were."""
+        x = self._prepare(x, "input_gradient")
+        dy = np.asarray(output_gradient)
+        expected = (x.shape[0],) + tuple(self.output_shape[1:])
+        if dy.shape != expected:
+            raise ValueError(f"input_gradient: output_gradient must have the outputs' shape "
+                             f"{expected} for x {x.shape}, got {dy.shape}")
+        if dy.dtype.kind not in "biuf":
+            raise TypeError(f"input_gradient: output_gradient must hold numbers, got "
+                            f"{dy.dtype}")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        saved = [(layer, layer.needs_input_grad, layer.grads) for layer in self._layers]
+        pools = [layer for layer in self._layers if hasattr(layer, "_keep_for_backward")]
+        out = []
+        try:
+            for layer in self._layers:
+                layer.needs_input_grad = True
+            for layer in pools:
+                layer._keep_for_backward = True
+            for start in range(0, x.shape[0], batch_size):
+                index = slice(start, start + batch_size)
+                y = self._forward(self._batch(x, index), training=False)
+                g = dy[index].astype(y.dtype, copy=False)
+                for layer in reversed(self._layers):
+                    g = layer.backward(g)
+                out.append(g)
+        finally:
+            for layer, needs, grads in saved:
+                layer.needs_input_grad, layer.grads = needs, grads
+            for layer in pools:
+                layer._keep_for_backward = False
+        if not out:
+            return np.zeros(x.shape, self._layers[0].dtype)
+        return np.concatenate(out)
+
     def predict_on_batch(self, x):
         return self._forward(self._batch(self._prepare(x, "predict_on_batch"), slice(None)),
                              training=False)

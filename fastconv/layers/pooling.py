@@ -37,9 +37,12 @@ class MaxPooling2D(_Pooling2D):
     forward pass records where each maximum came from (its position in the window, a compact
     argmax), so backward writes the gradient without searching again."""
 
+    # set by Sequential.input_gradient: record the argmax in inference too
+    _keep_for_backward = False
+
     def forward(self, x, training=False, activate=True):
         args = dict(strides=self.strides, padding=self.padding)
-        if not training:
+        if not training and not self._keep_for_backward:
             return _api.max_pool2d(x, self.pool_size, **args)
         self._x_shape = x.shape
         y, self._argmax = _api._max_pool2d_with_argmax(x, self.pool_size, **args)
