@@ -4,9 +4,9 @@
 atomic only within one file system); on success the data is flushed and fsynced, the file
 takes the target's name with one ``os.replace``, and the folder is fsynced so that the rename
 itself is on disk. The new file gets the old one's permissions, or a new file's (0o666 less
-the umask), not the temporary file's 0o600. A process killed at any moment leaves the old file or the new one, whole,
-and at worst a ``.fastconv-*.tmp`` file beside it; an exception leaves the old file and no
-temporary one.
+the umask), not the temporary file's 0o600. A process killed at any moment leaves the old
+file or the new one, whole, and at worst a ``.fastconv-*.tmp`` file beside it; an exception
+leaves the old file and no temporary one.
 """
 import contextlib
 import os
@@ -60,7 +60,8 @@ def atomic_write(path, suffix=".tmp"):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastconv-", suffix=suffix, dir=folder)
     try:
-        os.fchmod(fd, _mode_for(path)) if hasattr(os, "fchmod") else None
+        if hasattr(os, "fchmod"):         # not on Windows, whose files have no such modes
+            os.fchmod(fd, _mode_for(path))
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()

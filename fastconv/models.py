@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 
-from . import _rng, losses, metrics as metrics_module, optimizers, saving
+from . import _rng, layers as layer_module, losses, metrics as metrics_module, optimizers, saving
 from ._version import __version__
 from ._progress import Progbar
 from .activations import softmax
@@ -249,13 +249,8 @@ class Sequential:
             grad = layer.backward(grad)
             if grad is None:
                 break
-        params, grads = [], []
-        for layer in self._layers:
-            weights = layer.trainable_weights
-            if weights:
-                params += weights
-                grads += layer.grads
-        self.optimizer.apply(params, grads)
+        grads = [g for layer in self._layers if layer.trainable_weights for g in layer.grads]
+        self.optimizer.apply(self._trainable_params(), grads)
         return loss, pred
 
     def _log_values(self, loss_sum, count):
@@ -283,8 +278,10 @@ class Sequential:
         iterator is consumed across passes), at most steps batches (None: until it ends)."""
         if steps is None and hasattr(data, "__len__"):
             steps = len(data)
-        reusable = iter(data) is not data if hasattr(data, "__iter__") else False
-        shared = [None if reusable else iter(data)]
+        # a re-iterable (a dataset, a list-like object) starts afresh each pass; an iterator,
+        # or an object with only __next__, is consumed across passes
+        reusable = hasattr(data, "__iter__") and iter(data) is not data
+        shared = [None if reusable else data]
 
         def batches():
             it = iter(data) if reusable else shared[0]
@@ -491,8 +488,6 @@ class Sequential:
         bar = Progbar(total, _verbosity(verbose))
         outputs = []
         for step, (xb, _) in enumerate(batches()):
-            if total is not None and step >= total:
-                break
             outputs.append(self._forward(xb, training=False))
             bar.update(step + 1, finalize=False)
         bar.total = bar.total or len(outputs)
@@ -516,7 +511,9 @@ class Sequential:
         if dy.dtype.kind not in "biuf":
             raise TypeError(f"input_gradient: output_gradient must hold numbers, got "
                             f"{dy.dtype}")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        batches, _ = self._arrays_source(
+            x, dy, _positive_int(32 if batch_size is None else batch_size, "batch_size"),
+            False, None)
         saved = [(layer, layer.needs_input_grad, layer.grads) for layer in self._layers]
         pools = [layer for layer in self._layers if hasattr(layer, "_keep_for_backward")]
         out = []
@@ -525,10 +522,9 @@ class Sequential:
                 layer.needs_input_grad = True
             for layer in pools:
                 layer._keep_for_backward = True
-            for start in range(0, x.shape[0], batch_size):
-                index = slice(start, start + batch_size)
-                y = self._forward(self._batch(x, index), training=False)
-                g = dy[index].astype(y.dtype, copy=False)
+            for xb, dyb in batches():
+                y = self._forward(xb, training=False)
+                g = dyb.astype(y.dtype, copy=False)
                 for layer in reversed(self._layers):
                     g = layer.backward(g)
                 out.append(g)
@@ -664,9 +660,7 @@ class Sequential:
         saving.save_model(path, config, arrays)
 
 
-
 def _layer_classes(custom_objects=None):
-    from . import layers as layer_module
     table = {name: getattr(layer_module, name) for name in layer_module.__all__
              if name not in ("Layer", "Input")}
     for name, value in (custom_objects or {}).items():
@@ -719,12 +713,12 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
                               info["metrics"])
                 slots = info.get("optimizer_slots")
                 params = model._trainable_params()
+                if slots is not None and len(slots) != len(params):     # before any read
+                    raise ValueError(f"optimizer state for {len(slots)} parameters, the "
+                                     f"model has {len(params)}")
                 state = None if slots is None else [
                     {key: f.array(name, p.shape) for key, name in entry.items()}
                     for entry, p in zip(slots, params)]
-                if slots is not None and len(slots) != len(params):
-                    raise ValueError(f"optimizer state for {len(slots)} parameters, the "
-                                     f"model has {len(params)}")
                 model.optimizer.set_state(info["optimizer_iterations"], state, params)
             if restore_random_state:
                 _rng.set_state(config["random_state"])

@@ -435,13 +435,18 @@ def fuzz_weights(inp):
         arrays = {k: (v if v.dtype != object else v.astype(str)) for k, v in arrays.items()}
         np.savez(buf, __meta__=np.array(meta), **arrays)
         content = buf.getvalue()
+    load_file(content, ".npz", MODEL.load_weights)
+
+
+def load_file(content, suffix, load, **kwargs):
+    """load(path, **kwargs) on a temporary file holding content."""
     if EXPLAIN:
-        print(f"load_weights on {len(content)} bytes")
-    fd, path = tempfile.mkstemp(suffix=".npz")
+        print(f"{load.__name__} on {len(content)} bytes")
+    fd, path = tempfile.mkstemp(suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
-        call(MODEL.load_weights, path)
+        call(load, path, **kwargs)
     finally:
         os.unlink(path)
 
@@ -537,16 +542,9 @@ def fuzz_norm(inp):
 
 def fuzz_model_file(inp):
     """models.load_model on a mutated whole-model file (the seeds hold real ones)."""
-    content = inp.fdp.ConsumeBytes(inp.fdp.remaining_bytes())
-    if EXPLAIN:
-        print(f"load_model on {len(content)} bytes")
-    fd, path = tempfile.mkstemp(suffix=".keras")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        call(models.load_model, path, restore_random_state=inp.bool())
-    finally:
-        os.unlink(path)
+    restore = inp.bool()          # drawn first: the file takes all the bytes left
+    load_file(inp.fdp.ConsumeBytes(inp.fdp.remaining_bytes()), ".keras", models.load_model,
+              restore_random_state=restore)
 
 
 SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
@@ -567,7 +565,8 @@ def write_seeds(folder):
     """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
     and whole model files, as they are, with one bit changed and truncated. The decoder takes
     its integers off the end: the last byte picks the target (2: load_weights, then 1: the
-    file as it is; 4: load_model), the SIMD path byte before it, the file before them."""
+    file as it is; 4: load_model, then 0 or 1: restore_random_state), the SIMD path byte
+    before it, the file before them."""
     os.makedirs(folder, exist_ok=True)
     model = small_model()
     chapter = models.Sequential([
@@ -588,7 +587,7 @@ def write_seeds(folder):
             model_file = f.read()
     seeds = {}
     for name, data, tail in (("weights-file", content, [1, 0, 2]),
-                             ("model-file", model_file, [0, 0, 4])):
+                             ("model-file", model_file, [1, 0, 4])):
         seeds[name] = data + bytes(tail)
         seeds[name + "-flipped"] = data[:100] + bytes([data[100] ^ 1]) + data[101:] + bytes(
             tail)

@@ -24,6 +24,13 @@ def unique_name(prefix):
     return prefix if n == 0 else f"{prefix}_{n}"
 
 
+def require_images(layer, input_shape, what="inputs"):
+    """ValueError naming the layer unless input_shape is (batch, height, width, channels)."""
+    if len(input_shape) != 4:
+        raise ValueError(f"{type(layer).__name__} {layer.name!r} expects {what} (batch, height, "
+                         f"width, channels), got input shape {input_shape}")
+
+
 def _dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):

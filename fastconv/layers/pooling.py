@@ -3,7 +3,7 @@ GlobalAveragePooling2D and GlobalMaxPooling2D."""
 import numpy as np
 
 from .. import _api
-from .base import Layer
+from .base import Layer, require_images
 
 
 class _Pooling2D(Layer):
@@ -18,9 +18,7 @@ class _Pooling2D(Layer):
         self.padding = _api._padding(padding, owner)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (batch, "
-                             f"height, width, channels), got input shape {input_shape}")
+        require_images(self, input_shape)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
@@ -62,21 +60,16 @@ class AveragePooling2D(_Pooling2D):
 
     def build(self, input_shape):
         super().build(input_shape)
-        h, w = input_shape[1:3]
-        (oh, ow), (self._top, self._left), (self._padded_h, self._padded_w) = \
-            self._geometry(h, w)
+        (h, w), (oh, ow) = input_shape[1:3], self.output_shape[1:3]
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        top = _api.padding_amounts(h, ph, sh, self.padding)
+        left = _api.padding_amounts(w, pw, sw, self.padding)
+        self._top, self._left = top[0], left[0]
+        self._padded_h, self._padded_w = h + sum(top), w + sum(left)
         # how many image pixels each window covers: the divisor of its sum
         ones = np.zeros((1, self._padded_h, self._padded_w, 1), self.dtype)
         ones[:, self._top:self._top + h, self._left:self._left + w] = 1
         self._counts = self._window_sums(ones, oh, ow)
-
-    def _geometry(self, h, w):
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        top = _api.padding_amounts(h, ph, sh, self.padding)
-        left = _api.padding_amounts(w, pw, sw, self.padding)
-        oh = _api.conv_output_size(h, ph, sh, self.padding)
-        ow = _api.conv_output_size(w, pw, sw, self.padding)
-        return (oh, ow), (top[0], left[0]), (h + sum(top), w + sum(left))
 
     def _windows(self, oh, ow):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
@@ -122,9 +115,7 @@ class _GlobalPooling2D(Layer):
         self.keepdims = bool(keepdims)
 
     def build(self, input_shape):
-        if len(input_shape) != 4:
-            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (batch, "
-                             f"height, width, channels), got input shape {input_shape}")
+        require_images(self, input_shape)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):

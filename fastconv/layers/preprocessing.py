@@ -15,13 +15,7 @@ import numbers
 import numpy as np
 
 from .. import _api, _rng
-from .base import Layer
-
-
-def _image_shape(layer, input_shape):
-    if len(input_shape) != 4:
-        raise ValueError(f"{type(layer).__name__} {layer.name!r} expects images (batch, height, "
-                         f"width, channels), got input shape {input_shape}")
+from .base import Layer, require_images
 
 
 class Rescaling(Layer):
@@ -66,7 +60,7 @@ class _RandomLayer(Layer):
         return self._generator or _rng.generator()
 
     def build(self, input_shape):
-        _image_shape(self, input_shape)
+        require_images(self, input_shape, "images")
         super().build(input_shape)
 
     def forward(self, x, training=False, activate=True):
@@ -82,6 +76,11 @@ class _RandomLayer(Layer):
 
     def get_config(self):
         return dict(super().get_config(), seed=self.seed)
+
+
+def _as_given(factor):
+    """A factor as get_config keeps it: a number as is, a pair as a tuple (None stays None)."""
+    return factor if factor is None or isinstance(factor, numbers.Real) else tuple(factor)
 
 
 def _bounds(factor, name, owner, low=None):
@@ -179,7 +178,7 @@ class RandomRotation(_AffineLayer):
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear", seed=None,
                  fill_value=0.0, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
-        self.factor = factor if isinstance(factor, numbers.Real) else tuple(factor)
+        self.factor = _as_given(factor)
         self._range = _bounds(factor, "factor", "RandomRotation")
 
     def _matrices(self, n, h, w):
@@ -204,10 +203,8 @@ class RandomZoom(_AffineLayer):
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
-        self.height_factor = (height_factor if isinstance(height_factor, numbers.Real)
-                              else tuple(height_factor))
-        self.width_factor = (width_factor if width_factor is None
-                             or isinstance(width_factor, numbers.Real) else tuple(width_factor))
+        self.height_factor = _as_given(height_factor)
+        self.width_factor = _as_given(width_factor)
         self._height = _bounds(height_factor, "height_factor", "RandomZoom", low=-1)
         self._width = (None if width_factor is None
                        else _bounds(width_factor, "width_factor", "RandomZoom", low=-1))
@@ -232,10 +229,8 @@ class RandomTranslation(_AffineLayer):
     def __init__(self, height_factor, width_factor, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0, **kwargs):
         super().__init__(fill_mode, interpolation, seed, fill_value, **kwargs)
-        self.height_factor = (height_factor if isinstance(height_factor, numbers.Real)
-                              else tuple(height_factor))
-        self.width_factor = (width_factor if isinstance(width_factor, numbers.Real)
-                             else tuple(width_factor))
+        self.height_factor = _as_given(height_factor)
+        self.width_factor = _as_given(width_factor)
         self._height = _bounds(height_factor, "height_factor", "RandomTranslation")
         self._width = _bounds(width_factor, "width_factor", "RandomTranslation")
 
@@ -273,7 +268,7 @@ class RandomContrast(_RandomLayer):
         if not low < high:
             raise ValueError(f"RandomContrast: value_range must have low < high, got "
                              f"{value_range!r}")
-        self.factor = factor if isinstance(factor, numbers.Real) else tuple(factor)
+        self.factor = _as_given(factor)
         self.value_range = (low, high)
         self._range = (1 - lower, 1 + upper)
 

@@ -195,21 +195,22 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     loader = _Loader(Image, _CHANNELS[color_mode], size, interpolation, crop_to_aspect_ratio,
                      pad_to_aspect_ratio, on_bad_file)
 
-    def make(indices, subset_name, reshuffle_seed):
+    reshuffle = seed if shuffle else None           # each pass's order, from the same seed
+
+    def make(indices, subset_name):
         chosen = [paths[i] for i in indices]
         chosen_labels = None if label_values is None else label_values[indices]
         if verbose and subset_name:
             print(f"Using {len(chosen)} files for {subset_name}.")
         return ImageDataset(chosen, chosen_labels, names if label_mode else None, label_mode,
-                            len(names) if names else 0, batch_size, reshuffle_seed, loader,
+                            len(names) if names else 0, batch_size, reshuffle, loader,
                             num_workers, prefetch)
 
     if subset is None:
-        return make(order, None, seed if shuffle else None)
+        return make(order, None)
     if subset == "both":
-        return (make(split["training"], "training", seed if shuffle else None),
-                make(split["validation"], "validation", seed if shuffle else None))
-    return make(split[subset], subset, seed if shuffle else None)
+        return make(split["training"], "training"), make(split["validation"], "validation")
+    return make(split[subset], subset)
 
 
 def _positive(value, name, fn):
@@ -334,9 +335,8 @@ class ImageDataset:
             return labels.astype(np.int32)
         if self.label_mode == "binary":
             return labels.astype(np.float32).reshape(-1, 1)
-        onehot = np.zeros((len(labels), self._num_classes), np.float32)
-        onehot[np.arange(len(labels)), labels] = 1
-        return onehot
+        from . import to_categorical       # (fastconv.utils imports this module first)
+        return to_categorical(labels, self._num_classes)
 
     def _batch(self, indices):
         images = [self._loader.load(self.file_paths[i]) for i in indices]
@@ -354,23 +354,23 @@ class ImageDataset:
         size = self.batch_size or 1
         return [order[i:i + size] for i in range(0, n, size)]
 
+    def _decoded(self, pool, pending):
+        """The batches of a pass in order, each submitted to the pool up to prefetch batches
+        before it is taken."""
+        for indices in self._batches():
+            pending.append(pool.submit(self._batch, indices))
+            if len(pending) > self._prefetch:
+                yield pending.pop(0).result()
+        while pending:
+            yield pending.pop(0).result()
+
     def __iter__(self):
-        batches = self._batches()
-        unbatched = self.batch_size is None
         with ThreadPoolExecutor(self._workers, thread_name_prefix="fastconv-images") as pool:
             pending = []
             try:
-                for indices in batches:
-                    pending.append(pool.submit(self._batch, indices))
-                    if len(pending) <= self._prefetch:
-                        continue
-                    item = pending.pop(0).result()
-                    if item is not None:
-                        yield _unbatch(item) if unbatched else item
-                while pending:
-                    item = pending.pop(0).result()
-                    if item is not None:
-                        yield _unbatch(item) if unbatched else item
+                for item in self._decoded(pool, pending):
+                    if item is not None:           # None: every file of the batch was bad
+                        yield _unbatch(item) if self.batch_size is None else item
             finally:
                 for f in pending:          # a consumer that stops early: no decoding left
                     f.cancel()
