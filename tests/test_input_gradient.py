@@ -66,7 +66,7 @@ def test_input_gradient_leaves_the_model_as_it_was(rng):
 def test_input_gradient_checks_its_arguments(rng):
     model = rich_model()
     x = rng.standard_normal((2, 9, 8, 2))
-    with pytest.raises(ValueError, match=r"outputs' shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"output's shape \(2, 3\)"):
         model.input_gradient(x, np.ones((2, 4)))
     with pytest.raises(ValueError, match="expected input of shape"):
         model.input_gradient(x[:, :5], np.ones((2, 3)))

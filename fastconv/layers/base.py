@@ -31,11 +31,47 @@ def require_images(layer, input_shape, what="inputs"):
                          f"width, channels), got input shape {input_shape}")
 
 
+class SymbolicTensor:
+    """What a layer returns when it is called on a model's input while the model is being
+    defined (Keras's KerasTensor): a shape (batch dimension None) and a dtype, and the call
+    (``node``) that makes it. It holds no numbers; ``models.Model(inputs, outputs)`` runs the
+    calls between them."""
+
+    def __init__(self, shape, dtype, node=None):
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.node = node
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def __repr__(self):
+        source = f" from {self.node.layer.name!r}" if self.node is not None else ""
+        return f"<SymbolicTensor shape={self.shape} dtype={self.dtype.name}{source}>"
+
+
+class Node:
+    """One call of a layer on symbolic tensors: the tensors it took and the one it made."""
+
+    def __init__(self, layer, inputs, output):
+        self.layer = layer
+        self.inputs = list(inputs)
+        self.output = output
+
+
 def _dtype(dtype):
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"layer dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def _batchless(shape):
+    """The shape (or list of shapes) without its batch dimension."""
+    if shape and isinstance(shape[0], (tuple, list)):
+        return [tuple(s[1:]) for s in shape]
+    return tuple(shape[1:])
 
 
 class Layer:
@@ -56,6 +92,10 @@ class Layer:
         self.grads = []
         # False for layers whose input gradient nobody needs (the model's first layers).
         self.needs_input_grad = True
+        self._nodes = []        # the calls on symbolic tensors, first one first
+
+    # Merging layers take a list of inputs; every other layer takes one array.
+    _takes_list = False
 
     # -- building --------------------------------------------------------------------------
     def build(self, input_shape):
@@ -80,9 +120,59 @@ class Layer:
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
+    # -- calls on symbolic tensors (defining a model) -----------------------------------------
+    def _symbolic_call(self, inputs):
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        for t in tensors:
+            if not isinstance(t, SymbolicTensor):
+                raise TypeError(f"{type(self).__name__} {self.name!r}: cannot mix symbolic "
+                                f"tensors and arrays in one call, got {t!r}")
+        if self._takes_list:
+            if not isinstance(inputs, (list, tuple)):
+                raise TypeError(f"{type(self).__name__} {self.name!r} takes a list of "
+                                f"tensors, got one: {inputs!r}")
+            shape = [t.shape for t in tensors]
+        elif len(tensors) != 1 or isinstance(inputs, (list, tuple)):
+            raise TypeError(f"{type(self).__name__} {self.name!r} takes one tensor, got "
+                            f"{len(tensors)}")
+        else:
+            shape = tensors[0].shape
+        if not self.built:
+            self.build(shape)
+        elif _batchless(self.input_shape) != _batchless(shape):
+            raise ValueError(f"layer {self.name!r} was built for input shape "
+                             f"{self.input_shape}, but receives {shape} here")
+        output = SymbolicTensor(self.output_shape, self.dtype)
+        output.node = Node(self, tensors, output)
+        self._nodes.append(output.node)
+        return output
+
+    def _first_node(self, what):
+        if not self._nodes:
+            raise AttributeError(f"layer {self.name!r} has no {what}: it has not been called "
+                                 f"on a model's input (layers.Input) nor built in a model")
+        return self._nodes[0]
+
+    @property
+    def input(self):
+        """The symbolic tensor this layer was first called on (a list for merging layers)."""
+        node = self._first_node("input")
+        return list(node.inputs) if self._takes_list else node.inputs[0]
+
+    @property
+    def output(self):
+        """The symbolic tensor this layer's first call made: ``models.Model(inputs,
+        [layer.output ...])`` is a model with the layer's activations as outputs."""
+        return self._first_node("output").output
+
     # -- running ---------------------------------------------------------------------------
     def __call__(self, x, training=False):
-        """Run the layer on its own: builds it on first use and checks the input's shape."""
+        """Run the layer on its own (on an array: builds it on first use and checks the
+        input's shape), or, on a symbolic tensor (layers.Input's or another layer's), add
+        the call to the model being defined and return the symbolic output."""
+        if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
+                                             and isinstance(x[0], SymbolicTensor)):
+            return self._symbolic_call(x)
         x = np.asarray(x)
         if not self.built:
             self.build((None,) + x.shape[1:])

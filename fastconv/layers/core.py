@@ -1,8 +1,8 @@
-"""Dense, Flatten, Activation, Dropout and Input."""
+"""Dense, Flatten, Activation, Dropout, and Input with its InputLayer."""
 import numpy as np
 
 from .. import _api, _rng, initializers
-from .base import ActivatedLayer, Layer
+from .base import ActivatedLayer, Layer, Node, SymbolicTensor, unique_name
 
 
 class Dense(ActivatedLayer):
@@ -120,16 +120,40 @@ class Dropout(Layer):
         return dict(super().get_config(), rate=self.rate, seed=self.seed)
 
 
-class Input(Layer):
-    """Declares the model's input shape (without the batch dimension); has no weights and is
-    not listed in the summary, as in Keras."""
+class InputLayer(Layer):
+    """The entry of a model: makes the symbolic tensor that ``Input`` returns. It has no
+    weights and passes its input on; Sequential does not list it, a functional Model does
+    (as in Keras)."""
 
     def __init__(self, shape, name=None, dtype="float32"):
-        super().__init__(name=name, input_shape=tuple(shape), dtype=dtype)
-        self.shape = (None,) + tuple(shape)
+        shape = tuple(shape)
+        if any(d is not None and (isinstance(d, bool) or int(d) != d or d < 1)
+               for d in shape):
+            raise ValueError(f"Input: shape must hold positive integers (or None), got {shape}")
+        super().__init__(name=name if name is not None else unique_name("input_layer"),
+                         input_shape=shape, dtype=dtype)
+        self.shape = (None,) + tuple(None if d is None else int(d) for d in shape)
+        self.build(self.shape)
+        tensor = SymbolicTensor(self.shape, self.dtype)
+        tensor.node = Node(self, [], tensor)
+        self._nodes.append(tensor.node)
+
+    @property
+    def input(self):
+        return self.output
 
     def forward(self, x, training=False, activate=True):
         return x
 
     def backward(self, dy):
         return dy
+
+    def get_config(self):
+        return {"name": self.name, "shape": list(self.shape[1:]), "dtype": self.dtype.name}
+
+
+def Input(shape, name=None, dtype="float32"):
+    """A model's input: the symbolic tensor of shape ``(None,) + shape`` to call layers on,
+    and to give to ``models.Model(inputs, outputs)``; also a Sequential's first entry, which
+    sets its input shape."""
+    return InputLayer(shape, name=name, dtype=dtype).output

@@ -16,17 +16,28 @@ def _matplotlib(what="plot_model"):
 def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=True,
                dpi=96):
     """Draw the model's layers top to bottom, with their input and output shapes if
-    show_shapes, and save the picture to ``to_file`` (PNG). Returns the file name."""
+    show_shapes, an arrow from each layer to those that take its output (curved round the
+    side where it skips layers: a residual shortcut), and save the picture to ``to_file``
+    (PNG). Returns the file name."""
     Figure, FigureCanvasAgg, FancyBboxPatch = _matplotlib()
     model._require_built("plot_model")
+    layers = model.layers
     rows = []
-    for layer in model.layers:
+    for layer in layers:
         title = f"{layer.name} ({type(layer).__name__})" if show_layer_names \
             else type(layer).__name__
-        detail = f"input: {layer.input_shape}   output: {layer.output_shape}" \
-            if show_shapes else ""
+        shape_in = layer.input_shape
+        if isinstance(shape_in, list):
+            shape_in = ", ".join(str(s) for s in shape_in)
+        detail = f"input: {shape_in}   output: {layer.output_shape}" if show_shapes else ""
         rows.append((title, detail))
-    box_h, gap, width = 0.9 if show_shapes else 0.6, 0.45, 6.0
+    position = {layer.name: i for i, layer in enumerate(layers)}
+    edges = [(position[source], i) for i, layer in enumerate(layers)
+             for source in model._inbound(layer) if source in position]
+    skips = [(a, b) for a, b in edges if b > a + 1]
+    box_h, gap, margin, lane = (0.9 if show_shapes else 0.6), 0.45, 0.4, 0.3
+    box_w = max(5.2, 0.08 * max(len(t) for row in rows for t in row) + 0.5)
+    width = box_w + 2 * margin + lane * len(skips)
     height = len(rows) * (box_h + gap) + gap
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -34,23 +45,31 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=T
     ax.set_xlim(0, width)
     ax.set_ylim(0, height)
     ax.axis("off")
-    y = height - gap
-    for i, (title, detail) in enumerate(rows):
-        ax.add_patch(FancyBboxPatch((0.4, y - box_h), width - 0.8, box_h,
+    tops = [height - gap - i * (box_h + gap) for i in range(len(rows))]
+    middle, right = margin + box_w / 2, margin + box_w
+    for (title, detail), y in zip(rows, tops):
+        ax.add_patch(FancyBboxPatch((margin, y - box_h), box_w, box_h,
                                     boxstyle="round,pad=0.02,rounding_size=0.08",
                                     facecolor="#e8f0fe", edgecolor="#3b5b92", linewidth=1.2))
         if detail:
-            ax.text(width / 2, y - box_h * 0.33, title, ha="center", va="center",
+            ax.text(middle, y - box_h * 0.33, title, ha="center", va="center",
                     fontsize=11, weight="bold")
-            ax.text(width / 2, y - box_h * 0.72, detail, ha="center", va="center", fontsize=9,
+            ax.text(middle, y - box_h * 0.72, detail, ha="center", va="center", fontsize=9,
                     family="monospace")
         else:
-            ax.text(width / 2, y - box_h / 2, title, ha="center", va="center", fontsize=11,
+            ax.text(middle, y - box_h / 2, title, ha="center", va="center", fontsize=11,
                     weight="bold")
-        if i + 1 < len(rows):
-            ax.annotate("", xy=(width / 2, y - box_h - gap + 0.02), xytext=(width / 2, y - box_h),
+    for a, b in edges:
+        if b == a + 1:
+            ax.annotate("", xy=(middle, tops[b] + 0.02), xytext=(middle, tops[a] - box_h),
                         arrowprops=dict(arrowstyle="->", color="#3b5b92", lw=1.2))
-        y -= box_h + gap
+    # an edge that skips layers runs in a lane of its own on the right
+    for k, (a, b) in enumerate(skips):
+        x = right + lane * (k + 0.7)
+        ya, yb = tops[a] - box_h * 0.35, tops[b] - box_h * 0.65
+        ax.plot([right, x, x], [ya, ya, yb], color="#b5562c", lw=1.2)
+        ax.annotate("", xy=(right + 0.03, yb), xytext=(x, yb),
+                    arrowprops=dict(arrowstyle="->", color="#b5562c", lw=1.2))
     fig.savefig(to_file, dpi=dpi)
     return to_file
 

@@ -1,4 +1,6 @@
-"""Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary."""
+"""The training loop and everything else a model does with its graph: compile, fit,
+evaluate, predict, input and layer gradients, weights, and whole-model files. Sequential and
+the functional Model are both Trainers; only the graph differs."""
 import contextlib
 import os
 import signal
@@ -8,13 +10,12 @@ import warnings
 
 import numpy as np
 
-from . import _rng, layers as layer_module, losses, metrics as metrics_module, optimizers, saving
-from ._version import __version__
-from ._progress import Progbar
-from .activations import softmax
-from .callbacks import Callback, History
-from .layers.base import ActivatedLayer, Layer, unique_name
-from .layers.core import Input
+from .. import _rng, losses, metrics as metrics_module, optimizers, saving
+from .._progress import Progbar
+from .._version import __version__
+from ..callbacks import Callback, History
+from ..layers.base import ActivatedLayer
+
 
 def _verbosity(verbose):
     if verbose == "auto":
@@ -60,81 +61,23 @@ def _stop_on_interrupt():
         signal.signal(signal.SIGINT, previous if previous is not None
                       else signal.default_int_handler)
 
+class Trainer:
+    """compile, fit, evaluate, predict, gradients, weights and whole-model files: what
+    Sequential and the functional Model share. A subclass provides the graph (``_graph``, a
+    functional.Graph, None until built) and ``layers``."""
 
-class Sequential:
-    """A linear stack of layers.
-
-    >>> model = Sequential([layers.Dense(10, activation="softmax", input_shape=(4,))])
-    >>> model.compile(optimizer="rmsprop", loss="categorical_crossentropy",
-    ...               metrics=["accuracy"])
-    """
-
-    def __init__(self, layers=None, name=None):
-        self.name = name if name is not None else unique_name("sequential")
-        self._layers = []
-        self._input_shape = None
-        self.built = False
+    def _init_trainer(self, name):
+        self.name = name
+        self._graph = None
         self.optimizer = self.loss = None
         self._metric_names = []
         self._metrics = None
         self.stop_training = False
         self.history = None
-        for layer in layers or []:
-            self.add(layer)
-
-    # -- structure -------------------------------------------------------------------------
-    @property
-    def layers(self):
-        return list(self._layers)
 
     @property
-    def input_shape(self):
-        return self._input_shape
-
-    @property
-    def output_shape(self):
-        self._require_built("output_shape")
-        return self._layers[-1].output_shape
-
-    def add(self, layer):
-        """Append a layer (or set the input shape with layers.Input)."""
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a layer, got {layer!r}")
-        if isinstance(layer, Input):
-            if self._layers:
-                raise ValueError("layers.Input must be added before any other layer")
-            self._input_shape = layer.shape
-            return
-        if any(layer is other for other in self._layers):
-            raise ValueError(f"layer {layer.name!r} is already in the model")
-        if not self._layers and self._input_shape is None:
-            self._input_shape = layer._input_shape_arg
-        self._layers.append(layer)
-        self.built = False
-        if self._input_shape is not None:
-            self.build(self._input_shape)
-
-    def build(self, input_shape):
-        """Build every layer for inputs of this shape (with or without the batch dim None)."""
-        shape = tuple(input_shape)
-        if shape and shape[0] is not None:
-            shape = (None,) + shape
-        if self._input_shape is not None and tuple(self._input_shape[1:]) != shape[1:]:
-            raise ValueError(f"model {self.name!r} was declared with input shape "
-                             f"{self._input_shape}, cannot build it for {shape}")
-        self._input_shape = shape
-        seen_weights = False
-        for layer in self._layers:
-            if not layer.built:
-                layer.build(shape)
-            elif tuple(layer.input_shape[1:]) != tuple(shape[1:]):
-                raise ValueError(f"layer {layer.name!r} was built for input shape "
-                                 f"{layer.input_shape}, but receives {shape} here")
-            # No layer before the first one with weights needs an input gradient.
-            layer.needs_input_grad = seen_weights
-            seen_weights = seen_weights or bool(layer.weights)
-            shape = layer.output_shape
-        self.built = bool(self._layers)
+    def built(self):
+        return self._graph is not None
 
     def _require_built(self, what):
         if not self.built:
@@ -144,34 +87,7 @@ class Sequential:
 
     def count_params(self):
         self._require_built("count_params")
-        return sum(layer.count_params() for layer in self._layers)
-
-    def summary(self, print_fn=None):
-        """Print a table of layers with output shapes and parameter counts, as Keras does."""
-        self._require_built("summary")
-        print_fn = print_fn or print
-        rows = [(f"{l.name} ({type(l).__name__})", str(l.output_shape), f"{l.count_params():,}")
-                for l in self._layers]
-        head = ("Layer (type)", "Output Shape", "Param #")
-        w0 = max(len(r[0]) for r in rows + [head]) + 4
-        w1 = max(len(r[1]) for r in rows + [head]) + 4
-        w2 = max(len(r[2]) for r in rows + [head])
-        width = 1 + w0 + w1 + w2 + 1
-        lines = [f'Model: "{self.name}"', "_" * width,
-                 f" {head[0]:<{w0}}{head[1]:<{w1}}{head[2]:>{w2}}", "=" * width]
-        lines += [f" {a:<{w0}}{b:<{w1}}{c:>{w2}}" for a, b, c in rows]
-        trainable = sum(w.size for l in self._layers for w in l.trainable_weights)
-        total = self.count_params()
-        nbytes = sum(w.nbytes for l in self._layers for w in l.weights)
-        tbytes = sum(w.nbytes for l in self._layers for w in l.trainable_weights)
-        lines += ["=" * width,
-                  f" Total params: {total:,} ({_format_bytes(nbytes)})",
-                  f" Trainable params: {trainable:,} ({_format_bytes(tbytes)})",
-                  f" Non-trainable params: {total - trainable:,} "
-                  f"({_format_bytes(nbytes - tbytes)})",
-                  "_" * width]
-        for line in lines:
-            print_fn(line)
+        return sum(layer.count_params() for layer in self.layers)
 
     # -- compile and run -------------------------------------------------------------------
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
@@ -193,28 +109,38 @@ class Sequential:
 
     @property
     def _fused(self):
-        last = self._layers[-1]
-        return (self.loss is not None and self.loss.fuses_with is not None
-                and isinstance(last, ActivatedLayer)
-                and last.activation.name == self.loss.fuses_with)
+        node = self._graph.fusable
+        return (self.loss is not None and self.loss.fuses_with is not None and node is not None
+                and isinstance(node.layer, ActivatedLayer)
+                and node.layer.activation.name == self.loss.fuses_with)
 
     def _prepare(self, x, what):
         """x as an array of the model's input shape; builds the model if needed."""
         x = np.asarray(x)
         if x.dtype.kind not in "biuf":
             raise TypeError(f"{what}: x must hold numbers, got dtype {x.dtype}")
-        if not self._layers:
-            raise ValueError(f"{what}: the model has no layers")
         if not self.built:
-            self.build((None,) + x.shape[1:])
-        expected = self._input_shape
-        if x.ndim != len(expected) or x.shape[1:] != tuple(expected[1:]):
+            self._build_for(x, what)
+        expected = self.input_shape
+        if x.ndim != len(expected) or any(e is not None and e != s for e, s in
+                                          zip(expected[1:], x.shape[1:])):
             want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
             raise ValueError(f"{what}: model {self.name!r} expected input of shape {want}, got "
                              f"{x.shape}")
         return x
 
+    def _build_for(self, x, what):
+        """Build for inputs like x (Sequential, when no input shape was given)."""
+        self._require_built(what)
+
+    def _require_one_output(self, what):
+        if len(self._graph.outputs) != 1:
+            raise ValueError(f"{what}: model {self.name!r} has {len(self._graph.outputs)} "
+                             f"outputs; training and evaluation need a model with one output "
+                             f"(predict, input_gradient and layer_gradients take any number)")
+
     def _prepare_targets(self, x, y, what):
+        self._require_one_output(what)
         y = np.asarray(y)
         if y.shape[:1] != x.shape[:1]:
             raise ValueError(f"{what}: x has {x.shape[0]} samples but y has "
@@ -226,31 +152,23 @@ class Sequential:
         return y
 
     def _batch(self, a, index):
-        return a[index].astype(self._layers[0].dtype, copy=False)
-
-    def _forward(self, x, training, logits=False):
-        last = len(self._layers) - 1
-        for i, layer in enumerate(self._layers):
-            x = layer.forward(x, training=training, activate=not (logits and i == last))
-        return x
+        return a[index].astype(self._graph.input_dtype, copy=False)
 
     def _loss_and_gradient(self, x, y, training):
         """(loss, predictions, d loss / d output of the forward pass used)."""
         if self._fused:
-            z = self._forward(x, training, logits=True)
+            z, = self._graph.run(x, training, logits=True)
             return self.loss.value_and_grad_from_logits(y, z)
-        out = self._forward(x, training)
+        out, = self._graph.run(x, training)
         loss, grad = self.loss.value_and_grad(y.astype(out.dtype, copy=False), out)
         return loss, out, grad
 
     def _train_step(self, x, y):
+        self._graph.set_gradient_needs()
         loss, pred, grad = self._loss_and_gradient(x, y, training=True)
-        for layer in reversed(self._layers):
-            grad = layer.backward(grad)
-            if grad is None:
-                break
-        grads = [g for layer in self._layers if layer.trainable_weights for g in layer.grads]
-        self.optimizer.apply(self._trainable_params(), grads)
+        self._graph.backward([grad])
+        layers = [layer for layer in self.layers if layer.trainable_weights]
+        self.optimizer.apply(self._trainable_params(), [g for l in layers for g in l.grads])
         return loss, pred
 
     def _log_values(self, loss_sum, count):
@@ -471,75 +389,110 @@ class Sequential:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
+    def _as_given(self, arrays):
+        """The outputs as the model was defined: one array, or a list of them."""
+        return arrays[0] if self._graph.single_output else list(arrays)
+
+    def _no_outputs(self):
+        return self._as_given([np.zeros((0,) + t.shape[1:], t.dtype)
+                               for t in self._graph.outputs])
+
     def predict(self, x, batch_size=None, verbose="auto", steps=None):
         """The model's outputs for x (an array, or a dataset or iterable of batches: of x, or
-        of (x, y) whose y is ignored), computed in batches (inference mode)."""
-        if self._is_data(x):
-            batches, total = self._source(x, None, batch_size, False, steps, "predict",
-                                          targets=False)
-        else:
+        of (x, y) whose y is ignored), computed in batches (inference mode): one array, or a
+        list of arrays for a model defined with a list of outputs."""
+        if not self._is_data(x):
             x = self._prepare(x, "predict")
             if x.shape[0] == 0:
-                if not self.built:
-                    self.build((None,) + x.shape[1:])
-                return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
-            batches, total = self._source(x, None, batch_size, False, steps, "predict",
-                                          targets=False)
+                return self._no_outputs()
+        batches, total = self._source(x, None, batch_size, False, steps, "predict",
+                                      targets=False)
         bar = Progbar(total, _verbosity(verbose))
         outputs = []
         for step, (xb, _) in enumerate(batches()):
-            outputs.append(self._forward(xb, training=False))
+            outputs.append(self._graph.run(xb, training=False))
             bar.update(step + 1, finalize=False)
         bar.total = bar.total or len(outputs)
         bar.update(len(outputs), finalize=True)
         if not outputs:
             self._require_built("predict")
-            return np.zeros((0,) + tuple(self.output_shape[1:]), self._layers[-1].dtype)
-        return np.concatenate(outputs)
+            return self._no_outputs()
+        return self._as_given([np.concatenate(parts) for parts in zip(*outputs)])
 
     def input_gradient(self, x, output_gradient, batch_size=None):
         """The vector-Jacobian product of the model at x, in inference mode: the gradient with
-        respect to x of ``sum(model(x) * output_gradient)``, through the compiled backward
-        kernels, in batches of batch_size (32). The model's weights, and what fit would
-        compute, are left as they were."""
-        x = self._prepare(x, "input_gradient")
-        dy = np.asarray(output_gradient)
-        expected = (x.shape[0],) + tuple(self.output_shape[1:])
-        if dy.shape != expected:
-            raise ValueError(f"input_gradient: output_gradient must have the outputs' shape "
-                             f"{expected} for x {x.shape}, got {dy.shape}")
-        if dy.dtype.kind not in "biuf":
-            raise TypeError(f"input_gradient: output_gradient must hold numbers, got "
-                            f"{dy.dtype}")
-        batches, _ = self._arrays_source(
-            x, dy, _positive_int(32 if batch_size is None else batch_size, "batch_size"),
-            False, None)
-        saved = [(layer, layer.needs_input_grad, layer.grads) for layer in self._layers]
-        pools = [layer for layer in self._layers if hasattr(layer, "_keep_for_backward")]
-        out = []
+        respect to x of ``sum(output * output_gradient)`` (summed over the outputs for a model
+        with several: output_gradient is then a list, one array per output), through the
+        compiled backward kernels, in batches of batch_size (32). The model's weights, and
+        what fit would compute, are left as they were."""
+        dx, _, _ = self._vjp(x, output_gradient, (), batch_size, False, "input_gradient")
+        return dx
+
+    def layer_gradients(self, x, output_gradient, layer_names, batch_size=None, logits=False):
+        """``(activations, gradients)``: for each named layer, its output at x and the
+        gradient of ``sum(output * output_gradient)`` with respect to that output (as
+        input_gradient, in inference mode): what Grad-CAM needs. With logits=True the model's
+        output is taken before its last layer's activation (the class scores before the
+        softmax or sigmoid)."""
+        if isinstance(layer_names, str):
+            raise TypeError("layer_gradients: layer_names must be a list of names, got a "
+                            "string; use [name]")
+        _, acts, grads = self._vjp(x, output_gradient, list(layer_names), batch_size, logits,
+                                   "layer_gradients")
+        return acts, grads
+
+    def _vjp(self, x, output_gradient, layer_names, batch_size, logits, what):
+        """(input gradient, activations, their gradients) of the named layers' outputs."""
+        x = self._prepare(x, what)
+        graph = self._graph
+        tensors = [graph.tensor_of(self.get_layer(name), what) for name in layer_names]
+        if logits and graph.fusable is None:
+            raise ValueError(f"{what}: logits=True needs a model with one output made by its "
+                             f"last layer")
+        dys = [output_gradient] if graph.single_output else output_gradient
+        if not isinstance(dys, (list, tuple)) or len(dys) != len(graph.outputs):
+            raise ValueError(f"{what}: model {self.name!r} has {len(graph.outputs)} outputs; "
+                             f"output_gradient must be a list of as many arrays")
+        dys = [np.asarray(d) for d in dys]
+        for i, (d, t) in enumerate(zip(dys, graph.outputs)):
+            expected = (x.shape[0],) + t.shape[1:]
+            if d.shape != expected:
+                which = "" if graph.single_output else f" {i}"
+                raise ValueError(f"{what}: output_gradient{which} must have the output's shape "
+                                 f"{expected} for x {x.shape}, got {d.shape}")
+            if d.dtype.kind not in "biuf":
+                raise TypeError(f"{what}: output_gradient must hold numbers, got {d.dtype}")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        layers = self.layers
+        saved = [(layer, layer.needs_input_grad, layer.grads) for layer in layers]
+        pools = [layer for layer in layers if hasattr(layer, "_keep_for_backward")]
+        dxs, acts, grads = [], [], []
         try:
-            for layer in self._layers:
-                layer.needs_input_grad = True
+            graph.set_gradient_needs(everything=True)
             for layer in pools:
                 layer._keep_for_backward = True
-            for xb, dyb in batches():
-                y = self._forward(xb, training=False)
-                g = dyb.astype(y.dtype, copy=False)
-                for layer in reversed(self._layers):
-                    g = layer.backward(g)
-                out.append(g)
+            for start in range(0, x.shape[0], batch_size):
+                part = slice(start, start + batch_size)
+                outs, kept = graph.run(self._batch(x, part), False, logits=logits, keep=tensors)
+                dx, kept_grads = graph.backward(
+                    [d[part].astype(o.dtype, copy=False) for d, o in zip(dys, outs)], tensors)
+                dxs.append(dx)
+                acts.append(kept)
+                grads.append(kept_grads)
         finally:
-            for layer, needs, grads in saved:
-                layer.needs_input_grad, layer.grads = needs, grads
+            for layer, needs, g in saved:
+                layer.needs_input_grad, layer.grads = needs, g
             for layer in pools:
                 layer._keep_for_backward = False
-        if not out:
-            return np.zeros(x.shape, self._layers[0].dtype)
-        return np.concatenate(out)
+        if not dxs:
+            empty = [np.zeros((0,) + t.shape[1:], t.dtype) for t in tensors]
+            return np.zeros(x.shape, graph.input_dtype), empty, list(empty)
+        return (np.concatenate(dxs), [np.concatenate(p) for p in zip(*acts)],
+                [np.concatenate(p) for p in zip(*grads)])
 
     def predict_on_batch(self, x):
-        return self._forward(self._batch(self._prepare(x, "predict_on_batch"), slice(None)),
-                             training=False)
+        x = self._batch(self._prepare(x, "predict_on_batch"), slice(None))
+        return self._as_given(self._graph.run(x, training=False))
 
     def train_on_batch(self, x, y, return_dict=False):
         """One optimizer step on this batch; returns its ``[loss, metrics...]``."""
@@ -559,23 +512,23 @@ class Sequential:
     # -- weights ---------------------------------------------------------------------------
     def get_weights(self):
         """Copies of all weight arrays, layer by layer."""
-        return [w.copy() for layer in self._layers for w in layer.weights]
+        return [w.copy() for layer in self.layers for w in layer.weights]
 
     def set_weights(self, weights):
         weights = list(weights)
         self._require_built("set_weights")
-        expected = sum(len(layer.weights) for layer in self._layers)
+        expected = sum(len(layer.weights) for layer in self.layers)
         if len(weights) != expected:
             raise ValueError(f"set_weights: model {self.name!r} has {expected} weight arrays, "
                              f"got {len(weights)}")
         i = 0
-        for layer in self._layers:
+        for layer in self.layers:
             k = len(layer.weights)
             layer.set_weights(weights[i:i + k])
             i += k
 
     def _architecture(self):
-        return [[type(l).__name__, [list(w.shape) for w in l.weights]] for l in self._layers]
+        return [[type(l).__name__, [list(w.shape) for w in l.weights]] for l in self.layers]
 
     def save_weights(self, filepath):
         """Write all weights to an .npz file (plain arrays and a JSON description of the
@@ -590,31 +543,9 @@ class Sequential:
         self._require_built("load_weights")
         self.set_weights(saving.load_weights(filepath, self._architecture()))
 
-    def get_config(self):
-        return {"name": self.name,
-                "input_shape": None if self._input_shape is None else list(self._input_shape),
-                "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
-                           for l in self._layers]}
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        """A new model from get_config's dict (layers by class name: fastconv's own, or
-        those in custom_objects, name -> class). The weights are new ones."""
-        table = _layer_classes(custom_objects)
-        model = cls(name=config["name"])
-        if config.get("input_shape") is not None:
-            model.add(Input(shape=tuple(config["input_shape"])[1:]))
-        for i, entry in enumerate(config["layers"]):
-            name = entry["class_name"]
-            if name not in table:
-                raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
-                                 f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
-            model.add(table[name](**entry["config"]))
-        return model
-
     # -- whole-model files -------------------------------------------------------------------
     def _trainable_params(self):
-        return [w for layer in self._layers for w in layer.trainable_weights]
+        return [w for layer in self.layers for w in layer.trainable_weights]
 
     def save(self, filepath, overwrite=True):
         """Write the whole model to one file: the architecture (each layer's get_config),
@@ -628,7 +559,7 @@ class Sequential:
         if not overwrite and os.path.exists(path):
             raise ValueError(f"save: {path} exists and overwrite is False")
         arrays, weights = {}, []
-        for layer in self._layers:
+        for layer in self.layers:
             names = []
             for w in layer.weights:
                 names.append(f"weights/{len(arrays):04d}")
@@ -639,7 +570,7 @@ class Sequential:
                   "model": {"class_name": type(self).__name__, "config": self.get_config()},
                   "weights": weights, "compile": None,
                   "layer_random_states": {
-                      l.name: l._generator.bit_generator.state for l in self._layers
+                      l.name: l._generator.bit_generator.state for l in self.layers
                       if getattr(l, "_generator", None) is not None},
                   "random_state": _rng.get_state()}
         if self.loss is not None:
@@ -659,74 +590,3 @@ class Sequential:
                 "optimizer_iterations": iterations, "optimizer_slots": slots}
         saving.save_model(path, config, arrays)
 
-
-def _layer_classes(custom_objects=None):
-    table = {name: getattr(layer_module, name) for name in layer_module.__all__
-             if name not in ("Layer", "Input")}
-    for name, value in (custom_objects or {}).items():
-        if not (isinstance(value, type) and issubclass(value, Layer)):
-            raise TypeError(f"custom_objects[{name!r}] must be a Layer subclass, got {value!r}")
-        table[name] = value
-    return table
-
-
-def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):
-    """The model that Sequential.save wrote to ``filepath``: its layers, weights and, with
-    compile=True, its optimizer (with its state), loss and metrics, ready to resume training.
-
-    Seeded layers get their generators' states back; with restore_random_state=True so does
-    fastconv's shared generator (shuffling, dropout and augmentation of unseeded layers), so
-    that a run resumed in a new process is the run that was saved. Building the model does not
-    draw from the shared generator. Refuses with ValueError, naming the file, a file that is
-    not a complete fastconv model file, one from a newer format version, and one whose arrays
-    do not fit its own description; OSError if it cannot be read at all.
-    """
-    with saving.ModelFile(filepath) as f:
-        config = f.config
-        path = f.path
-        try:
-            model_config = config["model"]
-            if model_config["class_name"] != "Sequential":
-                raise ValueError(f"model class {model_config['class_name']!r} is not one "
-                                 f"fastconv knows")
-            with _rng.isolated():
-                model = Sequential.from_config(model_config["config"], custom_objects)
-            if not model.built:
-                raise ValueError("the model has no input shape")
-            weights = config["weights"]
-            if len(weights) != len(model.layers):
-                raise ValueError(f"weights for {len(weights)} layers, the model has "
-                                 f"{len(model.layers)}")
-            for layer, entry in zip(model.layers, weights):
-                if len(entry["arrays"]) != len(layer.weights):
-                    raise ValueError(f"layer {layer.name!r}: {len(entry['arrays'])} weight "
-                                     f"arrays where it has {len(layer.weights)}")
-                layer.set_weights([f.array(name, w.shape)
-                                   for name, w in zip(entry["arrays"], layer.weights)])
-            for layer in model.layers:
-                state = config.get("layer_random_states", {}).get(layer.name)
-                if state is not None and getattr(layer, "_generator", None) is not None:
-                    layer._generator.bit_generator.state = state
-            info = config.get("compile")
-            if compile and info is not None:
-                model.compile(optimizers.get(info["optimizer"]), losses.get(info["loss"]),
-                              info["metrics"])
-                slots = info.get("optimizer_slots")
-                params = model._trainable_params()
-                if slots is not None and len(slots) != len(params):     # before any read
-                    raise ValueError(f"optimizer state for {len(slots)} parameters, the "
-                                     f"model has {len(params)}")
-                state = None if slots is None else [
-                    {key: f.array(name, p.shape) for key, name in entry.items()}
-                    for entry, p in zip(slots, params)]
-                model.optimizer.set_state(info["optimizer_iterations"], state, params)
-            if restore_random_state:
-                _rng.set_state(config["random_state"])
-        except ValueError as e:
-            if str(e).startswith("load_model:"):
-                raise
-            raise ValueError(f"load_model: {path}: {e}") from None
-        except (KeyError, TypeError, AttributeError, IndexError) as e:
-            raise ValueError(f"load_model: {path} holds a damaged model description "
-                             f"({type(e).__name__}: {e})") from None
-    return model
