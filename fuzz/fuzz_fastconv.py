@@ -563,7 +563,7 @@ def TestOneInput(data):
 
 def write_seeds(folder):
     """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
-    and whole model files, as they are, with one bit changed and truncated. The decoder takes
+    and whole model files (a Sequential, a functional graph), as they are, with one bit changed and truncated. The decoder takes
     its integers off the end: the last byte picks the target (2: load_weights, then 1: the
     file as it is; 4: load_model, then 0 or 1: restore_random_state), the SIMD path byte
     before it, the file before them."""
@@ -576,6 +576,12 @@ def write_seeds(folder):
         layers.Dense(1, activation="sigmoid")])
     chapter.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     chapter.fit(np.zeros((4, 8, 8, 3), np.float32), np.zeros(4), verbose=0)
+    inputs = layers.Input((6, 6, 2))
+    stem = layers.Conv2D(3, 3, padding="same", activation="relu")(inputs)
+    merged = layers.Add()([stem, layers.Conv2D(3, 3, padding="same")(stem)])
+    merged = layers.Concatenate()([layers.MaxPooling2D()(merged), layers.MaxPooling2D()(stem)])
+    graph = models.Model(inputs, [layers.Dense(2)(layers.Flatten()(merged)),
+                                  layers.GlobalAveragePooling2D()(merged)])
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "w.npz")
         model.save_weights(path)
@@ -585,9 +591,14 @@ def write_seeds(folder):
         chapter.save(path)
         with open(path, "rb") as f:
             model_file = f.read()
+        path = os.path.join(tmp, "g.keras")
+        graph.save(path)
+        with open(path, "rb") as f:
+            graph_file = f.read()
     seeds = {}
     for name, data, tail in (("weights-file", content, [1, 0, 2]),
-                             ("model-file", model_file, [1, 0, 4])):
+                             ("model-file", model_file, [1, 0, 4]),
+                             ("functional-model-file", graph_file, [1, 0, 4])):
         seeds[name] = data + bytes(tail)
         seeds[name + "-flipped"] = data[:100] + bytes([data[100] ^ 1]) + data[101:] + bytes(
             tail)
