@@ -1,13 +1,17 @@
 """to_categorical, set_random_seed, image_dataset_from_directory, plot_model and
-plot_history."""
+plot_history, and the pictures of what a convnet learned: feature maps, filter patterns and
+Grad-CAM heatmaps (as arrays, and drawn)."""
 import numpy as np
 
 from .. import _rng
 from .image_dataset import image_dataset_from_directory
 from .plotting import plot_history, plot_model
+from .visualization import (feature_maps, filter_pattern, grad_cam, plot_feature_maps,
+                            plot_filter_patterns, plot_grad_cam)
 
 __all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "plot_model",
-           "plot_history"]
+           "plot_history", "feature_maps", "plot_feature_maps", "filter_pattern",
+           "plot_filter_patterns", "grad_cam", "plot_grad_cam"]
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
