@@ -78,7 +78,7 @@ def main(argv=None):
         if args.command == "train-mnist":
             mnist.check_arguments(args)
             mnist.run(args.epochs, args.batch_size, args.data_dir, args.plot_file, args.seed,
-                      args.verbose)
+                      args.verbose, args.pictures)
     except CommandError as e:
         if args.debug:
             raise

@@ -41,10 +41,19 @@ def test_train_mnist_runs_the_program_and_reports_epoch_times(monkeypatch, tmp_p
                         lambda self, x, y, verbose=1: [1.0, 0.5])
     pytest.importorskip("matplotlib")
     picture = tmp_path / "net.png"
+    pictures = tmp_path / "pictures" / "new"
     assert cli.main(["train-mnist", "--epochs", "2", "--batch-size", "64", "--seed", "1",
-                     "--plot-file", str(picture), "--verbose", "2"]) == 0
+                     "--plot-file", str(picture), "--verbose", "2",
+                     "--pictures", str(pictures)]) == 0
     out = capsys.readouterr().out
     assert picture.read_bytes()[:4] == b"\x89PNG"
+    # conv1's and conv2's names depend on how many Conv2D this process made before
+    drawn = sorted(os.listdir(pictures))
+    assert drawn[0] == "feature_maps.png" and drawn[-1] == "grad_cam.png" and len(drawn) == 4
+    assert all(name.startswith("filter_patterns_conv2d") for name in drawn[1:3])
+    for name in drawn:
+        assert (pictures / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"wrote {pictures / name}" in out
     assert "Total params: 93,322" in out and "Epoch 2/2" in out
     assert "test_acc: 0.5" in out and "seconds per epoch: " in out
 
@@ -84,6 +93,8 @@ def fastconv_command(*args, **env):
     (["train-mnist", "--data-dir", "/no/such/folder"], 1, "--data-dir: no such folder"),
     (["train-mnist", "--plot-file", "/no/such/folder/net.png"], 1,
      "--plot-file: no such folder: /no/such/folder"),
+    (["train-mnist", "--plot-file", "", "--pictures", "/etc/hostname/pics"], 1,
+     "--pictures: /etc/hostname is a file, not a folder"),
     (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
 ])
 def test_user_errors_print_one_line_and_exit_nonzero(args, status, message):

@@ -66,10 +66,15 @@ def test_train_images_command_writes_the_model_curves_and_summary(drawn, tmp_pat
     out = tmp_path / "out"
     assert cli.main(["train-images", os.path.join(drawn, "train"), "--image-size", "46",
                      "--epochs", "2", "--batch-size", "25", "--validation-split", "0.25",
-                     "--seed", "3", "--out", str(out), "--verbose", "2"]) == 0
+                     "--seed", "3", "--out", str(out), "--verbose", "2",
+                     "--pictures", str(out / "pictures")]) == 0
     printed = capsys.readouterr().out
     for name in ("model.keras", "history.png", "history.csv", "summary.txt"):
         assert f"wrote {out / name}" in printed
+    drawn = sorted(os.listdir(out / "pictures"))
+    assert len(drawn) == 4 and drawn[0] == "feature_maps.png" and drawn[-1] == "grad_cam.png"
+    for name in drawn:
+        assert f"wrote {out / 'pictures' / name}" in printed
     assert "Using 450 files for training." in printed and "Epoch 2/2" in printed
     model = models.load_model(out / "model.keras")
     assert model.output_shape == (None, 1) and model.loss.name == "binary_crossentropy"

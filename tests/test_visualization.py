@@ -115,6 +115,12 @@ def test_filter_pattern_raises_the_filters_activation(trained):
         # more steps climb higher
         longer = utils.filter_pattern(trained, "last_conv", f, steps=40, seed=4)
         assert upto.predict(longer[None], verbose=0)[..., f].mean() > after
+    # a filter silent on the grey start still climbs (on its pre-activation until it responds)
+    silent = [f for f in range(16) if f not in alive]
+    assert silent            # this seed leaves some (3 and 5)
+    for f in silent[:2]:
+        pattern = utils.filter_pattern(trained, "last_conv", f, steps=20, seed=4)
+        assert upto.predict(pattern[None], verbose=0)[..., f].mean() > 0.1
     # zero steps: the grey start itself
     grey = utils.filter_pattern(trained, "last_conv", 0, steps=0, seed=4)
     assert grey.min() >= 0.4 and grey.max() <= 0.6
@@ -196,3 +202,24 @@ def test_pictures_without_matplotlib_name_the_extra(trained, monkeypatch, tmp_pa
                  lambda: utils.plot_filter_patterns(trained, "last_conv", tmp_path / "c.png")):
         with pytest.raises(ImportError, match=r"needs matplotlib.*fastconv\[plot\]"):
             call()
+
+
+def test_heatmap_cells_sit_on_the_centres_of_what_they_see():
+    """Valid 3x3 convolutions and 2x2 pooling: cell i of the last map is centred on input
+    pixel 2 i + 3.5 (the MNIST convnet's conv2); a 'same' stride-2 convolution of a 9-pixel
+    input on 2 i (its padding puts one pixel before)."""
+    from fastconv.utils.visualization import _cell_centres, _heat_on_image
+    model = models.Sequential([layers.Input((28, 28, 1)), layers.Conv2D(2, 3, name="c1"),
+                               layers.MaxPooling2D(2), layers.Conv2D(2, 3, name="c2")])
+    assert _cell_centres(model, model.get_layer("c2")) == [(2.0, 3.5), (2.0, 3.5)]
+    assert _cell_centres(model, model.get_layer("c1")) == [(1.0, 1.0), (1.0, 1.0)]
+    same = models.Sequential([layers.Input((9, 8, 1)),
+                              layers.Conv2D(1, 3, strides=2, padding="same", name="s")])
+    # rows: 9 -> 5 with total padding 2, one before: centres at 2 i; columns: 8 -> 4 with
+    # total padding 1, none before: centres at 2 i + 1
+    assert _cell_centres(same, same.get_layer("s")) == [(2.0, 0.0), (2.0, 1.0)]
+    heat = np.zeros((11, 11), np.float32)
+    heat[4, 6] = 1
+    big = _heat_on_image(model, model.get_layer("c2"), heat, (28, 28))
+    assert np.unravel_index(np.argmax(big), big.shape) in [(11, 15), (12, 15), (11, 16),
+                                                           (12, 16)]

@@ -7,7 +7,8 @@ RandomRotation, RandomZoom), Rescaling, four Conv2D + MaxPooling2D blocks of 32,
 classes (a softmax with sparse categorical cross-entropy for more), RMSprop at 1e-4. It
 validates on ``--validation-dir`` or on a ``--validation-split`` of DIR, and writes into
 ``--out`` the trained model (model.keras, fastconv's whole-model file), the curves
-(history.png), the epochs' logs (history.csv) and a summary (summary.txt).
+(history.png), the epochs' logs (history.csv) and a summary (summary.txt); with
+``--pictures DIR``, what the network learned (feature maps, filter patterns, Grad-CAM).
 
 ``fastconv draw-images DIR`` draws a two-class folder to try it on (see
 fastconv.examples.drawn_images).
@@ -127,6 +128,11 @@ def run(args):
     print(" - ".join(f"{k}: {v:.4f}" for k, v in final.items()))
     for path in paths.values():
         print(f"wrote {os.path.abspath(path)}")
+    if args.pictures:
+        from .pictures import write_pictures
+        image = next(iter(val if val is not None else train))[0][0]
+        write_pictures(model, image, args.pictures, value_range=(0.0, 255.0),
+                       class_names=train.class_names, seed=args.seed or 0)
     return history
 
 
@@ -158,6 +164,10 @@ def add_arguments(parser):
                         help="folder for model.keras, history.png, history.csv, summary.txt")
     parser.add_argument("--seed", type=nonnegative_int, default=None)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    parser.add_argument("--pictures", default=None, metavar="DIR",
+                        help="after training, draw a validation picture's feature maps, the "
+                             "first two conv layers' filter patterns and a Grad-CAM heatmap "
+                             "into DIR")
 
 
 def check_arguments(args):
@@ -182,6 +192,9 @@ def check_arguments(args):
     except ImportError:
         raise CommandError("train-images needs Pillow, an optional extra: "
                            "pip install 'fastconv[images]'") from None
+    if args.pictures:
+        from .pictures import check_folder
+        check_folder(args.pictures)
 
 
 def add_draw_arguments(parser):

@@ -40,8 +40,9 @@ def build_network():
 
 
 def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", seed=None,
-        verbose=1):
-    """Train and evaluate the convnet; returns (test_loss, test_acc, seconds per epoch)."""
+        verbose=1, pictures=None):
+    """Train and evaluate the convnet; returns (test_loss, test_acc, seconds per epoch).
+    With pictures (a folder), then draw what it learned there from the first test digit."""
     if seed is not None:
         set_random_seed(seed)
     try:
@@ -72,6 +73,10 @@ def run(epochs=5, batch_size=64, data_dir=None, plot_file="mnist_convnet.png", s
     print(f"test_acc: {test_acc}")
     print("seconds per epoch: " + ", ".join(f"{s:.1f}" for s in timer.seconds)
           + f" (mean {sum(timer.seconds) / max(len(timer.seconds), 1):.1f})")
+    if pictures:
+        from fastconv.examples.pictures import write_pictures
+        write_pictures(network, test_data[0], pictures,
+                       class_names=[str(d) for d in range(10)], seed=seed or 0)
     return test_loss, test_acc, timer.seconds
 
 
@@ -85,6 +90,9 @@ def add_arguments(parser):
                         help="where to draw the network ('' to skip)")
     parser.add_argument("--seed", type=nonnegative_int, default=None)
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1)
+    parser.add_argument("--pictures", default=None, metavar="DIR",
+                        help="after training, draw a test digit's feature maps, conv1's and "
+                             "conv2's filter patterns and a Grad-CAM heatmap into DIR")
 
 
 def check_arguments(args):
@@ -97,6 +105,9 @@ def check_arguments(args):
             raise CommandError(f"--plot-file: no such folder: {folder}")
         if not os.access(folder, os.W_OK):
             raise CommandError(f"--plot-file: cannot write into {folder}")
+    if args.pictures:
+        from fastconv.examples.pictures import check_folder
+        check_folder(args.pictures)
 
 
 if __name__ == "__main__":

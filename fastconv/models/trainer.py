@@ -419,13 +419,14 @@ class Trainer:
             return self._no_outputs()
         return self._as_given([np.concatenate(parts) for parts in zip(*outputs)])
 
-    def input_gradient(self, x, output_gradient, batch_size=None):
+    def input_gradient(self, x, output_gradient, batch_size=None, logits=False):
         """The vector-Jacobian product of the model at x, in inference mode: the gradient with
         respect to x of ``sum(output * output_gradient)`` (summed over the outputs for a model
         with several: output_gradient is then a list, one array per output), through the
-        compiled backward kernels, in batches of batch_size (32). The model's weights, and
-        what fit would compute, are left as they were."""
-        dx, _, _ = self._vjp(x, output_gradient, (), batch_size, False, "input_gradient")
+        compiled backward kernels, in batches of batch_size (32). With logits=True the output
+        is taken before the last layer's activation. The model's weights, and what fit would
+        compute, are left as they were."""
+        dx, _, _ = self._vjp(x, output_gradient, (), batch_size, logits, "input_gradient")
         return dx
 
     def layer_gradients(self, x, output_gradient, layer_names, batch_size=None, logits=False):

@@ -90,10 +90,12 @@ def filter_pattern(model, layer_name, filter_index, size=None, steps=30, step_si
     ``filter_index`` of layer ``layer_name``), by gradient ascent as the Keras book does:
     from a grey, slightly noisy start (uniform in the middle fifth of ``value_range``, the
     range of the model's inputs), ``steps`` steps of ``step_size`` along the L2-normalised
-    gradient (scaled by the range's width). ``size`` (height, width) grows the image beyond
-    the model's input size when the layers before this one allow it. Returns the image as a
-    float32 array (height, width, channels), not clipped: ``plot_filter_patterns`` shows it
-    normalised."""
+    gradient (scaled by the range's width). Where the filter is silent everywhere (a ReLU
+    passes no gradient then) a step climbs its output before the activation instead, until
+    it responds. ``size`` (height, width) grows the image
+    beyond the model's input size when the layers before this one allow it. Returns the
+    image as a float32 array (height, width, channels), not clipped:
+    ``plot_filter_patterns`` shows it normalised."""
     what = "filter_pattern"
     layer = _spatial_layer(model, layer_name, what)
     channels = layer.output_shape[3]
@@ -122,7 +124,10 @@ def filter_pattern(model, layer_name, filter_index, size=None, steps=30, step_si
     for _ in range(steps):
         grad = sub.input_gradient(image, dy)
         norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
-        if not norm > 0:           # a dead filter: nothing to climb
+        if not norm > 0:
+            grad = sub.input_gradient(image, dy, logits=True)
+            norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
+        if not norm > 0:           # a filter that sees nothing of the input: nothing to climb
             break
         image += (step_size * (hi - lo) / norm) * grad
     return image[0]
@@ -165,6 +170,34 @@ def grad_cam(model, image, layer_name, class_index=None):
     cam = np.maximum(maps[0].astype(np.float64) @ weights, 0)
     top = cam.max()
     return (cam / top if top > 0 else cam).astype(np.float32)
+
+
+def _cell_centres(model, layer):
+    """Where the centres of the layer's map cells fall on the input image, per axis:
+    ``(scale, offset)`` with cell i at input pixel ``offset + scale * i``, from the windows,
+    strides and paddings of the convolution and pooling layers on the way (the first input
+    of a merge); None if a layer on the way resizes in a way this does not know."""
+    geometry = [(1.0, 0.0), (1.0, 0.0)]
+    graph = model._graph
+    tensor = graph.tensor_of(layer, "grad_cam")
+    while tensor is not graph.input:
+        node = tensor.node
+        current = node.layer
+        shape_in = node.inputs[0].shape
+        if isinstance(current, (Conv2D, _Pooling2D)):
+            window = current.kernel_size if isinstance(current, Conv2D) else current.pool_size
+            for axis in (0, 1):
+                top, _ = _api.padding_amounts(shape_in[1 + axis], window[axis],
+                                              current.strides[axis], current.padding)
+                scale, offset = geometry[axis]
+                # cell i of this layer is centred on its input's point s i - top + (k - 1) / 2
+                step = current.strides[axis]
+                geometry[axis] = (scale * step,
+                                  offset * step + (-top + (window[axis] - 1) / 2))
+        elif tuple(node.output.shape[1:3]) != tuple(shape_in[1:3]):
+            return None
+        tensor = node.inputs[0]
+    return geometry
 
 
 # -- pictures -------------------------------------------------------------------------------------
@@ -251,8 +284,11 @@ def plot_filter_patterns(model, layer_name, to_file, filters=None, images_per_ro
     cols = min(per_row, len(patterns))
     rows = -(-len(patterns) // cols)
     h, w = patterns[0].shape[:2]
-    fig = Figure(figsize=(1.6 * cols, 1.6 * rows * h / w + 0.5), dpi=dpi)
+    height = 1.6 * rows * h / w + 0.2 * rows + 0.5
+    fig = Figure(figsize=(1.6 * cols, height), dpi=dpi)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.01, top=1 - 0.5 / height,
+                        wspace=0.08, hspace=0.25)
     fig.suptitle(f"{layer_name}: the input each filter responds to most", fontsize=11)
     for i, (f, p) in enumerate(zip(filters, patterns)):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -267,11 +303,24 @@ def plot_filter_patterns(model, layer_name, to_file, filters=None, images_per_ro
     return to_file
 
 
+def _heat_on_image(model, layer, heat, size):
+    """The heatmap resampled (bilinear) onto the image's pixels, each cell at the centre of
+    the input region it sees; a plain resize when that is unknown."""
+    geometry = _cell_centres(model, layer)
+    if geometry is None:
+        return _api.resize_image(heat[:, :, None], size)[:, :, 0]
+    (sy, oy), (sx, ox) = geometry
+    m = np.array([[1 / sx, 0, -ox / sx, 0, 1 / sy, -oy / sy]])
+    return _api.affine_transform(heat[None, :, :, None], m, size,
+                                 fill_mode="nearest")[0, :, :, 0]
+
+
 def plot_grad_cam(model, image, layer_name, to_file, class_index=None, class_names=None,
                   alpha=0.4, dpi=96):
     """Three panels: the image, the Grad-CAM heatmap at the layer's resolution, and the
-    heatmap resized to the image (bilinear) and laid over it; saves a PNG and returns the
-    file name."""
+    heatmap laid over the image, each cell placed at the centre of the input region it sees
+    (valid convolutions shrink a map towards the middle: a plain resize would shift it);
+    saves a PNG and returns the file name."""
     Figure, FigureCanvasAgg, _ = _matplotlib("plot_grad_cam")
     from matplotlib import colormaps
     if not 0 <= alpha <= 1:
@@ -282,7 +331,7 @@ def plot_grad_cam(model, image, layer_name, to_file, class_index=None, class_nam
         class_index = int(p[0] > 0.5) if p.shape[0] == 1 else int(np.argmax(p))
     heat = grad_cam(model, x, layer_name, class_index)
     shown = _image_for_display(x[0])
-    big = _api.resize_image(heat[:, :, None], x.shape[1:3])[:, :, 0]
+    big = _heat_on_image(model, model.get_layer(layer_name), heat, x.shape[1:3])
     colour = colormaps["jet"](np.clip(big, 0, 1))[..., :3]
     base = shown if shown.ndim == 3 else np.repeat(shown[..., None], 3, axis=2)
     overlay = (1 - alpha) * base + alpha * colour
