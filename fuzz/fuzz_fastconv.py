@@ -563,8 +563,8 @@ def TestOneInput(data):
 
 def write_seeds(folder):
     """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
-    and whole model files (a Sequential, a functional graph), as they are, with one bit changed and truncated. The decoder takes
-    its integers off the end: the last byte picks the target (2: load_weights, then 1: the
+    and whole model files (a Sequential, a functional graph), as they are, with one bit
+    changed and truncated. The decoder takes its integers off the end: the last byte picks the target (2: load_weights, then 1: the
     file as it is; 4: load_model, then 0 or 1: restore_random_state), the SIMD path byte
     before it, the file before them."""
     os.makedirs(folder, exist_ok=True)

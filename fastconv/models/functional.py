@@ -2,8 +2,7 @@
 several outputs, with merges (Add, Concatenate) between. ``Graph`` runs the calls forward in
 order and the gradients back in reverse order, adding them where a tensor feeds several
 layers."""
-from .. import layers as layer_module
-from ..layers.base import Layer, SymbolicTensor, unique_name
+from ..layers.base import SymbolicTensor, unique_name
 from ..layers.core import Input, InputLayer
 from .trainer import Trainer, _format_bytes
 

@@ -19,7 +19,8 @@ def _layer_classes(custom_objects=None):
 
 def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):
     """The model (a Sequential or a Model) that save wrote to ``filepath``: its layers,
-    weights and, with compile=True, its optimizer (with its state), loss and metrics, ready to resume training.
+    weights and, with compile=True, its optimizer (with its state), loss and metrics, ready
+    to resume training.
 
     Seeded layers get their generators' states back; with restore_random_state=True so does
     fastconv's shared generator (shuffling, dropout and augmentation of unseeded layers), so
