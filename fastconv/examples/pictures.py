@@ -13,10 +13,9 @@ def write_pictures(model, image, folder, value_range=(0.0, 1.0), class_names=Non
     grad_cam.png (the heatmap of the predicted class at the last convolution layer whose
     maps are at least 7 pixels a side, else the last one).
     Returns the paths written; without matplotlib, says so and writes nothing."""
-    convs = [layer.name for layer in model.layers if isinstance(layer, Conv2D)]
-    wide = [layer.name for layer in model.layers if isinstance(layer, Conv2D)
-            and min(layer.output_shape[1:3]) >= 7]
-    cam_layer = (wide or convs)[-1]
+    convs = [layer for layer in model.layers if isinstance(layer, Conv2D)]
+    cam_layer = ([l for l in convs if min(l.output_shape[1:3]) >= 7] or convs)[-1].name
+    convs = [layer.name for layer in convs]
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:

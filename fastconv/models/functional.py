@@ -52,14 +52,13 @@ class Graph:
         """The calls between input and outputs, depth first from the outputs, so that each
         comes after the calls it takes from; refuses a graph that needs another input and a
         layer called twice (its stored forward pass would be overwritten)."""
-        order, done, on_path = [], set(), set()
+        order, done = [], set()
         stack = [(t.node, False) for t in reversed(self.outputs)]
         while stack:
             node, expanded = stack.pop()
             if id(node) in done:
                 continue
             if expanded:
-                on_path.discard(id(node))
                 done.add(id(node))
                 order.append(node)
                 continue
@@ -67,7 +66,6 @@ class Graph:
                 raise ValueError(f"Model {model_name!r}: graph disconnected: an output needs "
                                  f"input {node.layer.name!r}, which is not the model's input")
             stack.append((node, True))
-            on_path.add(id(node))
             for t in reversed(node.inputs):
                 if id(t.node) not in done:
                     stack.append((t.node, False))
@@ -281,7 +279,7 @@ class Model(Trainer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """A new model from get_config's dict; the weights are new ones."""
-        from .loading import _layer_classes
+        from .loading import _layer_classes, _layer_from_config
         table = _layer_classes(custom_objects)
         tensors = {}
         for i, entry in enumerate(config["layers"]):
@@ -290,10 +288,7 @@ class Model(Trainer):
                 c = entry["config"]
                 tensors[c["name"]] = Input(tuple(c["shape"]), name=c["name"], dtype=c["dtype"])
                 continue
-            if name not in table:
-                raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
-                                 f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
-            layer = table[name](**entry["config"])
+            layer = _layer_from_config(table, i, entry)
             inbound = [tensors[n] for n in entry["inbound"]]
             tensors[layer.name] = layer(inbound if layer._takes_list else inbound[0])
         outputs = [tensors[n] for n in config["output_layers"]]

@@ -17,6 +17,15 @@ def _layer_classes(custom_objects=None):
     return table
 
 
+def _layer_from_config(table, i, entry):
+    """A new layer from a model config's entry i ({"class_name", "config"})."""
+    name = entry["class_name"]
+    if name not in table:
+        raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
+                         f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
+    return table[name](**entry["config"])
+
+
 def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):
     """The model (a Sequential or a Model) that save wrote to ``filepath``: its layers,
     weights and, with compile=True, its optimizer (with its state), loss and metrics, ready

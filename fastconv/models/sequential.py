@@ -117,15 +117,11 @@ class Sequential(Model):
     def from_config(cls, config, custom_objects=None):
         """A new model from get_config's dict (layers by class name: fastconv's own, or
         those in custom_objects, name -> class). The weights are new ones."""
-        from .loading import _layer_classes
+        from .loading import _layer_classes, _layer_from_config
         table = _layer_classes(custom_objects)
         model = cls(name=config["name"])
         if config.get("input_shape") is not None:
             model.add(Input(shape=tuple(config["input_shape"])[1:]))
         for i, entry in enumerate(config["layers"]):
-            name = entry["class_name"]
-            if name not in table:
-                raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
-                                 f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
-            model.add(table[name](**entry["config"]))
+            model.add(_layer_from_config(table, i, entry))
         return model

@@ -10,6 +10,7 @@ from ..layers.base import ActivatedLayer
 from ..layers.convolutional import Conv2D
 from ..layers.pooling import _Pooling2D
 from ..models.functional import Model
+from ..models.trainer import _positive_int
 from .plotting import _matplotlib
 
 
@@ -96,13 +97,22 @@ def filter_pattern(model, layer_name, filter_index, size=None, steps=30, step_si
     beyond the model's input size when the layers before this one allow it. Returns the
     image as a float32 array (height, width, channels), not clipped:
     ``plot_filter_patterns`` shows it normalised."""
-    what = "filter_pattern"
+    return _filter_patterns(model, layer_name, [filter_index], size, steps, step_size,
+                            value_range, seed, "filter_pattern")[0]
+
+
+def _filter_patterns(model, layer_name, filters, size, steps, step_size, value_range, seed,
+                     what):
+    """filter_pattern for each of filters, the arguments checked and the model up to the
+    layer made once."""
     layer = _spatial_layer(model, layer_name, what)
     channels = layer.output_shape[3]
-    if isinstance(filter_index, bool) or not isinstance(filter_index, (int, np.integer)) \
-            or not 0 <= filter_index < channels:
-        raise ValueError(f"{what}: filter_index must be an integer in [0, {channels}) for "
-                         f"layer {layer_name!r} with {channels} filters, got {filter_index!r}")
+    for filter_index in filters:
+        if isinstance(filter_index, bool) or not isinstance(filter_index, (int, np.integer)) \
+                or not 0 <= filter_index < channels:
+            raise ValueError(f"{what}: filter_index must be an integer in [0, {channels}) for "
+                             f"layer {layer_name!r} with {channels} filters, got "
+                             f"{filter_index!r}")
     if isinstance(steps, bool) or int(steps) != steps or steps < 0:
         raise ValueError(f"{what}: steps must be a non-negative integer, got {steps!r}")
     steps = int(steps)
@@ -117,20 +127,29 @@ def filter_pattern(model, layer_name, filter_index, size=None, steps=30, step_si
     sub = _sub_model(model, layer, what, size)
     shape = tuple(sub.input_shape[1:])
     rng = _rng.generator() if seed is None else np.random.default_rng(seed)
-    image = (lo + (hi - lo) * rng.uniform(0.4, 0.6, (1,) + shape)).astype(sub._graph.input_dtype)
     out_shape = (1,) + tuple(sub.output_shape[1:])
-    dy = np.zeros(out_shape, image.dtype)
-    dy[..., filter_index] = 1.0 / (out_shape[1] * out_shape[2])     # d mean / d activation
-    for _ in range(steps):
-        grad = sub.input_gradient(image, dy)
-        norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
-        if not norm > 0:
-            grad = sub.input_gradient(image, dy, logits=True)
+    patterns = []
+    for filter_index in filters:
+        image = (lo + (hi - lo) * rng.uniform(0.4, 0.6, (1,) + shape)).astype(
+            sub._graph.input_dtype)
+        dy = np.zeros(out_shape, image.dtype)
+        dy[..., filter_index] = 1.0 / (out_shape[1] * out_shape[2])   # d mean / d activation
+        for _ in range(steps):
+            grad = sub.input_gradient(image, dy)
             norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
-        if not norm > 0:           # a filter that sees nothing of the input: nothing to climb
-            break
-        image += (step_size * (hi - lo) / norm) * grad
-    return image[0]
+            if not norm > 0:
+                grad = sub.input_gradient(image, dy, logits=True)
+                norm = np.sqrt(np.sum(grad.astype(np.float64) ** 2))
+            if not norm > 0:       # a filter that sees nothing of the input: nothing to climb
+                break
+            image += (step_size * (hi - lo) / norm) * grad
+        patterns.append(image[0])
+    return patterns
+
+
+def _predicted_class(p):
+    """The class of one prediction: the argmax, or for one sigmoid unit 1 above 0.5."""
+    return int(p[0] > 0.5) if p.shape[0] == 1 else int(np.argmax(p))
 
 
 def grad_cam(model, image, layer_name, class_index=None):
@@ -151,8 +170,7 @@ def grad_cam(model, image, layer_name, class_index=None):
     units = graph.outputs[0].shape[1]
     classes = 2 if units == 1 else units
     if class_index is None:
-        p = model.predict(x, verbose=0)[0]
-        class_index = int(p[0] > 0.5) if units == 1 else int(np.argmax(p))
+        class_index = _predicted_class(model.predict(x, verbose=0)[0])
     elif isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
             or not 0 <= class_index < classes:
         raise ValueError(f"{what}: class_index must be an integer in [0, {classes}), got "
@@ -221,12 +239,6 @@ def _image_for_display(image):
     return image[..., 0] if image.shape[-1] == 1 else image[..., :3]
 
 
-def _positive_count(value, name, what):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{what}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def plot_feature_maps(model, image, to_file, layer_names=None, images_per_row=16, dpi=96):
     """The book's picture of an image's intermediate activations: for each layer (by default
     every convolution and pooling layer) a grid of all its channels, each normalised for
@@ -234,7 +246,7 @@ def plot_feature_maps(model, image, to_file, layer_names=None, images_per_row=16
     Read top to bottom it shows the network making the image "smaller and thicker"."""
     Figure, FigureCanvasAgg, _ = _matplotlib("plot_feature_maps")
     from matplotlib import colormaps
-    per_row = _positive_count(images_per_row, "images_per_row", "plot_feature_maps")
+    per_row = _positive_int(images_per_row, "plot_feature_maps: images_per_row")
     maps = feature_maps(model, image, layer_names)
     grids = []
     for name, m in maps:
@@ -273,14 +285,13 @@ def plot_filter_patterns(model, layer_name, to_file, filters=None, images_per_ro
     Figure, FigureCanvasAgg, _ = _matplotlib("plot_filter_patterns")
     what = "plot_filter_patterns"
     layer = _spatial_layer(model, layer_name, what)
-    per_row = _positive_count(images_per_row, "images_per_row", what)
+    per_row = _positive_int(images_per_row, f"{what}: images_per_row")
     filters = list(range(min(64, layer.output_shape[3]))) if filters is None \
         else list(filters)
     if not filters:
         raise ValueError(f"{what}: filters must name at least one filter")
-    rng = _rng.generator() if seed is None else np.random.default_rng(seed)
-    patterns = [filter_pattern(model, layer_name, f, size, steps, step_size, value_range,
-                               seed=rng) for f in filters]
+    patterns = _filter_patterns(model, layer_name, filters, size, steps, step_size,
+                                value_range, seed, what)
     cols = min(per_row, len(patterns))
     rows = -(-len(patterns) // cols)
     h, w = patterns[0].shape[:2]
@@ -328,7 +339,7 @@ def plot_grad_cam(model, image, layer_name, to_file, class_index=None, class_nam
     x = _one_image(model, image, "plot_grad_cam")
     p = model.predict(x, verbose=0)[0]
     if class_index is None:
-        class_index = int(p[0] > 0.5) if p.shape[0] == 1 else int(np.argmax(p))
+        class_index = _predicted_class(p)
     heat = grad_cam(model, x, layer_name, class_index)
     shown = _image_for_display(x[0])
     big = _heat_on_image(model, model.get_layer(layer_name), heat, x.shape[1:3])
