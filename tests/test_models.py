@@ -300,3 +300,29 @@ def test_early_stopping_and_callback_hooks(rng):
     assert seen == [0, 1] and stop.stopped_epoch == 1 and len(history.history["loss"]) == 2
     with pytest.raises(ValueError, match="unknown hook"):
         callbacks.LambdaCallback(on_everything=print)
+
+
+class _Doubling(layers.Activation):
+    """A layer of the user's own (not fastconv's), for pickling."""
+
+    def forward(self, x, training=False, activate=True):
+        return 2 * x
+
+
+def test_a_model_pickles_as_its_architecture_and_weights(rng):
+    import pickle
+    seq = models.Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(None, None, 3)),
+                             layers.MaxPooling2D(2), layers.BatchNormalization(),
+                             _Doubling("linear")])
+    seq.layers[2].set_weights([rng.random(4) + 0.5, rng.random(4), rng.random(4),
+                               rng.random(4) + 0.5])
+    inputs = layers.Input((8, 8, 1))
+    outputs = layers.Dense(3)(layers.Flatten()(layers.Conv2D(2, 3)(inputs)))
+    functional = models.Model(inputs, outputs)
+    for model, x in ((seq, rng.random((2, 10, 10, 3))), (functional, rng.random((2, 8, 8, 1)))):
+        copy = pickle.loads(pickle.dumps(model))
+        assert type(copy) is type(model) and copy is not model
+        assert [type(l) for l in copy.layers] == [type(l) for l in model.layers]
+        np.testing.assert_array_equal(copy.predict(x, verbose=0), model.predict(x, verbose=0))
+    with pytest.raises(TypeError, match="not built"):
+        pickle.dumps(models.Sequential([layers.Dense(2)]))

@@ -264,6 +264,22 @@ class Model(Trainer):
         for text in lines:
             print_fn(text)
 
+    # -- pickling --------------------------------------------------------------------------
+    def __reduce__(self):
+        """A pickled model is its architecture (get_config) and weights, rebuilt on loading
+        (so it travels to other processes: dask's workers, multiprocessing). The compile
+        settings and optimizer state do not travel: Model.save keeps those."""
+        from .loading import _MODEL_CLASSES, _rebuild
+        if not self.built:
+            raise TypeError(f"cannot pickle model {self.name!r}: it is not built yet "
+                            f"(give it an input shape or call it on data first)")
+        own = {name for name in _MODEL_CLASSES}
+        custom = {type(l).__name__: type(l) for l in self.layers
+                  if type(l).__module__.split(".")[0] != "fastconv"}
+        kind = type(self).__name__ if type(self).__name__ in own else type(self)
+        return _rebuild, (kind, self.get_config(), [l.get_weights() for l in self.layers],
+                          custom)
+
     # -- config ----------------------------------------------------------------------------
     def get_config(self):
         """The graph as plain data: each layer's class and config and the layers it takes

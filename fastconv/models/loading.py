@@ -26,6 +26,16 @@ def _layer_from_config(table, i, entry):
     return table[name](**entry["config"])
 
 
+def _rebuild(kind, config, weights, custom_objects):
+    """The model Model.__reduce__ pickled: kind is "Sequential", "Model" or a subclass."""
+    cls = _MODEL_CLASSES[kind] if isinstance(kind, str) else kind
+    with _rng.isolated():
+        model = cls.from_config(config, custom_objects)
+    for layer, arrays in zip(model.layers, weights):
+        layer.set_weights(arrays)
+    return model
+
+
 def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):
     """The model (a Sequential or a Model) that save wrote to ``filepath``: its layers,
     weights and, with compile=True, its optimizer (with its state), loss and metrics, ready
