@@ -346,6 +346,43 @@ def _winograd_kernel(kernel):
     return u
 
 
+def _conv2d_region(x, kernel, winograd_kernel, bias, strides, pad_top, pad_left, out_hw, relu,
+                   threads, result=None):
+    """The outputs out_hw = (rows, cols) of a convolution whose first window starts at
+    (-pad_top, -pad_left) of x, a region of a larger image (what lies past x's bottom and
+    right edges counts as padding): fastconv.dask's tiles. winograd_kernel is
+    _winograd_kernel(kernel) for the Winograd path (None: the direct one), chosen once for the
+    whole image, as conv2d would: each output is then computed with the same operations in
+    the same order as conv2d computes it on the whole image, so the tiles' values are
+    conv2d's, bit for bit (for Winograd, when the region starts at an even output row and
+    column). Arguments are checked by the caller; result is the dtype returned (default: the
+    inputs', as conv2d's)."""
+    arrays = [x, kernel] + ([] if bias is None else [bias])
+    compute, own = _dtypes(arrays)
+    result = own if result is None else result
+    f = kernel.shape[3]
+    b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
+    x_c, k_c = _contiguous(x, compute), _contiguous(kernel, compute)
+    y = _buffers.empty((x.shape[0],) + tuple(out_hw) + (f,), compute)
+    if winograd_kernel is not None:
+        _conv.conv2d_forward_winograd(x_c, _contiguous(winograd_kernel, compute), k_c, b, y,
+                                      pad_top, pad_left, relu, threads)
+    else:
+        _conv.conv2d_forward(x_c, k_c, b, y, strides[0], strides[1], pad_top, pad_left, relu,
+                             threads)
+    return _finish(y, result)
+
+
+def _max_pool2d_region(x, pool_size, strides, pad_top, pad_left, out_hw, threads):
+    """max_pool2d's outputs out_hw of a region x of a larger image, its first window at
+    (-pad_top, -pad_left): as _conv2d_region, for fastconv.dask."""
+    compute, result = _dtypes([x])
+    y = _buffers.empty((x.shape[0],) + tuple(out_hw) + (x.shape[3],), compute)
+    _pool.max_pool2d_forward(_contiguous(x, compute), y, None, pool_size[0], pool_size[1],
+                             strides[0], strides[1], pad_top, pad_left, threads)
+    return _finish(y, result)
+
+
 def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True,
                     relu_output=None):
     """Gradients of conv2d with respect to its input, kernel and bias.

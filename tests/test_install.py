@@ -27,8 +27,8 @@ def test_ci_imports_the_installed_wheel_not_the_source_folder():
         assert os.path.dirname(os.path.realpath(module.__file__)) == package
 
 
-def test_import_fastconv_loads_neither_network_nor_plotting_modules():
+def test_import_fastconv_loads_no_network_plotting_or_dask_modules():
     code = ("import sys, fastconv; "
-            "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib', 'PIL') "
-            "if m in sys.modules))")
+            "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'matplotlib', 'PIL', "
+            "'dask', 'distributed') if m in sys.modules))")
     assert run_python(code).strip() == "[]"

@@ -1,0 +1,507 @@
+"""fastconv's kernels and models on dask arrays: images larger than memory, batches larger
+than one machine (the optional extra ``fastconv[dask]``: dask and distributed).
+
+``conv2d`` and ``max_pool2d`` take an NHWC dask array chunked in any way along batch, height
+and width, and return a dask array whose value is what ``fastconv.conv2d`` and
+``fastconv.max_pool2d`` return for the whole array, bit for bit. ``predict`` runs a model
+over a batch-chunked array; ``apply`` runs a fully convolutional stack over one large image,
+tile by tile, with the overlaps its receptive field needs. They work with dask's threaded
+scheduler and with ``dask.distributed`` (any cluster ``Client`` connects to).
+
+How the tiles are cut. Input chunk boundary b becomes output boundary ceil(b / stride)
+(rounded to even rows and columns where the Winograd path runs, so that its 2x2 tiles fall
+where they fall on the whole image): regular input chunks give regular output chunks. Each
+output tile gets the rows and columns of the input its windows read, from as many input
+chunks as they span, however small those are (chunks smaller than the kernel or the stride
+included): nothing is rechunked along batch, height or width. The
+channels are joined into one chunk first if they are split (every output needs all of
+them). Output chunks are about the input chunks divided by the strides.
+
+Threads. Each task runs the kernels on one thread: dask's own threads (the threaded
+scheduler's ``num_workers``, a distributed worker's ``nthreads``) fill the cores, so a worker
+uses exactly the threads it was given, and no OpenMP pool is started per dask thread.
+``threads_per_task`` gives each task more, for few large chunks on a wide worker.
+
+Models travel as their architecture and weights (``pickle`` of a built model), once per
+worker; each dask thread rebuilds its own copy once and keeps it for the graph's tasks.
+"""
+import itertools
+import operator
+import pickle
+import threading
+
+import numpy as np
+
+try:
+    import dask
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+except ImportError as exc:          # pragma: no cover - depends on the installed extras
+    raise ImportError("fastconv.dask needs dask: pip install 'fastconv[dask]' (dask[array] "
+                      "and distributed)") from exc
+
+from . import _api
+
+__all__ = ["conv2d", "max_pool2d", "predict", "apply"]
+
+
+# ---------------------------------------------------------------------------------------------
+# checking
+
+def _dask_array(x, fn, ndim=4):
+    if not isinstance(x, da.Array):
+        raise TypeError(f"{fn}: x must be a dask array (dask.array.from_array, from_zarr, "
+                        f"...), got {type(x).__name__}; for a NumPy array use "
+                        f"fastconv.{fn.split('.')[-1]}")
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{fn}: x must be 4-D (batch, height, width, channels), got shape "
+                         f"{x.shape}")
+    if any(np.isnan(s) for s in x.shape):
+        raise ValueError(f"{fn}: x has unknown chunk sizes {x.chunks}; call "
+                         f"x.compute_chunk_sizes() first")
+    return x
+
+
+def _floating(x, fn):
+    """x's dtype checked as fastconv's kernels check an array's (float16/32/64 only)."""
+    _api._array(np.empty((0,), x.dtype), "x", fn)
+
+
+def _threads(threads_per_task, fn):
+    n = operator.index(threads_per_task)
+    if n < 1:
+        raise ValueError(f"{fn}: threads_per_task must be >= 1, got {n}")
+    return n
+
+
+class _omp_threads:
+    """The kernels' thread count for the calling thread, inside the block (for the code that
+    reads get_num_threads(): layers and models)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.previous = _api.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        _api.set_num_threads(self.previous)
+
+
+# ---------------------------------------------------------------------------------------------
+# tiling arithmetic (plain integers: no dask here)
+
+def _starts(chunks):
+    return list(itertools.accumulate((0,) + tuple(chunks)))
+
+
+def _output_bounds(in_bounds, stride, pad, out_size, even):
+    """Output chunk boundaries along one axis from the input's: input chunk boundary b
+    becomes output boundary ceil(b / stride) (rounded up to even with even), so that regular
+    input chunks whose size the stride divides give regular output chunks (what zarr wants);
+    empty chunks are dropped. pad does not move them: the halos reach both ways."""
+    del pad
+    cuts = {0, out_size}
+    for b in in_bounds[1:-1]:
+        o = -(-b // stride)
+        if even:
+            o += o % 2
+        cuts.add(min(max(o, 0), out_size))
+    return sorted(cuts)
+
+
+def _needs(o0, o1, window, stride, pad, size):
+    """(first, stop, local pad) of the input rows outputs o0..o1-1 read, clipped to the
+    image; the local pad is how far the first window starts before the first row read."""
+    lo = o0 * stride - pad
+    hi = (o1 - 1) * stride - pad + window
+    first, stop = max(lo, 0), min(hi, size)
+    return first, stop, first - lo
+
+
+def _pieces(first, stop, in_bounds):
+    """[(chunk index, start, stop) within the chunk] covering input rows first..stop-1."""
+    out = []
+    for j in range(len(in_bounds) - 1):
+        a, b = max(first, in_bounds[j]), min(stop, in_bounds[j + 1])
+        if a < b:
+            out.append((j, a - in_bounds[j], b - in_bounds[j]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the graph: per output tile, slices of the input chunks it needs, joined, then a kernel
+
+def _join(blocks):
+    """One array from a grid [rows][cols] of NHWC blocks."""
+    rows = [r[0] if len(r) == 1 else np.concatenate(r, axis=2) for r in blocks]
+    return rows[0] if len(rows) == 1 else np.concatenate(rows, axis=1)
+
+
+def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
+    """A dask array named name from tiles along height and width: tiles_h is a list of
+    ((o0, o1), (first, stop), extra) per output chunk row (extra: that tile's arguments to
+    task), tiles_w the same for columns; task(blocks, extra_h, extra_w, *constants) computes
+    one output block from the grid of input pieces. constants (arrays: kernels, models) go
+    into the graph once each."""
+    in_h, in_w = _starts(x.chunks[1]), _starts(x.chunks[2])
+    const_keys = []
+    layer = {}
+    for i, value in enumerate(constants):
+        key = (f"{name}-const", i)
+        layer[key] = value
+        const_keys.append(key)
+    piece = f"{name}-piece"
+    for n in range(x.numblocks[0]):
+        for th, ((_, _), (h0, h1), extra_h) in enumerate(tiles_h):
+            for tw, ((_, _), (w0, w1), extra_w) in enumerate(tiles_w):
+                grid = []
+                for jh, a, b in _pieces(h0, h1, in_h):
+                    row = []
+                    for jw, c, d in _pieces(w0, w1, in_w):
+                        source = (x.name, n, jh, jw, 0)
+                        whole = (a, b) == (0, x.chunks[1][jh]) and \
+                            (c, d) == (0, x.chunks[2][jw])
+                        if whole:
+                            row.append(source)
+                        else:
+                            key = (piece, n, th, tw, jh, jw)
+                            layer[key] = (operator.getitem, source,
+                                          (slice(None), slice(a, b), slice(c, d), slice(None)))
+                            row.append(key)
+                    grid.append(row)
+                layer[(name, n, th, tw, 0)] = (task, grid, extra_h, extra_w, *const_keys)
+    chunks = (x.chunks[0], tuple(o1 - o0 for (o0, o1), _, _ in tiles_h),
+              tuple(o1 - o0 for (o0, o1), _, _ in tiles_w), (out_channels,))
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[x])
+    return da.Array(graph, name, chunks, meta=meta)
+
+
+def _window_tiles(in_chunks, size, window, stride, pad, out_size, even):
+    """tiles_h (or _w) for one window sliding along one axis: extra = (local pad, outputs)."""
+    bounds = _output_bounds(_starts(in_chunks), stride, pad, out_size, even)
+    tiles = []
+    for o0, o1 in zip(bounds, bounds[1:]):
+        first, stop, local = _needs(o0, o1, window, stride, pad, size)
+        tiles.append(((o0, o1), (first, stop), (local, o1 - o0)))
+    return tiles
+
+
+def _one_chunk_of_channels(x):
+    return x if x.numblocks[3] == 1 else x.rechunk({3: -1})
+
+
+def _conv_task(blocks, extra_h, extra_w, kernel, u, bias, strides, relu, threads, result):
+    return _api._conv2d_region(_join(blocks), kernel, u, bias, strides, extra_h[0],
+                               extra_w[0], (extra_h[1], extra_w[1]), relu, threads, result)
+
+
+def _pool_task(blocks, extra_h, extra_w, pool_size, strides, threads):
+    return _api._max_pool2d_region(_join(blocks), pool_size, strides, extra_h[0], extra_w[0],
+                                   (extra_h[1], extra_w[1]), threads)
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
+           threads_per_task=1):
+    """``fastconv.conv2d`` of an NHWC dask array: a dask array of the same value, bit for bit.
+
+    x may be chunked in any way along batch, height and width; its channels are rechunked
+    into one chunk if they are split. kernel and bias are NumPy arrays (array_like), as for
+    fastconv.conv2d, and go into the graph once. Output chunks follow the input's: along
+    height and width, input chunk boundary b becomes output boundary ceil(b / stride)
+    (rounded up to even for the Winograd path); along the batch, the input's own. Arguments are checked here, as fastconv.conv2d checks
+    them, before anything is computed.
+
+    threads_per_task : int, keyword-only, default 1: the kernels' threads in each task (dask's
+        threads fill the cores; see the module's notes).
+    """
+    fn = "fastconv.dask.conv2d"
+    x = _dask_array(x, fn)
+    _floating(x, fn)
+    kernel = _api._array(kernel, "kernel", fn)
+    args = _api._ConvArgs(fn, x, kernel, strides, padding)
+    f = kernel.shape[3]
+    arrays = [np.empty((0,), x.dtype), kernel]
+    if bias is not None:
+        bias = _api._array(bias, "bias", fn)
+        if bias.shape != (f,):
+            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
+                             f"{kernel.shape}, got {bias.shape}")
+        arrays.append(bias)
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    threads = _threads(threads_per_task, fn)
+    compute, result = _api._dtypes(arrays)
+    kernel = np.array(kernel, compute, order="C")
+    bias = None if bias is None else np.array(bias, compute)
+    winograd = _api._winograd_pays(args, kernel.shape)
+    u = _api._winograd_kernel(kernel) if winograd else None
+    x = _one_chunk_of_channels(x)
+    (kh, kw), (sh, sw) = kernel.shape[:2], (args.sh, args.sw)
+    tiles_h = _window_tiles(x.chunks[1], x.shape[1], kh, sh, args.pt, args.oh, winograd)
+    tiles_w = _window_tiles(x.chunks[2], x.shape[2], kw, sw, args.pl, args.ow, winograd)
+    relu = activation == "relu"
+    name = "fastconv-conv2d-" + tokenize(x, kernel, bias, sh, sw, args.padding, relu, threads,
+                                         result.str)
+    return _tiled(x, name, tiles_h, tiles_w, f, np.empty((0, 0, 0, 0), result), _conv_task,
+                  (kernel, u, bias, (sh, sw), relu, threads, result))
+
+
+def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", threads_per_task=1):
+    """``fastconv.max_pool2d`` of an NHWC dask array: a dask array of the same value.
+
+    Chunking as for conv2d (windows and strides need not line up with the chunks; split
+    channels are joined into one chunk). strides default to pool_size, as in Keras.
+    """
+    fn = "fastconv.dask.max_pool2d"
+    x = _dask_array(x, fn)
+    _floating(x, fn)
+    args = _api._PoolArgs(fn, x, pool_size, strides, padding)
+    threads = _threads(threads_per_task, fn)
+    _, result = _api._dtypes([np.empty((0,), x.dtype)])
+    x = _one_chunk_of_channels(x)
+    tiles_h = _window_tiles(x.chunks[1], x.shape[1], args.ph, args.sh, args.pt, args.oh, False)
+    tiles_w = _window_tiles(x.chunks[2], x.shape[2], args.pw, args.sw, args.pl, args.ow, False)
+    name = "fastconv-max_pool2d-" + tokenize(x, args.kernel_args(), args.out_shape, threads)
+    return _tiled(x, name, tiles_h, tiles_w, x.shape[3], np.empty((0, 0, 0, 0), result),
+                  _pool_task, ((args.ph, args.pw), (args.sh, args.sw), threads))
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+class _Shipped:
+    """A model as it travels in a graph: its pickle (architecture and weights), rebuilt once
+    per process and thread (layers keep state between forward and backward, so threads do
+    not share one)."""
+
+    _cache = {}
+    _lock = threading.Lock()
+
+    def __init__(self, model):
+        self.data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        self.token = tokenize(self.data)
+
+    def __dask_tokenize__(self):
+        return self.token
+
+    def model(self):
+        key = (self.token, threading.get_ident())
+        with self._lock:
+            model = self._cache.get(key)
+        if model is None:
+            model = pickle.loads(self.data)
+            with self._lock:
+                if len(self._cache) > 64:       # models of graphs long finished
+                    self._cache.clear()
+                self._cache[key] = model
+        return model
+
+
+def _check_model(model, fn):
+    from .models import Model
+    if not isinstance(model, Model):
+        raise TypeError(f"{fn}: model must be a fastconv model (models.Sequential or "
+                        f"models.Model), got {type(model).__name__}")
+    if not model.built:
+        raise ValueError(f"{fn}: model {model.name!r} is not built: give it an input shape "
+                         f"(input_shape=... or layers.Input) first")
+
+
+def _predict_task(block, shipped, batch_size, threads):
+    with _omp_threads(threads):
+        return shipped.model().predict(block, batch_size=batch_size, verbose=0)
+
+
+def predict(model, x, batch_size=None, *, threads_per_task=1):
+    """``model.predict`` over a dask array of inputs chunked along the batch: a dask array of
+    the predictions, equal to ``model.predict(x.compute())``.
+
+    x's other axes are joined into one chunk if they are split. Each chunk is one task,
+    predicted in batches of batch_size (32) by the worker's own copy of the model. Models
+    with one output.
+    """
+    fn = "fastconv.dask.predict"
+    _check_model(model, fn)
+    x = _dask_array(x, fn, ndim=None)
+    threads = _threads(threads_per_task, fn)
+    if len(model.outputs) != 1:
+        raise ValueError(f"{fn}: model {model.name!r} has {len(model.outputs)} outputs; "
+                         f"predict takes models with one")
+    expected = model.input_shape
+    if x.ndim != len(expected) or any(e is not None and e != s
+                                      for e, s in zip(expected[1:], x.shape[1:])):
+        want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
+        raise ValueError(f"{fn}: model {model.name!r} expected input of shape {want}, got "
+                         f"{x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: x must hold numbers, got dtype {x.dtype}")
+    sample = model.predict(np.zeros((1,) + x.shape[1:], x.dtype), verbose=0)
+    x = x.rechunk({i: -1 for i in range(1, x.ndim)})
+    shipped = _Shipped(model)
+    name = "fastconv-predict-" + tokenize(x, shipped, batch_size, threads)
+    const = (f"{name}-model",)
+    layer = {const: shipped}
+    tail = (0,) * (sample.ndim - 1)
+    for n in range(x.numblocks[0]):
+        layer[(name, n) + tail] = (_predict_task, (x.name, n) + (0,) * (x.ndim - 1), const,
+                                   batch_size, threads)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[x])
+    chunks = (x.chunks[0],) + tuple((s,) for s in sample.shape[1:])
+    return da.Array(graph, name, chunks, meta=sample[:0])
+
+
+# the layers apply runs tile by tile: windows (by kind) and pointwise layers, whose outputs
+# at a pixel depend on that pixel alone
+_POINTWISE = ("Activation", "Dropout", "BatchNormalization", "Rescaling")
+
+
+def _stack(model, fn):
+    """[(kind, layer)] for a chain of the layers apply can tile; ValueError naming any other."""
+    if not model._is_chain:
+        raise ValueError(f"{fn}: model {model.name!r} is not a chain of layers (each taking "
+                         f"the one before): apply tiles plain stacks only")
+    steps = []
+    for node in model._graph.nodes:
+        layer = node.layer
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "MaxPooling2D"):
+            steps.append((kind, layer))
+        elif kind in _POINTWISE and (kind != "BatchNormalization" or layer.axis in (-1, 3)):
+            steps.append(("pointwise", layer))
+        else:
+            raise ValueError(f"{fn}: layer {layer.name!r} ({kind}) is not one apply can tile: "
+                             f"a fully convolutional stack has Conv2D, MaxPooling2D and "
+                             f"pointwise layers ({', '.join(_POINTWISE)}) only; use predict "
+                             f"for whole images")
+    return steps
+
+
+def _geometry(steps, h, w):
+    """Per step: None (pointwise) or (window, strides, pads, input size, output size,
+    Winograd?), each but the last a (height, width) pair, for the model run on an h x w image
+    as the layers' kernels would run it; and the output's (height, width)."""
+    out = []
+    for kind, layer in steps:
+        if kind == "pointwise":
+            out.append(None)
+            continue
+        window = layer.kernel_size if kind == "Conv2D" else layer.pool_size
+        strides = layer.strides
+        size_out = tuple(_api.conv_output_size(n, k, s, layer.padding)
+                         for n, k, s in zip((h, w), window, strides))
+        if min(size_out) < 1:
+            raise ValueError(f"fastconv.dask.apply: layer {layer.name!r} gets a {h}x{w} "
+                             f"input, too small for its {window[0]}x{window[1]} window")
+        pads = tuple(_api.padding_amounts(n, k, s, layer.padding)[0]
+                     for n, k, s in zip((h, w), window, strides))
+        winograd = kind == "Conv2D" and _api._winograd_shape_pays(
+            window[0], window[1], strides[0], strides[1], layer.kernel.shape[2],
+            layer.filters, size_out[0], size_out[1], 1.35)
+        out.append((window, strides, pads, (h, w), size_out, winograd))
+        h, w = size_out
+    return out, (h, w)
+
+
+def _stack_tiles(in_chunks, axis, geometry):
+    """tiles along one axis (0: height, 1: width) for the whole stack: the output chunks
+    follow the input's through each layer; then for each, back from the output, the range
+    every layer must produce: extra = [(local pad, outputs, Winograd?) per step, None for
+    the pointwise ones]."""
+    bounds = _starts(in_chunks)
+    for g in geometry:
+        if g is not None:
+            window, strides, pads, _, size_out, winograd = g
+            bounds = _output_bounds(bounds, strides[axis], pads[axis], size_out[axis],
+                                    winograd)
+    tiles = []
+    for t0, t1 in zip(bounds, bounds[1:]):
+        o0, o1 = t0, t1
+        extra, after = [], None
+        for g in reversed(geometry):
+            if g is None:
+                extra.append(None)
+                continue
+            window, strides, pads, size_in, _, winograd = g
+            if winograd:
+                o0 -= o0 % 2        # the 2x2 tiles where the whole image has them
+            if after is not None:   # the next layer crops what this one makes for Winograd
+                after[1][3] = after[0] - o0
+            first, stop, local = _needs(o0, o1, window[axis], strides[axis], pads[axis],
+                                        size_in[axis])
+            entry = [local, o1 - o0, winograd, 0]
+            extra.append(entry)
+            after = (first, entry)
+            o0, o1 = first, stop
+        tiles.append(((t0, t1), (o0, o1), [e and tuple(e) for e in reversed(extra)]))
+    return tiles
+
+
+def _crop(x, eh, ew):
+    return x[:, eh[3]:, ew[3]:] if eh[3] or ew[3] else x
+
+
+def _apply_task(blocks, extra_h, extra_w, shipped, dtype, threads):
+    model = shipped.model()
+    steps = _stack(model, "fastconv.dask.apply")
+    x = _join(blocks).astype(dtype, copy=False)
+    with _omp_threads(threads):
+        for (kind, layer), eh, ew in zip(steps, extra_h, extra_w):
+            if kind == "pointwise":
+                x = layer.forward(x, training=False)
+                continue
+            # crop what an earlier layer made for a neighbour's Winograd tiles
+            x = _crop(x, eh, ew)
+            if kind == "MaxPooling2D":
+                x = _api._max_pool2d_region(x, layer.pool_size, layer.strides, eh[0], ew[0],
+                                            (eh[1], ew[1]), threads)
+                continue
+            relu = layer.activation.name == "relu"
+            # the Winograd decision is the whole image's, made when the graph was built
+            u = _api._winograd_kernel(layer.kernel) if eh[2] else None
+            bias = layer.bias if layer.use_bias else None
+            x = _api._conv2d_region(x, layer.kernel, u, bias, layer.strides, eh[0], ew[0],
+                                    (eh[1], ew[1]), relu, threads)
+            if not relu:
+                x = layer.activation.forward(x)
+    return x
+
+
+def apply(model, x, *, threads_per_task=1):
+    """A fully convolutional model run over one or more large images, tile by tile: a dask
+    array equal to ``model.predict(x.compute())``.
+
+    model is a chain of Conv2D, MaxPooling2D and pointwise layers (Activation, Dropout,
+    BatchNormalization, Rescaling), built for inputs of x's size or of any size (an input
+    shape of (None, None, channels)). x is NHWC, chunked in any way along batch, height and
+    width (channels joined into one chunk); each output tile reads the input tile that the
+    stack's receptive field needs, overlaps included, and runs every layer on it, so no
+    intermediate activation is held whole. Output chunks follow the input's, divided by the
+    stack's total stride.
+    """
+    fn = "fastconv.dask.apply"
+    _check_model(model, fn)
+    x = _dask_array(x, fn)
+    threads = _threads(threads_per_task, fn)
+    steps = _stack(model, fn)
+    expected = model.input_shape
+    if len(expected) != 4 or any(e is not None and e != s
+                                 for e, s in zip(expected[1:], x.shape[1:])):
+        want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
+        raise ValueError(f"{fn}: model {model.name!r} expected input of shape {want}, got "
+                         f"{x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: x must hold numbers, got dtype {x.dtype}")
+    geometry, _ = _geometry(steps, x.shape[1], x.shape[2])
+    x = _one_chunk_of_channels(x)
+    tiles_h = _stack_tiles(x.chunks[1], 0, geometry)
+    tiles_w = _stack_tiles(x.chunks[2], 1, geometry)
+    dtype = model._graph.input_dtype
+    out_channels = model.output_shape[3]
+    out_dtype = model._graph.outputs[0].dtype
+    shipped = _Shipped(model)
+    name = "fastconv-apply-" + tokenize(x, shipped, threads)
+    return _tiled(x, name, tiles_h, tiles_w, out_channels,
+                  np.empty((0, 0, 0, 0), out_dtype), _apply_task,
+                  (shipped, dtype, threads))
