@@ -33,7 +33,6 @@ import threading
 import numpy as np
 
 try:
-    import dask
     import dask.array as da
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph

@@ -3,14 +3,12 @@ dask.distributed cluster (two worker processes) and on the threaded scheduler.""
 import logging
 import os
 import signal
-import sys
 import time
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import cloudpickle
 import dask
 import dask.array as da
 from distributed import Client, LocalCluster
@@ -18,10 +16,6 @@ from distributed import Client, LocalCluster
 import fastconv
 import fastconv.dask as fd
 from fastconv import layers, models
-
-# the cluster's workers cannot import this file: its functions travel by value
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -233,15 +227,14 @@ def test_arguments_are_checked_before_anything_runs(rng):
         fd.predict(object(), x)
 
 
-def _slow(block):
-    time.sleep(0.15)
-    return block
-
-
 def test_a_worker_killed_mid_computation_changes_nothing(client, rng):
+    def slow(block):        # local, so it travels by value: workers cannot import tests/
+        time.sleep(0.15)
+        return block
+
     x = rng.standard_normal((2, 48, 40, 3)).astype(np.float32)
     k = rng.standard_normal((3, 3, 3, 8)).astype(np.float32)
-    xd = da.from_array(x, chunks=(1, 12, 10, 3)).map_blocks(_slow)     # 32 blocks, ~2.4 s
+    xd = da.from_array(x, chunks=(1, 12, 10, 3)).map_blocks(slow)     # 32 blocks, ~2.4 s
     future = client.compute(fd.conv2d(xd, k, padding="same", strides=2))
     pids = client.run(os.getpid)
     deadline = time.monotonic() + 30
