@@ -265,19 +265,9 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     """
     fn = "conv2d"
     x = _array(x, "x", fn)
-    kernel = _array(kernel, "kernel", fn)
-    args = _ConvArgs(fn, x, kernel, strides, padding)
+    args, kernel, bias, compute, result = _conv_operands(fn, x, kernel, bias, strides, padding,
+                                                         activation)
     f = kernel.shape[3]
-    arrays = [x, kernel]
-    if bias is not None:
-        bias = _array(bias, "bias", fn)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
-                             f"{kernel.shape}, got {bias.shape}")
-        arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
-    compute, result = _dtypes(arrays)
     b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
     y = _buffers.empty(args.out_shape, compute)
     x_c, k_c = _contiguous(x, compute), _contiguous(kernel, compute)
@@ -288,6 +278,26 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
         _conv.conv2d_forward(x_c, k_c, b, y, args.sh, args.sw, args.pt, args.pl,
                              activation == "relu", get_num_threads())
     return _finish(y, result)
+
+
+def _conv_operands(fn, x, kernel, bias, strides, padding, activation):
+    """(args, kernel, bias, compute dtype, result dtype) of a convolution, checked. x is an
+    array already checked by _array, or anything with its shape, ndim and dtype (fastconv.dask
+    passes a dask array, which is never read here); kernel and bias are array_like."""
+    kernel = _array(kernel, "kernel", fn)
+    args = _ConvArgs(fn, x, kernel, strides, padding)
+    f = kernel.shape[3]
+    arrays = [np.empty((0,), x.dtype), kernel]
+    if bias is not None:
+        bias = _array(bias, "bias", fn)
+        if bias.shape != (f,):
+            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
+                             f"{kernel.shape}, got {bias.shape}")
+        arrays.append(bias)
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    compute, result = _dtypes(arrays)
+    return args, kernel, bias, compute, result
 
 
 # Winograd F(2x2, 3x3) for 3x3 kernels with strides 1: 16 multiplications for 4 outputs

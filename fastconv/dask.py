@@ -95,12 +95,11 @@ def _starts(chunks):
     return list(itertools.accumulate((0,) + tuple(chunks)))
 
 
-def _output_bounds(in_bounds, stride, pad, out_size, even):
+def _output_bounds(in_bounds, stride, out_size, even):
     """Output chunk boundaries along one axis from the input's: input chunk boundary b
     becomes output boundary ceil(b / stride) (rounded up to even with even), so that regular
     input chunks whose size the stride divides give regular output chunks (what zarr wants);
-    empty chunks are dropped. pad does not move them: the halos reach both ways."""
-    del pad
+    empty chunks are dropped. Padding does not move them: the halos reach both ways."""
     cuts = {0, out_size}
     for b in in_bounds[1:-1]:
         o = -(-b // stride)
@@ -179,7 +178,7 @@ def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
 
 def _window_tiles(in_chunks, size, window, stride, pad, out_size, even):
     """tiles_h (or _w) for one window sliding along one axis: extra = (local pad, outputs)."""
-    bounds = _output_bounds(_starts(in_chunks), stride, pad, out_size, even)
+    bounds = _output_bounds(_starts(in_chunks), stride, out_size, even)
     tiles = []
     for o0, o1 in zip(bounds, bounds[1:]):
         first, stop, local = _needs(o0, o1, window, stride, pad, size)
@@ -218,20 +217,10 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
     fn = "fastconv.dask.conv2d"
     x = _dask_array(x, fn)
     _floating(x, fn)
-    kernel = _api._array(kernel, "kernel", fn)
-    args = _api._ConvArgs(fn, x, kernel, strides, padding)
+    args, kernel, bias, compute, result = _api._conv_operands(fn, x, kernel, bias, strides,
+                                                              padding, activation)
     f = kernel.shape[3]
-    arrays = [np.empty((0,), x.dtype), kernel]
-    if bias is not None:
-        bias = _api._array(bias, "bias", fn)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
-                             f"{kernel.shape}, got {bias.shape}")
-        arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
     threads = _threads(threads_per_task, fn)
-    compute, result = _api._dtypes(arrays)
     kernel = np.array(kernel, compute, order="C")
     bias = None if bias is None else np.array(bias, compute)
     winograd = _api._winograd_pays(args, kernel.shape)
@@ -298,7 +287,8 @@ class _Shipped:
         return model
 
 
-def _check_model(model, fn):
+def _check_model_input(model, x, fn):
+    """model a built fastconv model and x a dask array of inputs it takes, or an error."""
     from .models import Model
     if not isinstance(model, Model):
         raise TypeError(f"{fn}: model must be a fastconv model (models.Sequential or "
@@ -306,6 +296,8 @@ def _check_model(model, fn):
     if not model.built:
         raise ValueError(f"{fn}: model {model.name!r} is not built: give it an input shape "
                          f"(input_shape=... or layers.Input) first")
+    model._check_input_dtype(x.dtype, fn)
+    model._check_input_shape(x.shape, fn)
 
 
 def _predict_task(block, shipped, batch_size, threads):
@@ -322,20 +314,12 @@ def predict(model, x, batch_size=None, *, threads_per_task=1):
     with one output.
     """
     fn = "fastconv.dask.predict"
-    _check_model(model, fn)
     x = _dask_array(x, fn, ndim=None)
+    _check_model_input(model, x, fn)
     threads = _threads(threads_per_task, fn)
     if len(model.outputs) != 1:
         raise ValueError(f"{fn}: model {model.name!r} has {len(model.outputs)} outputs; "
                          f"predict takes models with one")
-    expected = model.input_shape
-    if x.ndim != len(expected) or any(e is not None and e != s
-                                      for e, s in zip(expected[1:], x.shape[1:])):
-        want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
-        raise ValueError(f"{fn}: model {model.name!r} expected input of shape {want}, got "
-                         f"{x.shape}")
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"{fn}: x must hold numbers, got dtype {x.dtype}")
     sample = model.predict(np.zeros((1,) + x.shape[1:], x.dtype), verbose=0)
     x = x.rechunk({i: -1 for i in range(1, x.ndim)})
     shipped = _Shipped(model)
@@ -411,9 +395,8 @@ def _stack_tiles(in_chunks, axis, geometry):
     bounds = _starts(in_chunks)
     for g in geometry:
         if g is not None:
-            window, strides, pads, _, size_out, winograd = g
-            bounds = _output_bounds(bounds, strides[axis], pads[axis], size_out[axis],
-                                    winograd)
+            _, strides, _, _, size_out, winograd = g
+            bounds = _output_bounds(bounds, strides[axis], size_out[axis], winograd)
     tiles = []
     for t0, t1 in zip(bounds, bounds[1:]):
         o0, o1 = t0, t1
@@ -480,18 +463,10 @@ def apply(model, x, *, threads_per_task=1):
     stack's total stride.
     """
     fn = "fastconv.dask.apply"
-    _check_model(model, fn)
     x = _dask_array(x, fn)
+    _check_model_input(model, x, fn)
     threads = _threads(threads_per_task, fn)
     steps = _stack(model, fn)
-    expected = model.input_shape
-    if len(expected) != 4 or any(e is not None and e != s
-                                 for e, s in zip(expected[1:], x.shape[1:])):
-        want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
-        raise ValueError(f"{fn}: model {model.name!r} expected input of shape {want}, got "
-                         f"{x.shape}")
-    if x.dtype.kind not in "biuf":
-        raise TypeError(f"{fn}: x must hold numbers, got dtype {x.dtype}")
     geometry, _ = _geometry(steps, x.shape[1], x.shape[2])
     x = _one_chunk_of_channels(x)
     tiles_h = _stack_tiles(x.chunks[1], 0, geometry)

@@ -198,7 +198,10 @@ def test_tasks_run_the_kernels_on_the_threads_they_are_given(rng):
         _ThreadProbe.seen = []
         y.compute(scheduler="threads")
         assert _ThreadProbe.seen == [threads] * 3
-    assert fastconv.get_num_threads() >= 1
+    before = fastconv.get_num_threads()
+    with fd._omp_threads(before + 2):
+        assert fastconv.get_num_threads() == before + 2
+    assert fastconv.get_num_threads() == before         # given back after each task
 
 
 def test_arguments_are_checked_before_anything_runs(rng):

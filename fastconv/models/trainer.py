@@ -117,17 +117,25 @@ class Trainer:
     def _prepare(self, x, what):
         """x as an array of the model's input shape; builds the model if needed."""
         x = np.asarray(x)
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{what}: x must hold numbers, got dtype {x.dtype}")
+        self._check_input_dtype(x.dtype, what)
         if not self.built:
             self._build_for(x, what)
+        self._check_input_shape(x.shape, what)
+        return x
+
+    @staticmethod
+    def _check_input_dtype(dtype, what):
+        if dtype.kind not in "biuf":
+            raise TypeError(f"{what}: x must hold numbers, got dtype {dtype}")
+
+    def _check_input_shape(self, shape, what):
+        """ValueError naming what unless inputs of this shape fit the built model."""
         expected = self.input_shape
-        if x.ndim != len(expected) or any(e is not None and e != s for e, s in
-                                          zip(expected[1:], x.shape[1:])):
+        if len(shape) != len(expected) or any(e is not None and e != s for e, s in
+                                              zip(expected[1:], shape[1:])):
             want = "(batch, " + ", ".join(str(d) for d in expected[1:]) + ")"
             raise ValueError(f"{what}: model {self.name!r} expected input of shape {want}, got "
-                             f"{x.shape}")
-        return x
+                             f"{tuple(shape)}")
 
     def _build_for(self, x, what):
         """Build for inputs like x (Sequential, when no input shape was given)."""
