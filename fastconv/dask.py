@@ -131,6 +131,14 @@ def _pieces(first, stop, in_bounds):
 # ---------------------------------------------------------------------------------------------
 # the graph: per output tile, slices of the input chunks it needs, joined, then a kernel
 
+def _piece(block, a, b, c, d):
+    """Rows a:b, columns c:d of a chunk; a copy when that is under half of it, so a halo
+    waiting for the next row of tiles keeps its few rows alive, not the whole chunk (a view
+    would)."""
+    view = block[:, a:b, c:d]
+    return view.copy() if 2 * view.size < block.size else view
+
+
 def _join(blocks):
     """One array from a grid [rows][cols] of NHWC blocks."""
     rows = [r[0] if len(r) == 1 else np.concatenate(r, axis=2) for r in blocks]
@@ -165,8 +173,7 @@ def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
                             row.append(source)
                         else:
                             key = (piece, n, th, tw, jh, jw)
-                            layer[key] = (operator.getitem, source,
-                                          (slice(None), slice(a, b), slice(c, d), slice(None)))
+                            layer[key] = (_piece, source, a, b, c, d)
                             row.append(key)
                     grid.append(row)
                 layer[(name, n, th, tw, 0)] = (task, grid, extra_h, extra_w, *const_keys)

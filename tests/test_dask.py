@@ -252,3 +252,13 @@ def test_a_worker_killed_mid_computation_changes_nothing(client, rng):
                                   fastconv.conv2d(x, k, padding="same", strides=2))
     client.wait_for_workers(2, timeout=30)
     assert set(client.run(os.getpid).values()) != set(pids.values())    # one was replaced
+
+
+def test_a_halo_does_not_keep_its_whole_chunk_alive():
+    # a halo waits for the next row of tiles: it must be its own few rows, not a view that
+    # holds the whole chunk in the worker's memory until then
+    block = np.zeros((1, 64, 64, 3), np.float32)
+    halo = fd._piece(block, 63, 64, 0, 64)
+    assert halo.shape == (1, 1, 64, 3) and not np.shares_memory(halo, block)
+    most = fd._piece(block, 1, 64, 0, 64)       # most of the chunk: a view, no copy
+    assert most.shape == (1, 63, 64, 3) and np.shares_memory(most, block)
