@@ -6,7 +6,7 @@
 2. the same convolution on 1 worker and on 2 (1 thread each);
 3. an image whose work does not fit in memory, from zarr to zarr: uint8 in, 3x3 conv to 16
    channels, ReLU, 2x2 max pooling, float32 out; time, and each worker's peak resident memory
-   (ru_maxrss, read on workers started for this run alone).
+   (VmHWM, read on workers started for this run alone; Linux).
 
     pip install ".[dask]" dask-image zarr
     python benchmarks/dask_tiles.py                          # 4000x4000; 15000 and 30000
@@ -19,7 +19,6 @@ import argparse
 import logging
 import os
 import platform
-import resource
 import shutil
 import tempfile
 import time
@@ -54,8 +53,11 @@ def _buffer_cache_limit():
 
 
 def _peak_rss_mib(client):
+    """Each worker's peak resident memory, MiB: VmHWM, which starts afresh at the worker's
+    exec (ru_maxrss does not: it carries the peak of the process that forked it)."""
     def peak():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
     return sorted(client.run(peak).values())
 
 

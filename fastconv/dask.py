@@ -35,6 +35,7 @@ import numpy as np
 try:
     import dask.array as da
     from dask.base import tokenize
+    from dask.graph_manipulation import clone
     from dask.highlevelgraph import HighLevelGraph
 except ImportError as exc:          # pragma: no cover - depends on the installed extras
     raise ImportError("fastconv.dask needs dask: pip install 'fastconv[dask]' (dask[array] "
@@ -145,12 +146,17 @@ def _join(blocks):
     return rows[0] if len(rows) == 1 else np.concatenate(rows, axis=1)
 
 
-def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
+def _tiled(unjoined, name, tiles_h, tiles_w, out_channels, meta, task, constants,
+           recompute_halos=False):
     """A dask array named name from tiles along height and width: tiles_h is a list of
     ((o0, o1), (first, stop), extra) per output chunk row (extra: that tile's arguments to
     task), tiles_w the same for columns; task(blocks, extra_h, extra_w, *constants) computes
     one output block from the grid of input pieces. constants (arrays: kernels, models) go
-    into the graph once each."""
+    into the graph once each. x is unjoined with its channels joined into one chunk.
+    recompute_halos: pieces for any tile but the chunk's own (the one taking most of it)
+    come from a clone of unjoined, computed again and dropped once cut (cloned before the
+    channels' rechunk: dask cannot fuse a cloned rechunk)."""
+    x = _one_chunk_of_channels(unjoined)
     in_h, in_w = _starts(x.chunks[1]), _starts(x.chunks[2])
     const_keys = []
     layer = {}
@@ -159,14 +165,21 @@ def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
         layer[key] = value
         const_keys.append(key)
     piece = f"{name}-piece"
+    again = x
+    if recompute_halos:
+        again = _one_chunk_of_channels(clone(unjoined))
     for n in range(x.numblocks[0]):
         for th, ((_, _), (h0, h1), extra_h) in enumerate(tiles_h):
             for tw, ((_, _), (w0, w1), extra_w) in enumerate(tiles_w):
                 grid = []
-                for jh, a, b in _pieces(h0, h1, in_h):
+                rows, cols = _pieces(h0, h1, in_h), _pieces(w0, w1, in_w)
+                # the tile's own chunk: the one it takes most of; the others give halos
+                own = (max(rows, key=lambda p: p[2] - p[1])[0],
+                       max(cols, key=lambda p: p[2] - p[1])[0])
+                for jh, a, b in rows:
                     row = []
-                    for jw, c, d in _pieces(w0, w1, in_w):
-                        source = (x.name, n, jh, jw, 0)
+                    for jw, c, d in cols:
+                        source = (x.name if (jh, jw) == own else again.name, n, jh, jw, 0)
                         whole = (a, b) == (0, x.chunks[1][jh]) and \
                             (c, d) == (0, x.chunks[2][jw])
                         if whole:
@@ -179,7 +192,8 @@ def _tiled(x, name, tiles_h, tiles_w, out_channels, meta, task, constants):
                 layer[(name, n, th, tw, 0)] = (task, grid, extra_h, extra_w, *const_keys)
     chunks = (x.chunks[0], tuple(o1 - o0 for (o0, o1), _, _ in tiles_h),
               tuple(o1 - o0 for (o0, o1), _, _ in tiles_w), (out_channels,))
-    graph = HighLevelGraph.from_collections(name, layer, dependencies=[x])
+    graph = HighLevelGraph.from_collections(name, layer,
+                                            dependencies=[x] if again is x else [x, again])
     return da.Array(graph, name, chunks, meta=meta)
 
 
@@ -191,6 +205,15 @@ def _window_tiles(in_chunks, size, window, stride, pad, out_size, even):
         first, stop, local = _needs(o0, o1, window, stride, pad, size)
         tiles.append(((o0, o1), (first, stop), (local, o1 - o0)))
     return tiles
+
+
+def _recompute_halos(x, recompute_halos, fn):
+    if recompute_halos is None:
+        return not any(str(layer).startswith("fastconv-") for layer in x.__dask_graph__().layers)
+    if not isinstance(recompute_halos, (bool, np.bool_)):
+        raise TypeError(f"{fn}: recompute_halos must be True, False or None, got "
+                        f"{recompute_halos!r}")
+    return bool(recompute_halos)
 
 
 def _one_chunk_of_channels(x):
@@ -208,7 +231,7 @@ def _pool_task(blocks, extra_h, extra_w, pool_size, strides, threads):
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
-           threads_per_task=1):
+           threads_per_task=1, recompute_halos=None):
     """``fastconv.conv2d`` of an NHWC dask array: a dask array of the same value, bit for bit.
 
     x may be chunked in any way along batch, height and width; its channels are rechunked
@@ -220,6 +243,12 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
 
     threads_per_task : int, keyword-only, default 1: the kernels' threads in each task (dask's
         threads fill the cores; see the module's notes).
+    recompute_halos : bool or None, keyword-only: True computes each input chunk a second
+        time to cut the halos its neighbours' tiles need (x read again from zarr, say), so no
+        worker keeps a neighbour's whole chunk until that neighbour's own tile runs: memory
+        stays bounded by the tiles in flight, not a band of chunks across the image. False
+        keeps the chunks instead (right when x is costly to compute). None (the default):
+        True, unless x is itself the output of a fastconv.dask call.
     """
     fn = "fastconv.dask.conv2d"
     x = _dask_array(x, fn)
@@ -228,39 +257,42 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
                                                               padding, activation)
     f = kernel.shape[3]
     threads = _threads(threads_per_task, fn)
+    recompute = _recompute_halos(x, recompute_halos, fn)
     kernel = np.array(kernel, compute, order="C")
     bias = None if bias is None else np.array(bias, compute)
     winograd = _api._winograd_pays(args, kernel.shape)
     u = _api._winograd_kernel(kernel) if winograd else None
-    x = _one_chunk_of_channels(x)
     (kh, kw), (sh, sw) = kernel.shape[:2], (args.sh, args.sw)
     tiles_h = _window_tiles(x.chunks[1], x.shape[1], kh, sh, args.pt, args.oh, winograd)
     tiles_w = _window_tiles(x.chunks[2], x.shape[2], kw, sw, args.pl, args.ow, winograd)
     relu = activation == "relu"
     name = "fastconv-conv2d-" + tokenize(x, kernel, bias, sh, sw, args.padding, relu, threads,
-                                         result.str)
+                                         result.str, recompute)
     return _tiled(x, name, tiles_h, tiles_w, f, np.empty((0, 0, 0, 0), result), _conv_task,
-                  (kernel, u, bias, (sh, sw), relu, threads, result))
+                  (kernel, u, bias, (sh, sw), relu, threads, result), recompute)
 
 
-def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", threads_per_task=1):
+def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", threads_per_task=1,
+               recompute_halos=None):
     """``fastconv.max_pool2d`` of an NHWC dask array: a dask array of the same value.
 
-    Chunking as for conv2d (windows and strides need not line up with the chunks; split
-    channels are joined into one chunk). strides default to pool_size, as in Keras.
+    Chunking, threads_per_task and recompute_halos as for conv2d (windows and strides need
+    not line up with the chunks; split channels are joined into one chunk). strides default
+    to pool_size, as in Keras.
     """
     fn = "fastconv.dask.max_pool2d"
     x = _dask_array(x, fn)
     _floating(x, fn)
     args = _api._PoolArgs(fn, x, pool_size, strides, padding)
     threads = _threads(threads_per_task, fn)
+    recompute = _recompute_halos(x, recompute_halos, fn)
     _, result = _api._dtypes([np.empty((0,), x.dtype)])
-    x = _one_chunk_of_channels(x)
     tiles_h = _window_tiles(x.chunks[1], x.shape[1], args.ph, args.sh, args.pt, args.oh, False)
     tiles_w = _window_tiles(x.chunks[2], x.shape[2], args.pw, args.sw, args.pl, args.ow, False)
-    name = "fastconv-max_pool2d-" + tokenize(x, args.kernel_args(), args.out_shape, threads)
+    name = "fastconv-max_pool2d-" + tokenize(x, args.kernel_args(), args.out_shape, threads,
+                                             recompute)
     return _tiled(x, name, tiles_h, tiles_w, x.shape[3], np.empty((0, 0, 0, 0), result),
-                  _pool_task, ((args.ph, args.pw), (args.sh, args.sw), threads))
+                  _pool_task, ((args.ph, args.pw), (args.sh, args.sw), threads), recompute)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,7 +489,7 @@ def _apply_task(blocks, extra_h, extra_w, shipped, dtype, threads):
     return x
 
 
-def apply(model, x, *, threads_per_task=1):
+def apply(model, x, *, threads_per_task=1, recompute_halos=None):
     """A fully convolutional model run over one or more large images, tile by tile: a dask
     array equal to ``model.predict(x.compute())``.
 
@@ -467,22 +499,22 @@ def apply(model, x, *, threads_per_task=1):
     width (channels joined into one chunk); each output tile reads the input tile that the
     stack's receptive field needs, overlaps included, and runs every layer on it, so no
     intermediate activation is held whole. Output chunks follow the input's, divided by the
-    stack's total stride.
+    stack's total stride. threads_per_task and recompute_halos as for conv2d.
     """
     fn = "fastconv.dask.apply"
     x = _dask_array(x, fn)
     _check_model_input(model, x, fn)
     threads = _threads(threads_per_task, fn)
+    recompute = _recompute_halos(x, recompute_halos, fn)
     steps = _stack(model, fn)
     geometry, _ = _geometry(steps, x.shape[1], x.shape[2])
-    x = _one_chunk_of_channels(x)
     tiles_h = _stack_tiles(x.chunks[1], 0, geometry)
     tiles_w = _stack_tiles(x.chunks[2], 1, geometry)
     dtype = model._graph.input_dtype
     out_channels = model.output_shape[3]
     out_dtype = model._graph.outputs[0].dtype
     shipped = _Shipped(model)
-    name = "fastconv-apply-" + tokenize(x, shipped, threads)
+    name = "fastconv-apply-" + tokenize(x, shipped, threads, recompute)
     return _tiled(x, name, tiles_h, tiles_w, out_channels,
                   np.empty((0, 0, 0, 0), out_dtype), _apply_task,
-                  (shipped, dtype, threads))
+                  (shipped, dtype, threads), recompute)

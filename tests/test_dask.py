@@ -262,3 +262,29 @@ def test_a_halo_does_not_keep_its_whole_chunk_alive():
     assert halo.shape == (1, 1, 64, 3) and not np.shares_memory(halo, block)
     most = fd._piece(block, 1, 64, 0, 64)       # most of the chunk: a view, no copy
     assert most.shape == (1, 63, 64, 3) and np.shares_memory(most, block)
+
+
+@pytest.mark.parametrize("recompute", [True, False])
+def test_halos_recomputed_or_kept_give_the_same_answer(rng, recompute):
+    x = rng.standard_normal((2, 23, 19, 4)).astype(np.float32)
+    kern = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    xd = da.from_array(x, chunks=(1, 6, 5, 4)) * 1      # a computed source, cloned or kept
+    y = fd.conv2d(xd, kern, padding="same", recompute_halos=recompute)
+    z = fd.max_pool2d(y, 3, strides=2, padding="same")   # fastconv's own input: kept
+    want_y = fastconv.conv2d(x, kern, padding="same")
+    got_y, got_z = dask.compute(y, z, scheduler="sync")
+    np.testing.assert_array_equal(got_y, want_y)
+    np.testing.assert_array_equal(got_z, fastconv.max_pool2d(want_y, 3, strides=2,
+                                                             padding="same"))
+    layers = z.__dask_graph__().layers
+    assert sum(name.startswith("mul-") for name in layers) == (2 if recompute else 1)
+    assert sum(name.startswith("fastconv-conv2d") for name in layers) == 1
+
+
+def test_halos_are_recomputed_by_default_unless_the_input_is_fastconv_s_own():
+    x = da.zeros((1, 12, 12, 2), np.float32, chunks=(1, 5, 5, 2))
+    kern = np.ones((3, 3, 2, 2), np.float32)
+    assert fd._recompute_halos(x, None, "f") is True
+    assert fd._recompute_halos(fd.conv2d(x, kern), None, "f") is False
+    with pytest.raises(TypeError, match="recompute_halos"):
+        fd.conv2d(x, kern, recompute_halos="yes")
