@@ -104,12 +104,13 @@ def _map_overlap_conv(x, kernel):
                          chunks=x.chunks[:3] + ((kernel.shape[3],),), dtype=np.float32)
 
 
-def _image_on(client, size, chunk):
+def _image_on(client, size, chunk, channels=3):
     """A random image made on the workers (not shipped in the graph), kept there."""
     import dask.array as da
     from distributed import wait
-    x = client.persist(da.random.default_rng(0).random((1, size, size, 3), dtype=np.float32,
-                                                      chunks=(1, chunk, chunk, 3)))
+    x = client.persist(da.random.default_rng(0).random((1, size, size, channels),
+                                                      dtype=np.float32,
+                                                      chunks=(1, chunk, chunk, channels)))
     wait(x)
     return x
 
@@ -142,13 +143,19 @@ def part_one_and_two(size, chunk, repeat):
               f"time; max |difference| {err:.2g})")
         print(f"   (fastconv.conv2d in memory, this process, {fastconv.get_num_threads()} "
               f"threads: {t_mem:.3f} s, first call)")
-    print("\n2. the same convolution, 1 worker against 2 (1 thread each)")
+    wide = np.random.default_rng(3).standard_normal((3, 3, 32, 32)).astype(np.float32)
+    half = size // 2
+    print(f"\n2. 1 worker against 2 (1 thread each): the same convolution (it mostly writes "
+          f"memory), and a {half}x{half}x32 -> 32 channels one (it mostly computes)")
     for workers in (1, 2):
         cluster, client = _cluster(workers)
         with cluster, client:
             x = _image_on(client, size, chunk)
             t = _seconds(client, fd.conv2d(x, kernel, padding="same"), repeat)
-            print(f"   {workers} worker{'s' if workers > 1 else ' '}                  {t:8.3f} s")
+            x = _image_on(client, half, chunk // 2, channels=32)
+            t32 = _seconds(client, fd.conv2d(x, wide, padding="same"), repeat)
+            print(f"   {workers} worker{'s' if workers > 1 else ' '}                  {t:8.3f} s"
+                  f"   {t32:8.3f} s")
 
 
 def part_three(size, chunk, folder):

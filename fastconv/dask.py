@@ -17,6 +17,11 @@ included): nothing is rechunked along batch, height or width. The
 channels are joined into one chunk first if they are split (every output needs all of
 them). Output chunks are about the input chunks divided by the strides.
 
+Memory. A tile's pieces of its neighbours' chunks (its halos) are cut as copies, and by
+default from a second computation of those chunks (``recompute_halos``), so a worker holds
+the tiles it is computing and their inputs, not a band of whole chunks across the image
+waiting for their own tiles.
+
 Threads. Each task runs the kernels on one thread: dask's own threads (the threaded
 scheduler's ``num_workers``, a distributed worker's ``nthreads``) fill the cores, so a worker
 uses exactly the threads it was given, and no OpenMP pool is started per dask thread.
