@@ -158,7 +158,7 @@ def part_one_and_two(size, chunk, repeat):
                   f"   {t32:8.3f} s")
 
 
-def part_three(size, chunk, folder):
+def part_three(size, chunk, folder, recompute_halos):
     import dask.array as da
     import fastconv.dask as fd
     source, target = os.path.join(folder, "in.zarr"), os.path.join(folder, "out.zarr")
@@ -178,7 +178,8 @@ def part_three(size, chunk, folder):
     with cluster, client:
         t = time.perf_counter()
         x = da.from_zarr(source).astype(np.float32) / 255
-        y = fd.max_pool2d(fd.conv2d(x, kernel, bias, padding="same", activation="relu"), 2)
+        y = fd.max_pool2d(fd.conv2d(x, kernel, bias, padding="same", activation="relu",
+                                    recompute_halos=recompute_halos), 2)
         y.to_zarr(target)
         elapsed = time.perf_counter() - t
         peaks = _peak_rss_mib(client)
@@ -201,7 +202,7 @@ def part_three(size, chunk, folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=4000)
+    parser.add_argument("--size", type=int, default=4000, help="0 skips parts 1 and 2")
     parser.add_argument("--chunk", type=int, default=1000)
     parser.add_argument("--big", type=int, nargs="+", default=[15000, 30000],
                         help="image sides for part 3, each on fresh workers (peak memory must "
@@ -209,17 +210,21 @@ def main():
     parser.add_argument("--big-chunk", type=int, default=2048)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--dir", default=None)
+    parser.add_argument("--keep-halos", action="store_true",
+                        help="part 3 with recompute_halos=False: workers keep the chunks "
+                             "their neighbours' halos come from")
     args = parser.parse_args()
     import fastconv
     print(f"{_cpu_name()}, {os.cpu_count()} CPUs; fastconv {fastconv.__version__}, SIMD path "
           f"{fastconv._api.simd_path()}")
-    part_one_and_two(args.size, args.chunk, args.repeat)
+    if args.size > 0:
+        part_one_and_two(args.size, args.chunk, args.repeat)
     for size in args.big:
         if size <= 0:
             continue
         folder = tempfile.mkdtemp(dir=args.dir, prefix="fastconv-dask-")
         try:
-            part_three(size, args.big_chunk, folder)
+            part_three(size, args.big_chunk, folder, False if args.keep_halos else None)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

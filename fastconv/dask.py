@@ -157,10 +157,10 @@ def _tiled(unjoined, name, tiles_h, tiles_w, out_channels, meta, task, constants
     ((o0, o1), (first, stop), extra) per output chunk row (extra: that tile's arguments to
     task), tiles_w the same for columns; task(blocks, extra_h, extra_w, *constants) computes
     one output block from the grid of input pieces. constants (arrays: kernels, models) go
-    into the graph once each. x is unjoined with its channels joined into one chunk.
-    recompute_halos: pieces for any tile but the chunk's own (the one taking most of it)
-    come from a clone of unjoined, computed again and dropped once cut (cloned before the
-    channels' rechunk: dask cannot fuse a cloned rechunk)."""
+    into the graph once each. unjoined is the input as given; its channels are joined into
+    one chunk here. recompute_halos: pieces for any tile but the chunk's own (the one it
+    takes most of) come from a clone of unjoined, computed again and dropped once cut
+    (cloned before the channels' rechunk: dask cannot fuse a cloned rechunk)."""
     x = _one_chunk_of_channels(unjoined)
     in_h, in_w = _starts(x.chunks[1]), _starts(x.chunks[2])
     const_keys = []
@@ -213,6 +213,7 @@ def _window_tiles(in_chunks, size, window, stride, pad, out_size, even):
 
 
 def _recompute_halos(x, recompute_halos, fn):
+    """recompute_halos checked; None: yes unless fastconv.dask work made x (costly chunks)."""
     if recompute_halos is None:
         return not any(str(layer).startswith("fastconv-") for layer in x.__dask_graph__().layers)
     if not isinstance(recompute_halos, (bool, np.bool_)):
@@ -253,7 +254,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
         worker keeps a neighbour's whole chunk until that neighbour's own tile runs: memory
         stays bounded by the tiles in flight, not a band of chunks across the image. False
         keeps the chunks instead (right when x is costly to compute). None (the default):
-        True, unless x is itself the output of a fastconv.dask call.
+        True, unless a fastconv.dask call is anywhere in x's graph.
     """
     fn = "fastconv.dask.conv2d"
     x = _dask_array(x, fn)
