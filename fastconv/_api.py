@@ -43,16 +43,42 @@ def set_num_threads(n):
     return previous
 
 
-_SIMD_NAMES = {0: "generic", 1: "avx2+fma"}
+_SIMD_NAMES = {0: "generic", 1: "avx2+fma", 2: "avx512"}
+# Names accepted by set_simd_path and FASTCONV_SIMD, beside the ones above.
+_SIMD_ALIASES = {"avx2": 1, "avx-512": 2, "avx512f": 2}
+
+
+def _simd_level(name):
+    """The level of a SIMD path's name (or alias), or None."""
+    if not isinstance(name, str):
+        return None
+    name = name.strip().lower()
+    levels = {v: k for k, v in _SIMD_NAMES.items()}
+    return levels.get(name, _SIMD_ALIASES.get(name))
 
 
 def _init_simd():
-    wanted = os.environ.get("FASTCONV_SIMD", "").strip().lower()
+    # FASTCONV_SIMD=generic|avx2|avx512 forces a path; a path this CPU lacks, or a name we do
+    # not know, falls back to the best path with a warning (an import must not fail on it).
+    wanted = os.environ.get("FASTCONV_SIMD", "").strip()
     best = _conv.simd_detect()
     level = best
-    if wanted in ("generic", "none", "0"):
-        level = 0
+    if wanted:
+        asked = _simd_level(wanted)
+        if asked is None:
+            _warn(f"FASTCONV_SIMD={wanted!r} is not one of {sorted(_SIMD_NAMES.values())} "
+                  f"(or avx2); using {_SIMD_NAMES[best]!r}")
+        elif asked > best:
+            _warn(f"FASTCONV_SIMD={wanted!r}: this CPU or build does not support it; "
+                  f"using {_SIMD_NAMES[best]!r}")
+        else:
+            level = asked
     _set_level(level)
+
+
+def _warn(message):
+    import warnings
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def _set_level(level):
@@ -66,19 +92,28 @@ _init_simd()
 
 
 def simd_path():
-    """Name of the micro-kernel path in use: "avx2+fma" or "generic"."""
+    """Name of the SIMD path the kernels use: "avx512", "avx2+fma" or "generic"."""
     return _SIMD_NAMES[_conv.get_simd_level()]
 
 
+def simd_paths():
+    """The SIMD paths this CPU and build can run, from the portable one to the widest."""
+    return [_SIMD_NAMES[level] for level in range(_conv.simd_detect() + 1)]
+
+
 def set_simd_path(name):
-    """Select "generic" or "avx2+fma" (if this CPU has it); returns the previous name."""
-    levels = {v: k for k, v in _SIMD_NAMES.items()}
-    if name not in levels:
-        raise ValueError(f"set_simd_path: name must be one of {sorted(levels)}, got {name!r}")
-    if levels[name] > _conv.simd_detect():
-        raise ValueError(f"set_simd_path: this CPU or build does not support {name!r}")
+    """Select the kernels' SIMD path: "generic", "avx2+fma" (or "avx2") or "avx512", if this
+    CPU has it; returns the previous name. Takes effect for the kernel calls that start
+    after it (a call already running keeps the path it started on)."""
+    level = _simd_level(name)
+    if level is None:
+        raise ValueError(f"set_simd_path: name must be one of {sorted(_SIMD_NAMES.values())} "
+                         f"(or 'avx2'), got {name!r}")
+    if level > _conv.simd_detect():
+        raise ValueError(f"set_simd_path: this CPU or build does not support {name!r} "
+                         f"(it has {simd_paths()})")
     previous = simd_path()
-    _set_level(levels[name])
+    _set_level(level)
     return previous
 
 

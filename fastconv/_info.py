@@ -36,8 +36,9 @@ def config():
                    + "".join(f", {lib}" for lib in _openmp_runtimes()) if openmp
                    else "no (built without it: one thread)"),
         "threads": _api.get_num_threads(),
-        "simd compiled": "generic, avx2+fma" if _conv.simd_compiled() else "generic",
-        "simd this cpu": _api._SIMD_NAMES[_conv.simd_detect()],
+        "simd compiled": ", ".join(_api._SIMD_NAMES[level]
+                                   for level in range(_conv.simd_compiled() + 1)),
+        "simd this cpu": ", ".join(_api.simd_paths()),
         "simd in use": _api.simd_path(),
         "winograd": ("on: 3x3 stride-1 forward and gradients, 16+ channels"
                      if _api._WINOGRAD else "off (FASTCONV_WINOGRAD=0)"),

@@ -547,7 +547,7 @@ def fuzz_model_file(inp):
               restore_random_state=restore)
 
 
-SIMD_PATHS = ["generic"] + (["avx2+fma"] if fastconv._conv.simd_detect() >= 1 else [])
+SIMD_PATHS = fastconv._api.simd_paths()
 
 
 def TestOneInput(data):

@@ -29,12 +29,13 @@ cdef enum:
 
 
 def simd_compiled():
-    """Whether the AVX2+FMA path was compiled in."""
-    return bool(fc_simd_compiled())
+    """Highest SIMD level compiled in: 0 generic, 1 AVX2+FMA, 2 AVX-512."""
+    return fc_simd_compiled()
 
 
 def simd_detect():
-    """Highest SIMD level this CPU supports among those compiled: 0 generic, 1 AVX2+FMA."""
+    """Highest SIMD level this CPU supports among those compiled: 0 generic, 1 AVX2+FMA,
+    2 AVX-512 (F, BW, DQ, VL)."""
     return fc_simd_detect()
 
 
@@ -43,8 +44,11 @@ def get_simd_level():
 
 
 def set_simd_level(int level):
-    """Select the micro-kernel path (0 generic, 1 AVX2+FMA); the caller checks support."""
+    """Select the micro-kernel path (0 generic, 1 AVX2+FMA, 2 AVX-512). A level this CPU
+    lacks is refused: its instructions would crash the process."""
     global fc_simd_level
+    if level < 0 or level > fc_simd_detect():
+        raise ValueError(f"set_simd_level: level must be 0 .. {fc_simd_detect()}, got {level}")
     fc_simd_level = level
 
 
@@ -73,10 +77,12 @@ def openmp_set_num_threads(int n):
 
 
 cdef inline Py_ssize_t panel_width(floating* dummy) noexcept nogil:
+    # Columns of a packed B panel on the SIMD path in use. Read once per call: the panels are
+    # packed with it and every GEMM on them is given it (fc_gemm.h picks the kernel from it).
     if floating is float:
-        return FC_NR_F32
+        return fc_panel_width_f32()
     else:
-        return FC_NR_F64
+        return fc_panel_width_f64()
 
 
 cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
@@ -92,13 +98,14 @@ cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nog
 
 
 cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a,
-                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, floating* c,
-                      Py_ssize_t ldc, int accumulate, const floating* bias,
+                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, Py_ssize_t nr,
+                      floating* c, Py_ssize_t ldc, int accumulate, const floating* bias,
                       int relu) noexcept nogil:
+    # bp: B packed in panels of nr columns
     if floating is float:
-        fc_gemm_f32(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu)
+        fc_gemm_f32(M, N, K, a, rsa, csa, bp, nr, c, ldc, accumulate, bias, relu)
     else:
-        fc_gemm_f64(M, N, K, a, rsa, csa, bp, c, ldc, accumulate, bias, relu)
+        fc_gemm_f64(M, N, K, a, rsa, csa, bp, nr, c, ldc, accumulate, bias, relu)
 
 
 cdef inline void pack_b(Py_ssize_t K, Py_ssize_t N, const floating* b, Py_ssize_t rsb,
@@ -191,12 +198,15 @@ cdef void scatter_windows(const floating* d, const ConvGeometry* g, Py_ssize_t p
 
 cdef inline void rows_panel(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
                             const floating** rows, Py_ssize_t mr, Py_ssize_t nr,
-                            const floating* panel, floating* c, Py_ssize_t ldc,
+                            const floating* panel, Py_ssize_t pw, floating* c, Py_ssize_t ldc,
                             const floating* bias, int relu) noexcept nogil:
+    # nr of the panel's pw columns used
     if floating is float:
-        fc_rows_panel_f32(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc, bias, relu)
+        fc_rows_panel_f32(nseg, seg_len, seg_stride, rows, mr, nr, panel, pw, c, ldc, bias,
+                          relu)
     else:
-        fc_rows_panel_f64(nseg, seg_len, seg_stride, rows, mr, nr, panel, c, ldc, bias, relu)
+        fc_rows_panel_f64(nseg, seg_len, seg_stride, rows, mr, nr, panel, pw, c, ldc, bias,
+                          relu)
 
 
 cdef enum:
@@ -206,13 +216,13 @@ cdef enum:
 
 cdef void forward_tile(const floating* x, const floating* bp, const floating* bias,
                        floating* y, const ConvGeometry* g, Py_ssize_t p0, Py_ssize_t m,
-                       int relu, floating* a) noexcept nogil:
+                       int relu, floating* a, Py_ssize_t nr) noexcept nogil:
     # Output pixels p0 .. p0+m in micro-kernel blocks of rows. A block whose windows all lie
     # inside the image is read straight from x (implicit GEMM: a window is KH runs of KW*C
     # values, W*C apart); a block touching the padding is gathered into `a` first. Then panel
     # by panel of the kernel (one panel stays in L1 while every block passes), block by block.
+    # bp: the kernel packed in panels of nr columns.
     cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, block = fc_block_rows()
-    cdef Py_ssize_t nr = panel_width(a)
     cdef Py_ssize_t i = 0, r, mr, ih0, iw0, nb = 0, j, bi
     cdef Py_ssize_t ow = p0 % g.ow, oh = (p0 // g.ow) % g.oh, n = p0 // (g.ow * g.oh)
     cdef const floating* rows[MAX_TILE]
@@ -242,11 +252,12 @@ cdef void forward_tile(const floating* x, const floating* bp, const floating* bi
             mr = block if m - i > block else m - i
             if inside[bi]:
                 rows_panel(g.kh, g.kw * g.c, g.w * g.c, &rows[i], mr,
-                           f - j if f - j < nr else nr, bp + (j // nr) * k * nr,
+                           f - j if f - j < nr else nr, bp + (j // nr) * k * nr, nr,
                            y + (p0 + i) * f + j, f, bias + j, relu)
             else:
                 rows_panel(1, k, 0, &rows[i], mr, f - j if f - j < nr else nr,
-                           bp + (j // nr) * k * nr, y + (p0 + i) * f + j, f, bias + j, relu)
+                           bp + (j // nr) * k * nr, nr, y + (p0 + i) * f + j, f, bias + j,
+                           relu)
             i += mr
             bi += 1
         j += nr
@@ -262,25 +273,25 @@ cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
 
 
 cdef inline void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
-                           floating* dyp, floating* db) noexcept nogil:
+                           floating* dyp, Py_ssize_t nr, floating* db) noexcept nogil:
     # m rows of dy (m x f) packed into panels, as fc_pack_b does, with their column sums
     # added to db (ldw values long). With y (the ReLU's output), dy is masked by y > 0 on the
     # way: the ReLU's derivative costs no pass of its own.
     if floating is float:
-        fc_pack_dy_f32(m, f, dy, y, dyp, db)
+        fc_pack_dy_f32(m, f, dy, y, dyp, nr, db)
     else:
-        fc_pack_dy_f64(m, f, dy, y, dyp, db)
+        fc_pack_dy_f64(m, f, dy, y, dyp, nr, db)
 
 
 cdef void filter_grad_tiles(const floating* x, const floating* dy, const floating* y,
                             const ConvGeometry* g, Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1,
                             floating* dw, Py_ssize_t ldw, floating* db, floating* a,
-                            floating* dyp) noexcept nogil:
+                            floating* dyp, Py_ssize_t nr) noexcept nogil:
     # dw (K x F, row stride ldw) = im2col(x)^T @ dy and db = column sums of dy, over tiles
     # t0 .. t1 in order (dy masked by y > 0 if y): the first tile writes dw, the others add to
-    # it. The im2col tile is read transposed (row stride 1, column stride K).
+    # it. The im2col tile is read transposed (row stride 1, column stride K); dy's tiles are
+    # packed in panels of nr columns (ldw a multiple of nr).
     cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, p = g.n * g.oh * g.ow
-    cdef Py_ssize_t nr = panel_width(a)
     cdef Py_ssize_t t, p0, m, j
     for j in range(ldw):
         db[j] = 0
@@ -288,8 +299,8 @@ cdef void filter_grad_tiles(const floating* x, const floating* dy, const floatin
         p0 = t * mt
         m = mt if p - p0 > mt else p - p0
         gather_windows(x, g, p0, m, a)
-        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, dyp, db)
-        gemm(k, f, m, a, 1, k, dyp, dw, ldw, t > t0, NULL, 0)
+        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, dyp, nr, db)
+        gemm(k, f, m, a, 1, k, dyp, nr, dw, ldw, t > t0, NULL, 0)
 
 
 cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
@@ -323,7 +334,7 @@ cdef inline Py_ssize_t unit_pixel(const ConvGeometry* g, Py_ssize_t u, Py_ssize_
 cdef void input_grad_band(const floating* dy, const floating* y, const floating* bp,
                           floating* dx, const ConvGeometry* g, Py_ssize_t p0,
                           Py_ssize_t p_end, Py_ssize_t mt, floating* d,
-                          floating* masked) noexcept nogil:
+                          floating* masked, Py_ssize_t nr) noexcept nogil:
     # dx += col2im(dy[p0:p_end] @ kernel^T) for output pixels p0 .. p_end, in tiles of mt
     # pixels taken in order. dy rows are the GEMM's A as they are, or, with y, copied masked
     # by y > 0 into `masked`.
@@ -336,7 +347,7 @@ cdef void input_grad_band(const floating* dy, const floating* y, const floating*
         if y != NULL:
             relu_mask(m * f, rows, y + p0 * f, masked)
             rows = masked
-        gemm(m, k, f, rows, f, 1, bp, d, k, 0, NULL, 0)
+        gemm(m, k, f, rows, f, 1, bp, nr, d, k, 0, NULL, 0)
         scatter_windows(d, g, p0, m, dx)
         p0 += m
 
@@ -383,7 +394,7 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         for t in prange(ntiles, schedule='dynamic'):
             if a != NULL:
                 forward_tile(&x[0, 0, 0, 0], bp, &bias[0], &y[0, 0, 0, 0], &g, t * mt,
-                             mt if p - t * mt > mt else p - t * mt, relu, a)
+                             mt if p - t * mt > mt else p - t * mt, relu, a, nr)
         free(a)
     free(bp)
     if failed:
@@ -465,7 +476,7 @@ cdef inline void output_tile(const ConvGeometry* g, Py_ssize_t tile, Py_ssize_t 
 cdef int winograd_tiles(const floating* x, const floating* mask, const floating* up,
                         const floating* bias, floating* y, const ConvGeometry* g,
                         Py_ssize_t t0, Py_ssize_t nt, int relu, floating* v, floating* mb,
-                        const floating* zeros) noexcept nogil:
+                        const floating* zeros, Py_ssize_t nr) noexcept nogil:
     # Output tiles t0 .. t0+nt (2x2 outputs each, in (image, tile row, tile column) order):
     # input transforms into v (16 matrices nt x c), 16 GEMMs with the packed transformed
     # kernel into mb (16 matrices nt x f, then a scratch row for the outputs of tiles that
@@ -474,7 +485,7 @@ cdef int winograd_tiles(const floating* x, const floating* mask, const floating*
     cdef const floating* p[16]
     cdef const floating* q[16]
     cdef floating* o[4]
-    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
+    cdef Py_ssize_t c = g.c, f = g.f
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
     cdef Py_ssize_t t, i, xi
     cdef Py_ssize_t offsets[4]
@@ -483,7 +494,7 @@ cdef int winograd_tiles(const floating* x, const floating* mask, const floating*
         input_tile(x, mask, g, t0 + t, zeros, p, q)
         wino_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
     for xi in range(16):
-        gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, mb + xi * nt * f, f, 0,
+        gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, nr, mb + xi * nt * f, f, 0,
              NULL, 0)
     for t in range(nt):
         output_tile(g, t0 + t, f, offsets)
@@ -577,7 +588,7 @@ cdef int winograd_run(const floating* x, const floating* mask, const floating[:,
             if v != NULL and mb != NULL:
                 if winograd_tiles(x, mask, up, bias, y, g, ci * mt,
                                   mt if ntiles - ci * mt > mt else ntiles - ci * mt, relu, v,
-                                  mb, zeros):
+                                  mb, zeros, nr):
                     bad_p[0] = 1
         free(v)
         free(mb)
@@ -649,7 +660,7 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
                                 const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
                                 floating* acc, Py_ssize_t ldw, floating* db, bint accumulate,
                                 floating* v, floating* u, floating* up,
-                                const floating* zeros) noexcept nogil:
+                                const floating* zeros, Py_ssize_t nr) noexcept nogil:
     # Tiles t0 .. t0+nt of dy (2x2 outputs each, (image, tile row, tile column) order): x's
     # 4x4 tiles transformed into v (16 matrices nt x c), dy's 2x2 tiles (masked by mask > 0 if
     # mask) into u (16 matrices nt x f, their sums added to db), then acc[xi] (c x ldw) (+)=
@@ -657,7 +668,7 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
     cdef const floating* p[16]
     cdef const floating* gp[4]
     cdef const floating* gq[4]
-    cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(v)
+    cdef Py_ssize_t c = g.c, f = g.f
     cdef Py_ssize_t t, i, xi
     cdef Py_ssize_t offsets[4]
     for t in range(nt):
@@ -671,7 +682,8 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
         wino_dy(gp, gq if mask != NULL else NULL, f, u + t * f, nt * f, db)
     for xi in range(16):
         pack_b(nt, f, u + xi * nt * f, f, 1, nr, up)
-        gemm(c, f, nt, v + xi * nt * c, 1, c, up, acc + xi * c * ldw, ldw, accumulate, NULL, 0)
+        gemm(c, f, nt, v + xi * nt * c, 1, c, up, nr, acc + xi * c * ldw, ldw, accumulate, NULL,
+             0)
 
 
 def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
@@ -740,7 +752,7 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
                                           mt if ntiles - ci * mt > mt else ntiles - ci * mt,
                                           acc + gi * stride, ldw,
                                           acc + gi * stride + 16 * plane, ci > c0, v, u, up,
-                                          zeros)
+                                          zeros, nr)
         free(v)
         free(u)
         free(up)
@@ -838,7 +850,8 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
             if a != NULL and dyp != NULL:
                 filter_grad_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], yp, &g, mt,
                                   gi * ntiles // groups, (gi + 1) * ntiles // groups,
-                                  acc + gi * stride, ldw, acc + gi * stride + k * ldw, a, dyp)
+                                  acc + gi * stride, ldw, acc + gi * stride + k * ldw, a, dyp,
+                                  nr)
         free(a)
         free(dyp)
     if not failed:
@@ -923,13 +936,13 @@ def conv2d_backward_input(const floating[:, :, :, ::1] dy, const floating[:, :, 
                 input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g,
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs), 0),
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs), 1),
-                                mt, d, masked)
+                                mt, d, masked, nr)
         for u in prange(units * pairs if bands > 1 else 0, schedule='dynamic'):
             if d != NULL and masked != NULL and 2 * (u % pairs) + 1 < bands:
                 input_grad_band(&dy[0, 0, 0, 0], yp, bp, &dx[0, 0, 0, 0], &g,
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs) + 1, 0),
                                 unit_pixel(&g, u, pairs, bands, per_unit, 2 * (u % pairs) + 1, 1),
-                                mt, d, masked)
+                                mt, d, masked, nr)
         free(d)
         free(masked)
     free(bp)

@@ -13,8 +13,11 @@ from fc_c cimport *
 
 
 def set_simd_level(int level):
-    """Select the micro-kernel path of this module (fastconv._api keeps all modules alike)."""
+    """Select the micro-kernel path of this module (0 generic, 1 AVX2+FMA, 2 AVX-512;
+    fastconv._api keeps all modules alike). A level this CPU lacks is refused."""
     global fc_simd_level
+    if level < 0 or level > fc_simd_detect():
+        raise ValueError(f"set_simd_level: level must be 0 .. {fc_simd_detect()}, got {level}")
     fc_simd_level = level
 
 
@@ -24,12 +27,14 @@ cdef enum:
 
 
 cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a,
-                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, floating* c,
-                      Py_ssize_t ldc, const floating* bias, int relu) noexcept nogil:
+                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, Py_ssize_t nr,
+                      floating* c, Py_ssize_t ldc, const floating* bias,
+                      int relu) noexcept nogil:
+    # bp: B packed in panels of nr columns
     if floating is float:
-        fc_gemm_f32(M, N, K, a, rsa, csa, bp, c, ldc, 0, bias, relu)
+        fc_gemm_f32(M, N, K, a, rsa, csa, bp, nr, c, ldc, 0, bias, relu)
     else:
-        fc_gemm_f64(M, N, K, a, rsa, csa, bp, c, ldc, 0, bias, relu)
+        fc_gemm_f64(M, N, K, a, rsa, csa, bp, nr, c, ldc, 0, bias, relu)
 
 
 def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bint trans_b,
@@ -42,7 +47,8 @@ def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bin
     cdef Py_ssize_t K = a.shape[0] if trans_a else a.shape[1]
     cdef Py_ssize_t rsa = 1 if trans_a else a.shape[1], csa = a.shape[1] if trans_a else 1
     cdef Py_ssize_t rsb = 1 if trans_b else b.shape[1], csb = b.shape[1] if trans_b else 1
-    cdef Py_ssize_t nr = FC_NR_F32 if floating is float else FC_NR_F64
+    # panels as wide as the SIMD path in use wants, read once: every GEMM below is given it
+    cdef Py_ssize_t nr = fc_panel_width_f32() if floating is float else fc_panel_width_f64()
     cdef Py_ssize_t panels = (N + nr - 1) // nr
     # Units of up to ROWS rows (each panel of B, read from L2, then serves many rows), but
     # small enough that every thread gets about two; the blocking never changes a sum.
@@ -75,6 +81,6 @@ def matmul(const floating[:, ::1] a, bint trans_a, const floating[:, ::1] b, bin
             j0 = (u % col_blocks) * PANELS * nr
             m = M - i0 if M - i0 < rows else rows
             n = N - j0 if N - j0 < PANELS * nr else PANELS * nr
-            gemm(m, n, K, &a[0, 0] + i0 * rsa, rsa, csa, bp + (j0 // nr) * K * nr,
+            gemm(m, n, K, &a[0, 0] + i0 * rsa, rsa, csa, bp + (j0 // nr) * K * nr, nr,
                  &c[0, 0] + i0 * N + j0, N, (bias_p + j0) if bias_p != NULL else NULL, relu)
     free(bp)

@@ -9,25 +9,25 @@ cdef extern from "fc_omp.h" nogil:
 
 cdef extern from "fc_gemm.h" nogil:
     int FC_TILE_ROWS
-    int FC_NR_F32
-    int FC_NR_F64
+    Py_ssize_t fc_panel_width_f32()
+    Py_ssize_t fc_panel_width_f64()
     int fc_simd_level
     int fc_simd_detect()
     int fc_simd_compiled()
     void fc_gemm_f32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float* a, Py_ssize_t rsa,
-                     Py_ssize_t csa, const float* bp, float* c, Py_ssize_t ldc, int accumulate,
-                     const float* bias, int relu)
+                     Py_ssize_t csa, const float* bp, Py_ssize_t pw, float* c, Py_ssize_t ldc,
+                     int accumulate, const float* bias, int relu)
     void fc_gemm_f64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double* a, Py_ssize_t rsa,
-                     Py_ssize_t csa, const double* bp, double* c, Py_ssize_t ldc, int accumulate,
-                     const double* bias, int relu)
+                     Py_ssize_t csa, const double* bp, Py_ssize_t pw, double* c, Py_ssize_t ldc,
+                     int accumulate, const double* bias, int relu)
     Py_ssize_t fc_block_rows()
     void fc_rows_panel_f32(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
                            const float** rows, Py_ssize_t mr, Py_ssize_t nr, const float* panel,
-                           float* c, Py_ssize_t ldc, const float* bias, int relu)
+                           Py_ssize_t pw, float* c, Py_ssize_t ldc, const float* bias, int relu)
     void fc_rows_panel_f64(Py_ssize_t nseg, Py_ssize_t seg_len, Py_ssize_t seg_stride,
                            const double** rows, Py_ssize_t mr, Py_ssize_t nr,
-                           const double* panel, double* c, Py_ssize_t ldc, const double* bias,
-                           int relu)
+                           const double* panel, Py_ssize_t pw, double* c, Py_ssize_t ldc,
+                           const double* bias, int relu)
     void fc_copy_f32(float* dst, const float* src, Py_ssize_t n)
     void fc_copy_f64(double* dst, const double* src, Py_ssize_t n)
     void fc_pack_b_f32(Py_ssize_t K, Py_ssize_t N, const float* b, Py_ssize_t rsb,
@@ -39,9 +39,9 @@ cdef extern from "fc_gemm.h" nogil:
     void fc_relu_mask_f32_generic(Py_ssize_t n, const float* dy, const float* y, float* out)
     void fc_relu_mask_f64_generic(Py_ssize_t n, const double* dy, const double* y, double* out)
     void fc_pack_dy_f32(Py_ssize_t m, Py_ssize_t f, const float* dy, const float* y, float* dyp,
-                        float* db)
+                        Py_ssize_t pw, float* db)
     void fc_pack_dy_f64(Py_ssize_t m, Py_ssize_t f, const double* dy, const double* y,
-                        double* dyp, double* db)
+                        double* dyp, Py_ssize_t pw, double* db)
     void fc_add_f32(Py_ssize_t n, float* dst, const float* src)
     void fc_add_f64(Py_ssize_t n, double* dst, const double* src)
 

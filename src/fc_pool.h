@@ -6,7 +6,7 @@
  * is visited in the order given (row-major); a value replaces the maximum when it is strictly
  * larger, or when it is the first NaN: the same rule as pool.pyx's replaces(), so both paths
  * give the same results. codes may be NULL: plain max pooling, nothing recorded. Compiled for
- * AVX2 and for the baseline; picked by fc_simd_level (fc_gemm.h), like the GEMM.
+ * AVX-512, AVX2 and the baseline; picked by fc_simd_level (fc_gemm.h), like the GEMM.
  */
 #ifndef FC_POOL_H
 #define FC_POOL_H
@@ -53,32 +53,25 @@
 FC_DEFINE_POOL_CODES(float, f32, int32_t, 16, generic, )
 FC_DEFINE_POOL_CODES(double, f64, int64_t, 16, generic, )
 #if FC_HAVE_AVX2_PATH
-FC_DEFINE_POOL_CODES(float, f32, int32_t, 32, avx2, __attribute__((target("avx2,fma"))))
-FC_DEFINE_POOL_CODES(double, f64, int64_t, 32, avx2, __attribute__((target("avx2,fma"))))
+FC_DEFINE_POOL_CODES(float, f32, int32_t, 32, avx2, FC_TARGET_AVX2)
+FC_DEFINE_POOL_CODES(double, f64, int64_t, 32, avx2, FC_TARGET_AVX2)
+#endif
+#if FC_HAVE_AVX512_PATH
+FC_DEFINE_POOL_CODES(float, f32, int32_t, 64, avx512, FC_TARGET_AVX512)
+FC_DEFINE_POOL_CODES(double, f64, int64_t, 64, avx512, FC_TARGET_AVX512)
 #endif
 #undef FC_DEFINE_POOL_CODES
-
-#if FC_HAVE_AVX2_PATH
-#define FC_POOL_PICK(TN, args)                                                                 \
-    do {                                                                                      \
-        if (fc_simd_level == 1) fc_pool_codes_##TN##_avx2 args;                               \
-        else fc_pool_codes_##TN##_generic args;                                               \
-    } while (0)
-#else
-#define FC_POOL_PICK(TN, args) fc_pool_codes_##TN##_generic args
-#endif
 
 static void fc_pool_codes_f32(fc_idx c, fc_idx npos, const float *const *xp, const float *code,
                               float *y, float *codes)
 {
-    FC_POOL_PICK(f32, (c, npos, xp, code, y, codes));
+    FC_PICK(f32, fc_pool_codes, (c, npos, xp, code, y, codes));
 }
 
 static void fc_pool_codes_f64(fc_idx c, fc_idx npos, const double *const *xp,
                               const double *code, double *y, double *codes)
 {
-    FC_POOL_PICK(f64, (c, npos, xp, code, y, codes));
+    FC_PICK(f64, fc_pool_codes, (c, npos, xp, code, y, codes));
 }
-#undef FC_POOL_PICK
 
 #endif /* FC_POOL_H */

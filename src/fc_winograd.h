@@ -7,7 +7,7 @@
  * transform G g G^T is done once per call (conv.pyx's winograd_kernel).
  * The transforms' loops run over channels (input, then filters), contiguous in NHWC, with
  * every load and store unconditional, so that they vectorise; like the GEMM micro-kernel
- * they are compiled for plain x86-64 and for AVX2, chosen at run time (fc_simd_level).
+ * they are compiled for plain x86-64, AVX2 and AVX-512, chosen at run time (fc_simd_level).
  */
 #ifndef FC_WINOGRAD_H
 #define FC_WINOGRAD_H
@@ -161,17 +161,24 @@ FC_DEFINE_WINO_IN(double, int64_t, f64, generic, , 16)
 FC_DEFINE_WINO_OUT(float, f32, generic, )
 FC_DEFINE_WINO_OUT(double, f64, generic, )
 #if FC_HAVE_AVX2_PATH
-FC_DEFINE_WINO_DY(float, int32_t, f32, avx2, __attribute__((target("avx2,fma"))), 32)
-FC_DEFINE_WINO_DY(double, int64_t, f64, avx2, __attribute__((target("avx2,fma"))), 32)
-FC_DEFINE_WINO_IN(float, int32_t, f32, avx2, __attribute__((target("avx2,fma"))), 32)
-FC_DEFINE_WINO_IN(double, int64_t, f64, avx2, __attribute__((target("avx2,fma"))), 32)
-FC_DEFINE_WINO_OUT(float, f32, avx2, __attribute__((target("avx2,fma"))))
-FC_DEFINE_WINO_OUT(double, f64, avx2, __attribute__((target("avx2,fma"))))
-#define FC_WINO_PICK(name, ...) \
-    (fc_simd_level == 1 ? name##_avx2(__VA_ARGS__) : name##_generic(__VA_ARGS__))
-#else
-#define FC_WINO_PICK(name, ...) name##_generic(__VA_ARGS__)
+FC_DEFINE_WINO_DY(float, int32_t, f32, avx2, FC_TARGET_AVX2, 32)
+FC_DEFINE_WINO_DY(double, int64_t, f64, avx2, FC_TARGET_AVX2, 32)
+FC_DEFINE_WINO_IN(float, int32_t, f32, avx2, FC_TARGET_AVX2, 32)
+FC_DEFINE_WINO_IN(double, int64_t, f64, avx2, FC_TARGET_AVX2, 32)
+FC_DEFINE_WINO_OUT(float, f32, avx2, FC_TARGET_AVX2)
+FC_DEFINE_WINO_OUT(double, f64, avx2, FC_TARGET_AVX2)
 #endif
+#if FC_HAVE_AVX512_PATH
+FC_DEFINE_WINO_DY(float, int32_t, f32, avx512, FC_TARGET_AVX512, 64)
+FC_DEFINE_WINO_DY(double, int64_t, f64, avx512, FC_TARGET_AVX512, 64)
+FC_DEFINE_WINO_IN(float, int32_t, f32, avx512, FC_TARGET_AVX512, 64)
+FC_DEFINE_WINO_IN(double, int64_t, f64, avx512, FC_TARGET_AVX512, 64)
+FC_DEFINE_WINO_OUT(float, f32, avx512, FC_TARGET_AVX512)
+FC_DEFINE_WINO_OUT(double, f64, avx512, FC_TARGET_AVX512)
+#endif
+#define FC_WINO_PICK(name, ...)                                                                 \
+    (FC_IF_AVX512(fc_simd_level == 2 ? name##_avx512(__VA_ARGS__) :)                           \
+     FC_IF_AVX2(fc_simd_level >= 1 ? name##_avx2(__VA_ARGS__) :) name##_generic(__VA_ARGS__))
 #undef FC_DEFINE_WINO_IN
 #undef FC_DEFINE_WINO_OUT
 #undef FC_DEFINE_WINO_IN_FORM

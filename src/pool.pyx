@@ -15,6 +15,7 @@ from libc.string cimport memset
 
 cdef extern from "fc_pool.h" nogil:
     int fc_simd_level
+    int fc_simd_detect()
     void fc_pool_codes_f32(Py_ssize_t c, Py_ssize_t npos, const float* const* xp,
                            const float* code, float* y, float* codes)
     void fc_pool_codes_f64(Py_ssize_t c, Py_ssize_t npos, const double* const* xp,
@@ -22,9 +23,11 @@ cdef extern from "fc_pool.h" nogil:
 
 
 def set_simd_level(int level):
-    """Select the instruction set of this module's vector paths (fastconv._api keeps all
-    modules alike)."""
+    """Select the instruction set of this module's vector paths (0 generic, 1 AVX2+FMA,
+    2 AVX-512; fastconv._api keeps all modules alike). A level this CPU lacks is refused."""
     global fc_simd_level
+    if level < 0 or level > fc_simd_detect():
+        raise ValueError(f"set_simd_level: level must be 0 .. {fc_simd_detect()}, got {level}")
     fc_simd_level = level
 
 

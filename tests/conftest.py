@@ -33,3 +33,21 @@ def threads():
     previous = fastconv.get_num_threads()
     yield
     fastconv.set_num_threads(previous)
+
+
+def pytest_report_header(config):
+    return (f"fastconv SIMD paths: {', '.join(SIMD_PATHS)} (the kernel tests run on each); "
+            f"default {_api.simd_path()}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    # How many kernel tests passed on each SIMD path: CI's log shows which paths ran.
+    counts = {path: 0 for path in SIMD_PATHS}
+    for report in terminalreporter.stats.get("passed", []):
+        if report.when != "call":
+            continue
+        ids = report.nodeid.rpartition("[")[2].rstrip("]").split("-")
+        for path in SIMD_PATHS:
+            counts[path] += path in ids
+    terminalreporter.write_line("kernel tests passed per SIMD path: "
+                                + ", ".join(f"{p} {n}" for p, n in counts.items()))

@@ -259,7 +259,7 @@ def test_concurrent_calls_from_python_threads_match_serial_calls(rng):
                     np.testing.assert_array_equal(a, b)
 
 
-def test_generic_and_avx2_paths_agree(rng):
+def test_every_simd_path_agrees(rng):
     from _helpers import SIMD_PATHS
     from fastconv import _api
     if len(SIMD_PATHS) < 2:
@@ -272,7 +272,10 @@ def test_generic_and_avx2_paths_agree(rng):
             out[path] = fastconv.conv2d(x, k)
         finally:
             _api.set_simd_path(previous)
-    assert_close(out["generic"], out["avx2+fma"].astype(np.float64))
+    for path in SIMD_PATHS[1:]:
+        assert_close(out["generic"], out[path].astype(np.float64), what=path)
+    if "avx512" in out:       # both use fused multiply-adds, in the same order
+        np.testing.assert_array_equal(out["avx512"], out["avx2+fma"])
 
 
 def test_thread_and_simd_settings_are_validated(threads):
@@ -280,7 +283,25 @@ def test_thread_and_simd_settings_are_validated(threads):
     with pytest.raises(ValueError, match="n must be >= 1"):
         fastconv.set_num_threads(0)
     with pytest.raises(ValueError, match="name must be one of"):
-        _api.set_simd_path("avx512")
+        _api.set_simd_path("avx1024")
+    with pytest.raises(ValueError, match="name must be one of"):
+        _api.set_simd_path(2)
+    for name in ("generic", "avx2+fma", "avx512"):
+        if name not in _api.simd_paths():
+            with pytest.raises(ValueError, match="does not support"):
+                _api.set_simd_path(name)
+    with pytest.raises(ValueError, match="level must be"):
+        fastconv._conv.set_simd_level(fastconv._conv.simd_detect() + 1)
+    with pytest.raises(ValueError, match="level must be"):
+        fastconv._pool.set_simd_level(-1)
+    previous = _api.set_simd_path("generic")
+    try:
+        assert _api.simd_path() == "generic"
+        if "avx2+fma" in _api.simd_paths():
+            assert _api.set_simd_path("AVX2") == "generic"
+            assert _api.simd_path() == "avx2+fma"
+    finally:
+        _api.set_simd_path(previous)
     assert fastconv.set_num_threads(2) >= 1
     assert fastconv.get_num_threads() == (2 if OPENMP else 1)
 

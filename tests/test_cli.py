@@ -68,7 +68,9 @@ def test_info_shows_the_build(capsys):
     info = fastconv._info.config()
     assert info["fastconv"] == fastconv.__version__ and info["numpy"] == np.__version__
     assert info["threads"] == fastconv.get_num_threads()
-    assert info["simd in use"] in ("generic", "avx2+fma")
+    assert info["simd in use"] in fastconv._api.simd_paths()
+    assert info["simd this cpu"] == ", ".join(fastconv._api.simd_paths())
+    assert info["simd compiled"].startswith("generic")
     assert info["compiler"] != "unknown"
     assert info["location"] == os.path.dirname(os.path.abspath(fastconv.__file__))
     if fastconv._conv.openmp_enabled() and sys.platform.startswith("linux"):
@@ -83,6 +85,23 @@ def fastconv_command(*args, **env):
                               env={**os.environ, **env}, capture_output=True, text=True,
                               timeout=120)
     return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize("wanted", ["generic", "avx2", "avx512", "AVX512", "sse9", ""])
+def test_fastconv_simd_forces_a_path_or_warns(wanted):
+    import fastconv
+    paths = fastconv._api.simd_paths()
+    code, out, err = fastconv_command("info", FASTCONV_SIMD=wanted)
+    assert code == 0, err
+    in_use = next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                  if line.startswith("simd in use:"))
+    name = {"avx2": "avx2+fma"}.get(wanted.lower(), wanted.lower())
+    if name in paths:
+        assert in_use == name and "RuntimeWarning" not in err
+    else:                                   # unknown or not on this CPU: the best, warned
+        assert in_use == paths[-1]
+        assert ("RuntimeWarning" in err) == bool(wanted), err
+        assert wanted == "" or f"FASTCONV_SIMD={wanted!r}" in err
 
 
 @pytest.mark.parametrize("args,status,message", [
