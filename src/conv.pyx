@@ -27,6 +27,42 @@ cdef enum:
     MAX_GROUPS = 16
     MIN_GROUP_TILES = 4
 
+# The kernel gradients' accumulators (one per group) take at most this many bytes together,
+# or one group's if that is more (an accumulator is about the size of the gradient itself):
+# fewer groups then, the shapes alone deciding, and the threads share out blocks of columns
+# (filters) instead. Without it, 1024 x 1024 channels took 16 accumulators, 1.2 GB in float64.
+cdef Py_ssize_t ACC_BUDGET = 64 * 1024 * 1024
+
+
+def set_accumulator_budget(Py_ssize_t nbytes):
+    """Set the kernel gradients' accumulator budget in bytes (tests make it small to reach
+    the column-blocked path on small shapes); returns the previous one."""
+    global ACC_BUDGET
+    previous = ACC_BUDGET
+    ACC_BUDGET = nbytes if nbytes > 0 else 1
+    return previous
+
+
+cdef inline Py_ssize_t budget_groups(Py_ssize_t groups, Py_ssize_t stride,
+                                     Py_ssize_t itemsize) noexcept nogil:
+    # groups, or fewer (at least 1) so that groups accumulators of stride values fit ACC_BUDGET
+    cdef Py_ssize_t most = ACC_BUDGET // (stride * itemsize if stride > 0 else 1)
+    if most < 1:
+        most = 1
+    return groups if groups < most else most
+
+
+cdef inline Py_ssize_t column_blocks(Py_ssize_t groups, Py_ssize_t panels,
+                                     int num_threads) noexcept nogil:
+    # Blocks of a gradient's panels of columns, so that groups x blocks units keep every
+    # thread busy (about 2 units each) while a block stays 2 panels or wider. Splitting the
+    # columns changes no sum (each column is summed over the same tiles in the same order),
+    # so it may depend on the thread count.
+    cdef Py_ssize_t blocks = (2 * num_threads + groups - 1) // groups
+    if blocks > panels // 2:
+        blocks = panels // 2
+    return blocks if blocks > 1 else 1
+
 
 def simd_compiled():
     """Highest SIMD level compiled in: 0 generic, 1 AVX2+FMA, 2 AVX-512."""
@@ -272,35 +308,39 @@ cdef inline void relu_mask(Py_ssize_t n, const floating* dy, const floating* y,
         fc_relu_mask_f64(n, dy, y, out)
 
 
-cdef inline void pack_rows(Py_ssize_t m, Py_ssize_t f, const floating* dy, const floating* y,
-                           floating* dyp, Py_ssize_t nr, floating* db) noexcept nogil:
+cdef inline void pack_rows(Py_ssize_t m, Py_ssize_t f, Py_ssize_t ld, const floating* dy,
+                           const floating* y, floating* dyp, Py_ssize_t nr,
+                           floating* db) noexcept nogil:
     # m rows of dy (m x f) packed into panels, as fc_pack_b does, with their column sums
     # added to db (ldw values long). With y (the ReLU's output), dy is masked by y > 0 on the
     # way: the ReLU's derivative costs no pass of its own.
     if floating is float:
-        fc_pack_dy_f32(m, f, dy, y, dyp, nr, db)
+        fc_pack_dy_f32(m, f, ld, dy, y, dyp, nr, db)
     else:
-        fc_pack_dy_f64(m, f, dy, y, dyp, nr, db)
+        fc_pack_dy_f64(m, f, ld, dy, y, dyp, nr, db)
 
 
 cdef void filter_grad_tiles(const floating* x, const floating* dy, const floating* y,
                             const ConvGeometry* g, Py_ssize_t mt, Py_ssize_t t0, Py_ssize_t t1,
-                            floating* dw, Py_ssize_t ldw, floating* db, floating* a,
-                            floating* dyp, Py_ssize_t nr) noexcept nogil:
-    # dw (K x F, row stride ldw) = im2col(x)^T @ dy and db = column sums of dy, over tiles
-    # t0 .. t1 in order (dy masked by y > 0 if y): the first tile writes dw, the others add to
-    # it. The im2col tile is read transposed (row stride 1, column stride K); dy's tiles are
-    # packed in panels of nr columns (ldw a multiple of nr).
+                            Py_ssize_t j0, Py_ssize_t j1, floating* dw, Py_ssize_t ldw,
+                            floating* db, floating* a, floating* dyp,
+                            Py_ssize_t nr) noexcept nogil:
+    # Columns j0 .. j1 (filters; j0 a multiple of nr, j1 too or f) of dw (K x F, row stride
+    # ldw) = im2col(x)^T @ dy and of db = column sums of dy, over tiles t0 .. t1 in order (dy
+    # masked by y > 0 if y): the first tile writes them, the others add. The im2col tile is
+    # read transposed (row stride 1, column stride K); dy's tiles are packed in panels of nr
+    # columns (ldw a multiple of nr).
     cdef Py_ssize_t k = g.kh * g.kw * g.c, f = g.f, p = g.n * g.oh * g.ow
-    cdef Py_ssize_t t, p0, m, j
-    for j in range(ldw):
+    cdef Py_ssize_t t, p0, m, j, w = j1 - j0
+    for j in range(j0, (j1 + nr - 1) // nr * nr):
         db[j] = 0
     for t in range(t0, t1):
         p0 = t * mt
         m = mt if p - p0 > mt else p - p0
         gather_windows(x, g, p0, m, a)
-        pack_rows(m, f, dy + p0 * f, (y + p0 * f) if y != NULL else NULL, dyp, nr, db)
-        gemm(k, f, m, a, 1, k, dyp, nr, dw, ldw, t > t0, NULL, 0)
+        pack_rows(m, w, f, dy + p0 * f + j0, (y + p0 * f + j0) if y != NULL else NULL, dyp,
+                  nr, db + j0)
+        gemm(k, w, m, a, 1, k, dyp, nr, dw + j0, ldw, t > t0, NULL, 0)
 
 
 cdef void sum_groups(const floating* acc, Py_ssize_t groups, Py_ssize_t stride,
@@ -658,17 +698,19 @@ cdef inline void wino_dy(const floating** p, const floating** q, Py_ssize_t f, f
 
 cdef void winograd_filter_tiles(const floating* x, const floating* dy, const floating* mask,
                                 const ConvGeometry* g, Py_ssize_t t0, Py_ssize_t nt,
-                                floating* acc, Py_ssize_t ldw, floating* db, bint accumulate,
-                                floating* v, floating* u, floating* up,
-                                const floating* zeros, Py_ssize_t nr) noexcept nogil:
+                                Py_ssize_t j0, Py_ssize_t j1, floating* acc, Py_ssize_t ldw,
+                                floating* db, bint accumulate, floating* v, floating* u,
+                                floating* up, const floating* zeros,
+                                Py_ssize_t nr) noexcept nogil:
     # Tiles t0 .. t0+nt of dy (2x2 outputs each, (image, tile row, tile column) order): x's
     # 4x4 tiles transformed into v (16 matrices nt x c), dy's 2x2 tiles (masked by mask > 0 if
     # mask) into u (16 matrices nt x f, their sums added to db), then acc[xi] (c x ldw) (+)=
-    # v[xi]^T @ u[xi] for the 16 xi: the tiles' sum is the reduction of 16 GEMMs.
+    # v[xi]^T @ u[xi] for the 16 xi: the tiles' sum is the reduction of 16 GEMMs. Only
+    # filters j0 .. j1 (j0 a multiple of nr) of dy, acc and db.
     cdef const floating* p[16]
     cdef const floating* gp[4]
     cdef const floating* gq[4]
-    cdef Py_ssize_t c = g.c, f = g.f
+    cdef Py_ssize_t c = g.c, f = g.f, w = j1 - j0
     cdef Py_ssize_t t, i, xi
     cdef Py_ssize_t offsets[4]
     for t in range(nt):
@@ -676,14 +718,14 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
         wino_in(p, NULL, c, v + t * c, nt * c)
         output_tile(g, t0 + t, f, offsets)
         for i in range(4):
-            gp[i] = dy + offsets[i] if offsets[i] >= 0 else zeros
+            gp[i] = dy + offsets[i] + j0 if offsets[i] >= 0 else zeros
             if mask != NULL:
-                gq[i] = mask + offsets[i] if offsets[i] >= 0 else zeros
-        wino_dy(gp, gq if mask != NULL else NULL, f, u + t * f, nt * f, db)
+                gq[i] = mask + offsets[i] + j0 if offsets[i] >= 0 else zeros
+        wino_dy(gp, gq if mask != NULL else NULL, w, u + t * w, nt * w, db + j0)
     for xi in range(16):
-        pack_b(nt, f, u + xi * nt * f, f, 1, nr, up)
-        gemm(c, f, nt, v + xi * nt * c, 1, c, up, nr, acc + xi * c * ldw, ldw, accumulate, NULL,
-             0)
+        pack_b(nt, w, u + xi * nt * w, w, 1, nr, up)
+        gemm(c, w, nt, v + xi * nt * c, 1, c, up, nr, acc + xi * c * ldw + j0, ldw, accumulate,
+             NULL, 0)
 
 
 def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
@@ -705,7 +747,7 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
     cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32)
-    cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e
+    cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e, uu, blocks, j0, j1
     cdef floating* acc
     cdef floating* m
     cdef floating* zeros
@@ -728,12 +770,16 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     if groups < 1:
         groups = 1
     stride = 16 * plane + ldw          # a group's 16 planes, then its db
+    groups = budget_groups(groups, stride, sizeof(floating))
+    blocks = column_blocks(groups, ldw // nr, num_threads)
     acc = <floating*>malloc((groups * stride + 1) * sizeof(floating))
-    m = <floating*>malloc((stride + 1) * sizeof(floating))
+    # the groups' sum (one group is its own sum: no second buffer of the gradient's size)
+    m = <floating*>malloc((stride + 1) * sizeof(floating)) if groups > 1 else acc
     zeros = <floating*>calloc((c if c > f else f) + 1, sizeof(floating))
     if acc == NULL or m == NULL or zeros == NULL:
+        if m != acc:
+            free(m)
         free(acc)
-        free(m)
         free(zeros)
         raise MemoryError()
     with nogil, parallel(num_threads=num_threads):
@@ -742,15 +788,18 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
         up = <floating*>malloc(mt * ldw * sizeof(floating) + 1)
         if v == NULL or u == NULL or up == NULL:
             failed_p[0] = 1
-        for gi in prange(groups, schedule='dynamic'):
+        for uu in prange(groups * blocks, schedule='dynamic'):
             if v != NULL and u != NULL and up != NULL:
+                gi = uu // blocks
+                j0 = (uu % blocks) * (ldw // nr) // blocks * nr
+                j1 = (uu % blocks + 1) * (ldw // nr) // blocks * nr
                 c0 = gi * chunks // groups
                 c1 = (gi + 1) * chunks // groups
-                memset(acc + gi * stride + 16 * plane, 0, ldw * sizeof(floating))
+                memset(acc + gi * stride + 16 * plane + j0, 0, (j1 - j0) * sizeof(floating))
                 for ci in range(c0, c1):
                     winograd_filter_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], mask, &g, ci * mt,
                                           mt if ntiles - ci * mt > mt else ntiles - ci * mt,
-                                          acc + gi * stride, ldw,
+                                          j0, j1 if j1 < f else f, acc + gi * stride, ldw,
                                           acc + gi * stride + 16 * plane, ci > c0, v, u, up,
                                           zeros, nr)
         free(v)
@@ -759,8 +808,9 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     if not failed:
         with nogil:
             # the groups summed in order, then A^T M A for each (c, f): rows first, then columns
-            for j in prange(16 * c + 1, schedule='static', num_threads=num_threads):
-                sum_groups(acc + j * ldw, groups, stride, ldw, m + j * ldw)
+            if groups > 1:
+                for j in prange(16 * c + 1, schedule='static', num_threads=num_threads):
+                    sum_groups(acc + j * ldw, groups, stride, ldw, m + j * ldw)
             for e in range(c):
                 for j in range(f):
                     for a in range(4):         # s_a = row a of M, transformed along columns
@@ -784,8 +834,9 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
                 finite = finite & (dbias[j] - dbias[j] == 0)
             for j in range(9 * c * f):
                 finite = finite & (out[j] - out[j] == 0)
+    if m != acc:
+        free(m)
     free(acc)
-    free(m)
     free(zeros)
     if failed:
         raise MemoryError()
@@ -809,10 +860,11 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
     cdef Py_ssize_t ntiles = (p + mt - 1) // mt
     # Groups of at least MIN_GROUP_TILES tiles: each group zeroes, fills and hands over a
     # whole k x f accumulator, which costs more than a tile or two adds to it. The grouping
-    # depends on the shapes only, so the sum does not depend on the thread count.
+    # depends on the shapes only (and ACC_BUDGET), so the sum does not depend on the thread
+    # count; each group's columns may be split into blocks, one unit of work each.
     cdef Py_ssize_t groups = ntiles // MIN_GROUP_TILES
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
-    cdef Py_ssize_t stride = k * ldw + ldw, gi, j
+    cdef Py_ssize_t stride = k * ldw + ldw, gi, j, u, blocks, j0, j1
     cdef floating* acc
     cdef floating* a
     cdef floating* dyp
@@ -825,6 +877,7 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
         groups = MAX_GROUPS
     if groups < 1 and ntiles > 0:
         groups = 1
+    groups = budget_groups(groups, stride, sizeof(floating))
     if groups > 1 and ntiles % groups:
         # Smaller tiles, so that every group gets as many (conv3: 12 of 48 rows in 2 groups
         # instead of 11 of 54, 6 and 5, where one thread waited on the other).
@@ -841,17 +894,21 @@ def conv2d_backward_filter(const floating[:, :, :, ::1] dy, const floating[:, :,
     acc = <floating*>malloc((groups * stride + 1) * sizeof(floating))
     if acc == NULL:
         raise MemoryError()
+    blocks = column_blocks(groups, ldw // nr, num_threads)
     with nogil, parallel(num_threads=num_threads):
         a = <floating*>malloc(mt * k * sizeof(floating) + 1)
         dyp = <floating*>malloc(mt * ldw * sizeof(floating) + 1)
         if a == NULL or dyp == NULL:
             failed_p[0] = 1
-        for gi in prange(groups, schedule='dynamic'):
+        for u in prange(groups * blocks, schedule='dynamic'):
             if a != NULL and dyp != NULL:
+                gi = u // blocks
+                j0 = (u % blocks) * (ldw // nr) // blocks * nr
+                j1 = (u % blocks + 1) * (ldw // nr) // blocks * nr
                 filter_grad_tiles(&x[0, 0, 0, 0], &dy[0, 0, 0, 0], yp, &g, mt,
                                   gi * ntiles // groups, (gi + 1) * ntiles // groups,
-                                  acc + gi * stride, ldw, acc + gi * stride + k * ldw, a, dyp,
-                                  nr)
+                                  j0, j1 if j1 < f else f, acc + gi * stride, ldw,
+                                  acc + gi * stride + k * ldw, a, dyp, nr)
         free(a)
         free(dyp)
     if not failed:

@@ -38,10 +38,10 @@ cdef extern from "fc_gemm.h" nogil:
     void fc_relu_mask_f64(Py_ssize_t n, const double* dy, const double* y, double* out)
     void fc_relu_mask_f32_generic(Py_ssize_t n, const float* dy, const float* y, float* out)
     void fc_relu_mask_f64_generic(Py_ssize_t n, const double* dy, const double* y, double* out)
-    void fc_pack_dy_f32(Py_ssize_t m, Py_ssize_t f, const float* dy, const float* y, float* dyp,
-                        Py_ssize_t pw, float* db)
-    void fc_pack_dy_f64(Py_ssize_t m, Py_ssize_t f, const double* dy, const double* y,
-                        double* dyp, Py_ssize_t pw, double* db)
+    void fc_pack_dy_f32(Py_ssize_t m, Py_ssize_t f, Py_ssize_t ld, const float* dy,
+                        const float* y, float* dyp, Py_ssize_t pw, float* db)
+    void fc_pack_dy_f64(Py_ssize_t m, Py_ssize_t f, Py_ssize_t ld, const double* dy,
+                        const double* y, double* dyp, Py_ssize_t pw, double* db)
     void fc_add_f32(Py_ssize_t n, float* dst, const float* src)
     void fc_add_f64(Py_ssize_t n, double* dst, const double* src)
 

@@ -267,18 +267,19 @@ FC_DEFINE_PACK(double, f64)
         fc_idx i;                                                                             \
         for (i = 0; i < n; i++) dst[i] += src[i];                                             \
     }                                                                                         \
-    /* m rows of dy (m x f) packed into panels of PB bytes (as fc_pack_b lays out B, zeros    \
-     * past column f), masked by y > 0 when y is given; db += the packed values. */           \
-    TARGET static void fc_pack_dy_##TN##_##ISA(fc_idx m, fc_idx f, const T *restrict dy,      \
-                                               const T *restrict y, T *restrict dyp,          \
-                                               T *restrict db)                                \
+    /* m rows of dy (m x f, rows ld apart, as y's) packed into panels of PB bytes (as         \
+     * fc_pack_b lays out B, zeros past column f), masked by y > 0 when y is given; db += the  \
+     * packed values. */                                                                      \
+    TARGET static void fc_pack_dy_##TN##_##ISA(fc_idx m, fc_idx f, fc_idx ld,                 \
+                                               const T *restrict dy, const T *restrict y,     \
+                                               T *restrict dyp, T *restrict db)               \
     {                                                                                         \
         enum { NR = PB / sizeof(T) };                                                         \
         fc_idx i, p, jj, full = f / NR, panels = (f + NR - 1) / NR;                           \
         for (i = 0; i < m; i++) {                                                             \
-            const T *d = dy + i * f;                                                          \
+            const T *d = dy + i * ld;                                                         \
             if (y) {                                                                          \
-                const T *yy = y + i * f;                                                      \
+                const T *yy = y + i * ld;                                                     \
                 for (p = 0; p < full; p++) {                                                  \
                     T *out = dyp + (p * m + i) * NR;                                          \
                     for (jj = 0; jj < NR; jj++) {                                             \
@@ -303,7 +304,7 @@ FC_DEFINE_PACK(double, f64)
                 fc_idx j0 = full * NR;                                                        \
                 for (jj = 0; jj < f - j0; jj++) {                                             \
                     T v = d[j0 + jj];                                                         \
-                    v = !y || y[i * f + j0 + jj] > 0 ? v : (T)0;                              \
+                    v = !y || y[i * ld + j0 + jj] > 0 ? v : (T)0;                             \
                     out[jj] = v;                                                              \
                     db[j0 + jj] += v;                                                         \
                 }                                                                             \
@@ -338,10 +339,10 @@ FC_DEFINE_ELEMENTWISE(double, f64, avx512, FC_TARGET_AVX512, 128)
         FC_PICK(TN, fc_add, (n, dst, src));                                                   \
     }                                                                                         \
     /* dy packed into panels of pw columns (a width from fc_panel_width_*()) */               \
-    static void fc_pack_dy_##TN(fc_idx m, fc_idx f, const T *dy, const T *y, T *dyp,          \
-                                fc_idx pw, T *db)                                             \
+    static void fc_pack_dy_##TN(fc_idx m, fc_idx f, fc_idx ld, const T *dy, const T *y,       \
+                                T *dyp, fc_idx pw, T *db)                                     \
     {                                                                                         \
-        FC_DISPATCH(T, TN, pw, fc_pack_dy, (m, f, dy, y, dyp, db));                           \
+        FC_DISPATCH(T, TN, pw, fc_pack_dy, (m, f, ld, dy, y, dyp, db));                       \
     }
 FC_DEFINE_ELEMENTWISE_DISPATCH(float, f32)
 FC_DEFINE_ELEMENTWISE_DISPATCH(double, f64)

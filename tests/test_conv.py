@@ -211,3 +211,55 @@ def test_relu_mask_selects_dy_so_nan_where_the_relu_was_off_is_dropped(rng, dtyp
     for a, b_ in zip(fused, plain):
         assert np.isfinite(a).all()
         np.testing.assert_array_equal(a, b_)
+
+
+@pytest.fixture
+def one_accumulator():
+    """The kernel gradients' accumulator budget at 1 byte: one accumulator, whatever the
+    shapes, its columns shared out among the threads in blocks."""
+    previous = fastconv._conv.set_accumulator_budget(1)
+    yield
+    fastconv._conv.set_accumulator_budget(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kernel_size,strides,padding", [((3, 2), 1, "same"), ((3, 3), 2, "valid")],
+                         ids=str)
+def test_kernel_gradient_in_column_blocks_matches_the_reference(rng, one_accumulator, threads,
+                                                                simd_path, kernel_size, strides,
+                                                                padding, dtype):
+    # 150 filters: several panels on every path, the last one partly padding
+    x, k = random(rng, (3, 11, 10, 7), dtype), random(rng, kernel_size + (7, 150), dtype)
+    y = fastconv.conv2d(x, k, strides=strides, padding=padding, activation="relu")
+    dy = random(rng, y.shape, dtype)
+    for relu in (None, y):
+        dz = dy if relu is None else np.where(y > 0, dy, 0)
+        want = oracle(x, k, None, strides, padding, dz)
+        results = []
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            results.append(fastconv.conv2d_backward(dy, x, k, strides=strides, padding=padding,
+                                                    relu_output=relu)[1:])
+        for got, w in zip(results[0], want[1:]):
+            assert_close(got, w)
+        for other in results[1:]:
+            for a, b in zip(other, results[0]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_kernel_gradient_memory_is_bounded_by_the_budget_not_the_groups():
+    # 1024 x 1024 channel pairs, 2x2 kernel, float64: the gradient is 32 MiB; 16 accumulators
+    # of its size took 486 MiB more at the peak, the budget's one accumulator about 38 MiB
+    from _helpers import run_python
+    code = """if True:
+        import resource, numpy as np, fastconv
+        x = np.ones((1, 20, 20, 1024)); k = np.ones((2, 2, 1024, 1024))
+        dy = np.ones((1, 19, 19, 1024))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        dk = fastconv.conv2d_backward(dy, x, k, compute_dx=False)[1]
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        assert dk[0, 0, 0, 0] == 361 and (dk == 361).all()
+        print((after - before) // 1024, dk.nbytes >> 20)
+    """
+    grown, size = map(int, run_python(code).split())
+    assert size == 32 and grown < 3 * size + 16, grown

@@ -187,6 +187,27 @@ def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threa
         assert_close(got, w)
 
 
+def test_winograd_kernel_gradient_in_column_blocks_keeps_to_the_reference(rng, winograd,
+                                                                         threads, simd_path):
+    # one accumulator (a 1-byte budget), its 70 filters shared out in blocks of columns
+    x, k = random(rng, (4, 20, 19, 24)), random(rng, (3, 3, 24, 70))
+    dy = random(rng, (4, 20, 19, 70))
+    previous = _conv.set_accumulator_budget(1)
+    try:
+        results = []
+        for t in (1, 2, 3):
+            fastconv.set_num_threads(t)
+            results.append(fastconv.conv2d_backward(dy, x, k, padding="same", compute_dx=False))
+    finally:
+        _conv.set_accumulator_budget(previous)
+    for other in results[1:]:
+        for a, b in zip(other[1:], results[0][1:]):
+            np.testing.assert_array_equal(a, b)
+    want = R.im2col_conv2d_backward(dy, x, k, padding="same")
+    for got, w in zip(results[0][1:], want[1:]):
+        assert_close(got, w)
+
+
 def test_winograd_reads_strided_and_read_only_inputs(rng, winograd):
     base = random(rng, (2, 12, 10, 40), np.float32)
     x = base[:, ::-1, :, ::2]                       # reversed rows, every other channel
