@@ -227,10 +227,13 @@ def table(results):
     if loader:
         need = max(r["images_per_second"] for r in results["step"]
                    if r["impl"].startswith("fastconv"))
+        per_batch = BATCH / loader["decode_resize_per_second"]
+        augment = BATCH / loader["augment_per_second"]
         lines += ["", f"loader: {loader['decode_resize_per_second']:.0f} pictures/s decoded "
-                      f"and resized ({loader['workers']} threads), augmentation "
-                      f"{loader['augment_per_second']:.0f} pictures/s; the training step "
-                      f"takes {need:.0f} pictures/s"]
+                      f"and resized ({loader['workers']} threads), {per_batch * 1e3:.0f} ms a "
+                      f"batch of {BATCH}; augmentation {loader['augment_per_second']:.0f} "
+                      f"pictures/s, {augment * 1e3:.0f} ms a batch; the training step takes "
+                      f"{need:.0f} pictures/s ({BATCH / need * 1e3:.0f} ms a batch)"]
     return "\n".join(lines)
 
 

@@ -5,7 +5,9 @@
     python benchmarks/report.py --json FILE       # only tabulate an earlier run's JSON
 
 The full run also trains the seed network for whole epochs with benchmarks/epoch.py, on MNIST
-from $FASTCONV_DATA_DIR/mnist (or downloaded by fastconv.datasets.mnist).
+from $FASTCONV_DATA_DIR/mnist (or downloaded by fastconv.datasets.mnist), and runs the images
+chapter's 150x150 network with benchmarks/images_chapter.py (training step and epoch against
+PyTorch, the loader's time per batch beside them).
 
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
 PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
@@ -19,6 +21,7 @@ import tempfile
 from collections import defaultdict
 
 import epoch            # benchmarks/epoch.py, beside this script
+import images_chapter   # benchmarks/images_chapter.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["naive_numpy", "im2col_numpy", "torch", "fastconv"]
@@ -53,6 +56,19 @@ def run_epochs(path):
     except subprocess.CalledProcessError as e:
         print(f"(no epoch timings: benchmarks/epoch.py failed with exit status {e.returncode})",
               file=sys.stderr)
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_images(path, pictures=400):
+    """benchmarks/images_chapter.py's results, or None (with the reason on stderr)."""
+    try:
+        subprocess.run([sys.executable, os.path.join(HERE, "images_chapter.py"), "--json", path,
+                        "--images", str(pictures)], check=True, stdout=sys.stderr)
+    except subprocess.CalledProcessError as e:
+        print(f"(no images-chapter timings: benchmarks/images_chapter.py failed with exit "
+              f"status {e.returncode})", file=sys.stderr)
         return None
     with open(path) as f:
         return json.load(f)
@@ -213,12 +229,13 @@ def main():
     parser.add_argument("--json", help="tabulate this pytest-benchmark JSON file, run nothing")
     parser.add_argument("--memory-json", help="with --json: large_layer_memory.py's output")
     parser.add_argument("--epoch-json", help="with --json: epoch.py's output")
+    parser.add_argument("--images-json", help="with --json: images_chapter.py's output")
     parser.add_argument("--quick", action="store_true",
                         help="skip the naive loops and the memory measurement")
     parser.add_argument("--chart", default=os.path.join(HERE, "..", "docs", "benchmarks.png"),
                         help="where to save the bar chart (default docs/benchmarks.png)")
     args, extra = parser.parse_known_args()
-    path, memory, epochs = args.json, None, None
+    path, memory, epochs, images = args.json, None, None, None
     if path is None:
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "bench.json")
@@ -226,6 +243,7 @@ def main():
         if not args.quick:
             memory = run_memory(os.path.join(folder, "memory.json"))
             epochs = run_epochs(os.path.join(folder, "epochs.json"))
+            images = run_images(os.path.join(folder, "images.json"))
     else:
         if args.memory_json:
             with open(args.memory_json) as f:
@@ -233,6 +251,9 @@ def main():
         if args.epoch_json:
             with open(args.epoch_json) as f:
                 epochs = json.load(f)
+        if args.images_json:
+            with open(args.images_json) as f:
+                images = json.load(f)
     with open(path) as f:
         data = json.load(f)
     info = data.get("fastconv", {})
@@ -250,6 +271,11 @@ def main():
         print("**Training the seed network on MNIST, whole epochs** (`benchmarks/epoch.py`: "
               "batch 64, RMSprop, one process each; in brackets: time / fastconv's time)\n")
         print(epoch.epoch_table(epochs))
+        print()
+    if images:
+        print("**The images chapter's network, 150x150x3, batch 20** "
+              "(`benchmarks/images_chapter.py`; in brackets: time / fastconv's time)\n")
+        print(images_chapter.table(images))
         print()
     print(large_table(data, memory))
     scaling = scaling_table(data)
