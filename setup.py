@@ -77,16 +77,17 @@ def extensions():
 
     exts = [
         Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
-                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_omp.h",
-                           "src/fc_winograd.h", "src/fc_c.pxd"]),
+                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
+                           "src/fc_omp.h", "src/fc_winograd.h", "src/fc_c.pxd"]),
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
-                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
+                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
+                           "src/fc_c.pxd"]),
         Extension("fastconv._image", ["src/image.pyx"]),
         Extension("fastconv._norm", ["src/norm.pyx"]),
         Extension("fastconv._optim", ["src/optim.pyx"]),
         Extension("fastconv._pool", ["src/pool.pyx"], include_dirs=["src"],
                   depends=["src/fc_omp.h", "src/fc_pool.h", "src/fc_gemm.h",
-                           "src/fc_gemm_kernel.h", "src/fc_c.pxd"]),
+                           "src/fc_gemm_kernel.h", "src/fc_gemm_path.h", "src/fc_c.pxd"]),
     ]
     return cythonize(exts, include_path=["src"], compiler_directives={"language_level": 3})
 

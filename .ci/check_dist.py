@@ -56,8 +56,8 @@ def check_sdist(path):
     show(path, names)
     needed = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in",
               "src/conv.pyx", "src/dense.pyx", "src/optim.pyx", "src/pool.pyx", "src/fc_c.pxd",
-              "src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_omp.h", "src/fc_pool.h",
-              "src/fc_winograd.h", "fastconv/__init__.py", "tests/conftest.py"]
+              "src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h", "src/fc_omp.h",
+              "src/fc_pool.h", "src/fc_winograd.h", "fastconv/__init__.py", "tests/conftest.py"]
     missing = [n for n in needed if n not in names]
     if missing:
         fail(f"{path} lacks {missing}")

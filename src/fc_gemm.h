@@ -40,21 +40,13 @@ static int fc_simd_level = 0;
 #define FC_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define FC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 
-#define FC_T float
-#define FC_TN f32
-#define FC_IT int32_t
 /* Baseline: 16-byte vectors (SSE2 on x86-64), 3 rows x 4 vectors of accumulators. */
 #define FC_TARGET
 #define FC_ISA generic
 #define FC_VB 16
 #define FC_PB 64
 #define FC_MR 3
-#include "fc_gemm_kernel.h"
-#undef FC_TARGET
-#undef FC_ISA
-#undef FC_VB
-#undef FC_PB
-#undef FC_MR
+#include "fc_gemm_path.h"
 #if FC_HAVE_AVX2_PATH
 /* AVX2 + FMA: 32-byte vectors, 6 rows x 2 vectors of accumulators. */
 #define FC_TARGET FC_TARGET_AVX2
@@ -62,79 +54,31 @@ static int fc_simd_level = 0;
 #define FC_VB 32
 #define FC_PB 64
 #define FC_MR 6
-#include "fc_gemm_kernel.h"
-#undef FC_TARGET
-#undef FC_ISA
-#undef FC_VB
-#undef FC_PB
-#undef FC_MR
+#include "fc_gemm_path.h"
 #endif
 #if FC_HAVE_AVX512_PATH
-/* AVX-512: 64-byte vectors, 6 rows x 2 vectors of accumulators over 128-byte panels. Measured
- * on a Xeon (Sapphire Rapids class, one core, B in L1/L2): 6x2 reached 92-126 GFLOP/s where
- * 12x1 (64-byte panels) reached 64-97, 8x2 87-120, 6x3 and 8x3 41-125, 6x4 40-124: taller
- * tiles read A from more row pointers than the 16 general registers hold, and wider ones
- * waste their panels on layers of 32 filters. Partial tiles use masked loads and stores. */
+/* AVX-512: 64-byte vectors, 6 rows x 2 vectors of accumulators over 128-byte panels. Chosen
+ * by `gcc -O3 -Isrc benchmarks/micro_kernel.c -o mk && ./mk` (one core, B in L1/L2, five
+ * shapes) on a Xeon of the Sapphire Rapids class: 6x2 came within 5% of the best tile on
+ * every shape (60-116 GFLOP/s in one run; AVX2's 6x2 43-56), where 12x1 (64-byte panels) ran
+ * at 40-66, 8x2 58-95, 10x2 60-92, 6x3 21-91, 8x3 28-93 and 6x4 32-100: taller tiles read A
+ * from more row pointers than the 16 general registers hold, and wider ones waste their
+ * panels on layers of 32 filters. Partial tiles use masked loads and stores. */
 #define FC_TARGET FC_TARGET_AVX512
 #define FC_ISA avx512
 #define FC_VB 64
 #define FC_PB 128
 #define FC_MR 6
-#define FC_MASK_LOAD(p, lanes) \
+#define FC_MASK_LOAD_f32(p, lanes) \
     ((vec)_mm512_maskz_loadu_ps((__mmask16)((1u << (lanes)) - 1), (p)))
-#define FC_MASK_STORE(p, lanes, x) \
+#define FC_MASK_STORE_f32(p, lanes, x) \
     _mm512_mask_storeu_ps((p), (__mmask16)((1u << (lanes)) - 1), (__m512)(x))
-#include "fc_gemm_kernel.h"
-#undef FC_MASK_LOAD
-#undef FC_MASK_STORE
-#endif
-#undef FC_T
-#undef FC_TN
-#undef FC_IT
-#define FC_T double
-#define FC_TN f64
-#define FC_IT int64_t
-#if FC_HAVE_AVX512_PATH
-#define FC_MASK_LOAD(p, lanes) \
+#define FC_MASK_LOAD_f64(p, lanes) \
     ((vec)_mm512_maskz_loadu_pd((__mmask8)((1u << (lanes)) - 1), (p)))
-#define FC_MASK_STORE(p, lanes, x) \
+#define FC_MASK_STORE_f64(p, lanes, x) \
     _mm512_mask_storeu_pd((p), (__mmask8)((1u << (lanes)) - 1), (__m512d)(x))
-#include "fc_gemm_kernel.h"
-#undef FC_MASK_LOAD
-#undef FC_MASK_STORE
-#undef FC_TARGET
-#undef FC_ISA
-#undef FC_VB
-#undef FC_PB
-#undef FC_MR
+#include "fc_gemm_path.h"
 #endif
-#if FC_HAVE_AVX2_PATH
-#define FC_TARGET FC_TARGET_AVX2
-#define FC_ISA avx2
-#define FC_VB 32
-#define FC_PB 64
-#define FC_MR 6
-#include "fc_gemm_kernel.h"
-#undef FC_TARGET
-#undef FC_ISA
-#undef FC_VB
-#undef FC_PB
-#undef FC_MR
-#endif
-#define FC_TARGET
-#define FC_ISA generic
-#define FC_VB 16
-#define FC_PB 64
-#define FC_MR 3
-#include "fc_gemm_kernel.h"
-#undef FC_TARGET
-#undef FC_ISA
-#undef FC_VB
-#undef FC_PB
-#undef FC_MR
-#undef FC_T
-#undef FC_TN
-#undef FC_IT
 
 /* Highest SIMD level this CPU (and its operating system) supports, among the compiled ones.
  * GCC's and Clang's __builtin_cpu_supports check that the OS saves the registers too. */

@@ -1,6 +1,6 @@
 /* One instance of the GEMM micro-kernel and its driver.
  *
- * fc_gemm.h includes this file once per (element type, instruction set) after defining
+ * fc_gemm_path.h includes this file once per (element type, instruction set) after defining
  *   FC_T      element type (float or double)
  *   FC_TN     its short name (f32, f64)
  *   FC_IT     the signed integer type of the same size (lane masks)

@@ -154,28 +154,22 @@
     FC_DEFINE_WINO_DY_FORM(T, IT, fc_wino_dy_masked_##TN##_##ISA, TARGET, VB,                 \
                            FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
 
-FC_DEFINE_WINO_DY(float, int32_t, f32, generic, , 16)
-FC_DEFINE_WINO_DY(double, int64_t, f64, generic, , 16)
-FC_DEFINE_WINO_IN(float, int32_t, f32, generic, , 16)
-FC_DEFINE_WINO_IN(double, int64_t, f64, generic, , 16)
-FC_DEFINE_WINO_OUT(float, f32, generic, )
-FC_DEFINE_WINO_OUT(double, f64, generic, )
+/* Every transform of one path, for both element types. */
+#define FC_DEFINE_WINO_PATH(ISA, TARGET, VB)                                                  \
+    FC_DEFINE_WINO_DY(float, int32_t, f32, ISA, TARGET, VB)                                   \
+    FC_DEFINE_WINO_DY(double, int64_t, f64, ISA, TARGET, VB)                                  \
+    FC_DEFINE_WINO_IN(float, int32_t, f32, ISA, TARGET, VB)                                   \
+    FC_DEFINE_WINO_IN(double, int64_t, f64, ISA, TARGET, VB)                                  \
+    FC_DEFINE_WINO_OUT(float, f32, ISA, TARGET)                                               \
+    FC_DEFINE_WINO_OUT(double, f64, ISA, TARGET)
+FC_DEFINE_WINO_PATH(generic, , 16)
 #if FC_HAVE_AVX2_PATH
-FC_DEFINE_WINO_DY(float, int32_t, f32, avx2, FC_TARGET_AVX2, 32)
-FC_DEFINE_WINO_DY(double, int64_t, f64, avx2, FC_TARGET_AVX2, 32)
-FC_DEFINE_WINO_IN(float, int32_t, f32, avx2, FC_TARGET_AVX2, 32)
-FC_DEFINE_WINO_IN(double, int64_t, f64, avx2, FC_TARGET_AVX2, 32)
-FC_DEFINE_WINO_OUT(float, f32, avx2, FC_TARGET_AVX2)
-FC_DEFINE_WINO_OUT(double, f64, avx2, FC_TARGET_AVX2)
+FC_DEFINE_WINO_PATH(avx2, FC_TARGET_AVX2, 32)
 #endif
 #if FC_HAVE_AVX512_PATH
-FC_DEFINE_WINO_DY(float, int32_t, f32, avx512, FC_TARGET_AVX512, 64)
-FC_DEFINE_WINO_DY(double, int64_t, f64, avx512, FC_TARGET_AVX512, 64)
-FC_DEFINE_WINO_IN(float, int32_t, f32, avx512, FC_TARGET_AVX512, 64)
-FC_DEFINE_WINO_IN(double, int64_t, f64, avx512, FC_TARGET_AVX512, 64)
-FC_DEFINE_WINO_OUT(float, f32, avx512, FC_TARGET_AVX512)
-FC_DEFINE_WINO_OUT(double, f64, avx512, FC_TARGET_AVX512)
+FC_DEFINE_WINO_PATH(avx512, FC_TARGET_AVX512, 64)
 #endif
+#undef FC_DEFINE_WINO_PATH
 #define FC_WINO_PICK(name, ...)                                                                 \
     (FC_IF_AVX512(fc_simd_level == 2 ? name##_avx512(__VA_ARGS__) :)                           \
      FC_IF_AVX2(fc_simd_level >= 1 ? name##_avx2(__VA_ARGS__) :) name##_generic(__VA_ARGS__))
