@@ -6,8 +6,8 @@ usage: python benchmarks/winograd_accuracy.py [--dtype float32|float64] [--seeds
 (float64 results are measured against a long double reference, on smaller batches: a float64
 reference cannot see float64 rounding.)
 
-For each shape, scale and path (forward F(2x2, 3x3), input gradient F(2x2, 3x3), kernel
-gradient F(3x3, 2x2)), inputs are drawn from a standard normal times the scale, in the dtype;
+For each shape, scale and path (forward and input gradient by F(2x2, 3x3) and by F(4x4, 3x3),
+kernel gradient by F(3x3, 2x2)), inputs are drawn from a standard normal times the scale, in the dtype;
 the reference is the im2col computation in float64 (long double for float64) of exactly those
 values. Two errors per
 result, each the maximum over its values:
@@ -33,16 +33,25 @@ SHAPES = [
     (2, 64, 64, 64, "same"),
 ]
 SCALES = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3]
-PATHS = {"forward": "_winograd_pays", "input gradient": "_winograd_dx_pays",
-         "kernel gradient": "_winograd_dw_pays"}
+# path: (the _api function that decides it, the tile it is forced to)
+PATHS = {"forward F(2x2)": ("_winograd_pays", 2), "forward F(4x4)": ("_winograd_pays", 4),
+         "input gradient F(2x2)": ("_winograd_dx_pays", 2),
+         "input gradient F(4x4)": ("_winograd_dx_pays", 4),
+         "kernel gradient": ("_winograd_dw_pays", True)}
 
 
-def force(path_name, on):
-    """Every 3x3 stride-1 convolution takes the named Winograd path (on) or not."""
+def kind(path):
+    """forward, input gradient or kernel gradient"""
+    return path.split(" F(")[0]
+
+
+def force(path_name, tile):
+    """Every 3x3 stride-1 convolution takes the named Winograd path with this tile (0: none)
+    and no other."""
     def pays(args, kernel_shape, x_shape=None):
-        return on and kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
-    for name in PATHS.values():
-        setattr(_api, name, pays if name == path_name else (lambda *a, **k: False))
+        return tile if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
+    for name, _ in PATHS.values():
+        setattr(_api, name, pays if name == path_name else (lambda *a, **k: 0))
 
 
 def errors(shape, scale, dtype, rng):
@@ -62,18 +71,19 @@ def errors(shape, scale, dtype, rng):
     mag["input gradient"], mag["kernel gradient"], _ = R.im2col_conv2d_backward(
         np.abs(dy64), np.abs(x64), np.abs(k64), padding=padding)
     out = {}
-    for path, name in PATHS.items():
+    for path, (name, tile) in PATHS.items():
         row = []
-        for on in (False, True):
+        for on in (0, tile):
             force(name, on)
-            if path == "forward":
+            if kind(path) == "forward":
                 got = fastconv.conv2d(x, k, padding=padding)
             else:
                 dx, dk, _ = fastconv.conv2d_backward(dy, x, k, padding=padding)
-                got = dx if path == "input gradient" else dk
-            err = np.abs(got.astype(wide) - ref[path])
-            row += [float(err.max() / np.abs(ref[path]).max()),
-                    float((err / np.maximum(mag[path], np.finfo(np.float64).tiny)).max())]
+                got = dx if kind(path) == "input gradient" else dk
+            err = np.abs(got.astype(wide) - ref[kind(path)])
+            row += [float(err.max() / np.abs(ref[kind(path)]).max()),
+                    float((err / np.maximum(mag[kind(path)],
+                                            np.finfo(np.float64).tiny)).max())]
         out[path] = tuple(row)
     return out
 
@@ -81,7 +91,7 @@ def errors(shape, scale, dtype, rng):
 def measure(dtype, seeds, shapes=SHAPES, scales=SCALES):
     """{(shape, scale, path): (direct rel, direct cond, winograd rel, winograd cond)}, each
     the worst over the seeds."""
-    saved = {name: getattr(_api, name) for name in PATHS.values()}
+    saved = {name: getattr(_api, name) for name, _ in PATHS.values()}
     table = {}
     try:
         for shape in shapes:

@@ -4,8 +4,9 @@ thresholds in fastconv/_api.py (_winograd_pays, _winograd_dx_pays, _winograd_dw_
 usage: python benchmarks/winograd_paths.py [--dtype float32|float64] [--repeat N]
 
 For every shape, the forward pass (with ReLU), the input gradient and the kernel gradient
-(with the ReLU's mask) are timed with that path forced on and forced off, in the same process;
-the table gives the medians, direct / Winograd, and whether fastconv takes the path by default.
+(with the ReLU's mask) are timed with that path forced off and forced on (the forward pass and
+the input gradient with each tile, F(2x2, 3x3) and F(4x4, 3x3)), in the same process; the
+table gives the medians, direct / Winograd, and which fastconv takes by default.
 The input gradient is timed as a full backward pass minus one without it.
 """
 import argparse
@@ -23,6 +24,7 @@ SHAPES = [
     (64, 5, 64, 64, "valid"),      # MNIST conv3
     (64, 28, 1, 32, "valid"),      # MNIST conv1
     (64, 9, 32, 64, "valid"),
+    (64, 6, 64, 64, "valid"),
     (64, 7, 64, 64, "valid"),
     (64, 16, 16, 16, "same"),
     (64, 30, 8, 64, "same"),
@@ -30,6 +32,7 @@ SHAPES = [
     (16, 28, 128, 128, "same"),
     (8, 14, 256, 256, "same"),
     (1, 200, 32, 64, "same"),
+    (20, 74, 32, 64, "valid"),     # the images chapter's conv2
 ]
 PATHS = ("_winograd_pays", "_winograd_dx_pays", "_winograd_dw_pays")
 
@@ -47,11 +50,12 @@ def main(argv=None):
     defaults = {name: getattr(_api, name) for name in PATHS}
     rng = np.random.default_rng(0)
     print(f"fastconv {fastconv.__version__}, {fastconv.get_num_threads()} threads, "
-          f"{_api.simd_path()}, {dtype}; median ms, direct / Winograd in brackets; "
-          f"* = taken by default")
+          f"{_api.simd_path()}, {dtype}; median ms of the direct kernel, then direct / "
+          f"Winograd for each tile in brackets; * = taken by default")
     print()
-    print("| shape | forward | input gradient | kernel gradient |")
-    print("|---|---:|---:|---:|")
+    print("| shape | forward direct | F(2x2) | F(4x4) | input gradient direct | F(2x2) | "
+          "F(4x4) | kernel gradient direct | F(3x3, 2x2) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n, h, c, f, padding in SHAPES:
         x = rng.standard_normal((n, h, h, c)).astype(dtype)
         k = (rng.standard_normal((3, 3, c, f)) * 0.1).astype(dtype)
@@ -61,7 +65,7 @@ def main(argv=None):
         conv_args = _api._ConvArgs("benchmark", x, k, 1, padding)
         taken = [defaults["_winograd_pays"](conv_args, k.shape),
                  defaults["_winograd_dx_pays"](conv_args, k.shape, x.shape),
-                 defaults["_winograd_dw_pays"](conv_args, k.shape)]
+                 4 if defaults["_winograd_dw_pays"](conv_args, k.shape) else 0]
         forward = lambda: fastconv.conv2d(x, k, b, padding=padding, activation="relu")
         backward = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
         filter_only = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding,
@@ -69,21 +73,23 @@ def main(argv=None):
         cells = []
         for i, name in enumerate(PATHS):
             times = {}
-            for on in (True, False):
-                for other in PATHS:        # only this path on, or none
-                    setattr(_api, other, (lambda *a: True) if on and other == name
-                            else (lambda *a: False))
+            for tile in ((0, 4) if name == "_winograd_dw_pays" else (0, 2, 4)):
+                for other in PATHS:        # only this path on, with this tile, or none
+                    setattr(_api, other, (lambda *a, t=tile: t) if other == name
+                            else (lambda *a: 0))
                 if name == "_winograd_dx_pays":
-                    times[on] = (median_ms(backward, args.repeat)
-                                 - median_ms(filter_only, args.repeat))
+                    times[tile] = (median_ms(backward, args.repeat)
+                                   - median_ms(filter_only, args.repeat))
                 elif name == "_winograd_dw_pays":
-                    times[on] = median_ms(filter_only, args.repeat)
+                    times[tile] = median_ms(filter_only, args.repeat)
                 else:
-                    times[on] = median_ms(forward, args.repeat)
+                    times[tile] = median_ms(forward, args.repeat)
             for other in PATHS:
                 setattr(_api, other, defaults[other])
-            cells.append(f"{times[True]:.3f} ({times[False] / times[True]:.2f}x)"
-                         + (" *" if taken[i] else ""))
+            for tile, t in times.items():
+                mark = " *" if tile == taken[i] else ""
+                cells.append(f"{t:.3f}{mark}" if tile == 0 else
+                             f"{t:.3f} ({times[0] / t:.2f}x){mark}")
         print(f"| {n}x{h}x{h}x{c}->{f} {padding} | " + " | ".join(cells) + " |")
 
 

@@ -283,14 +283,16 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
 
     Notes
     -----
-    3x3 stride-1 convolutions with 16+ channels in and out run by Winograd F(2x2, 3x3)
-    (and their gradients by Winograd too, see conv2d_backward). Its rounding error is bounded
-    normwise, relative to max|x| * max|kernel| * (terms per output), where the direct kernel's
-    is bounded per output by that output's own sum of |terms|: on ordinary data the two are
-    within 2.6x of each other (``benchmarks/winograd_accuracy.py``), but an output whose terms
-    are many orders of magnitude smaller than the largest in its 4x4 tile (a kernel tap of
-    1e8 among taps of 1) keeps only the normwise accuracy. ``FASTCONV_WINOGRAD=0`` in the
-    environment turns Winograd off.
+    3x3 stride-1 convolutions with 16+ channels in and out run by Winograd F(2x2, 3x3), or
+    F(4x4, 3x3) where its tiles fit (and their gradients by Winograd too, see
+    conv2d_backward). The rounding error of either is bounded normwise, relative to max|x| *
+    max|kernel| * (terms per output), where the direct kernel's is bounded per output by that
+    output's own sum of |terms|. On ordinary data F(2x2)'s is within 2.6x of the direct
+    kernel's and F(4x4)'s up to 54x, about 1e-5 of the largest output in float32
+    (``benchmarks/winograd_accuracy.py``); an output whose terms are many orders of magnitude
+    smaller than the largest in its tile (a kernel tap of 1e8 among taps of 1) keeps only the
+    normwise accuracy. ``FASTCONV_WINOGRAD=2x2`` in the environment keeps F(2x2) only, and
+    ``FASTCONV_WINOGRAD=0`` turns Winograd off.
 
     Examples
     --------
@@ -306,9 +308,10 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     b = np.zeros(f, compute) if bias is None else _contiguous(bias, compute)
     y = _buffers.empty(args.out_shape, compute)
     x_c, k_c = _contiguous(x, compute), _contiguous(kernel, compute)
-    if _winograd_pays(args, kernel.shape):
-        _conv.conv2d_forward_winograd(x_c, _winograd_kernel(k_c), k_c, b, y, args.pt, args.pl,
-                                      activation == "relu", get_num_threads())
+    tile = _winograd_pays(args, kernel.shape)
+    if tile:
+        _conv.conv2d_forward_winograd(x_c, _winograd_kernel(k_c, tile), k_c, b, y, args.pt,
+                                      args.pl, activation == "relu", get_num_threads())
     else:
         _conv.conv2d_forward(x_c, k_c, b, y, args.sh, args.sw, args.pt, args.pl,
                              activation == "relu", get_num_threads())
@@ -335,30 +338,42 @@ def _conv_operands(fn, x, kernel, bias, strides, padding, activation):
     return args, kernel, bias, compute, result
 
 
-# Winograd F(2x2, 3x3) for 3x3 kernels with strides 1: 16 multiplications for 4 outputs
-# where a direct convolution needs 36. The input gradient of such a convolution is one too
-# (dy convolved with the kernel turned 180 degrees), so it takes the same path. Measured here
-# against the direct kernels (float32, 2 threads, AVX2; `python benchmarks/winograd_paths.py`
-# times every path at batch 64 and other shapes): forward passes 1.2x to 1.9x faster with 16
-# to 256 channels (MNIST conv2, 11x11 outputs in 6x6 tiles, 19% more outputs: 1.31x; 5x5
-# outputs in 3x3 tiles, 44% more, still 1.08x; the 2000x2000 layer 0.45 s against 0.72 s);
-# input gradients 1.1x to 1.8x where the tiles hold at most 19% more outputs, but 0.96x at
-# 23% and 0.76x at 31%; with 8 input channels, whose GEMMs are too thin, 1.00x forward and
-# 0.88x for the input gradient. Hence: 16+ channels in and out, and at most 35% (forward) or
-# 20% (input gradient) more outputs in whole tiles than in the image.
-# FASTCONV_WINOGRAD=0 turns it off (every convolution then runs the direct kernels).
-_WINOGRAD = os.environ.get("FASTCONV_WINOGRAD", "1").strip() not in ("0", "off", "no")
+# Winograd for 3x3 kernels with strides 1: F(2x2, 3x3) takes 16 multiplications for 4
+# outputs and F(4x4, 3x3) 36 for 16, where a direct convolution needs 36 and 144; whole tiles
+# overhang the image by up to 1 (F(2x2)) or 3 (F(4x4)) outputs a side. The input gradient of
+# such a convolution is one too (dy convolved with the kernel turned 180 degrees), so it takes
+# the same path. Measured here against the direct kernels (float32, 2 threads; AMD EPYC Zen 3,
+# avx2+fma; `python benchmarks/winograd_paths.py` times each tile size at batch 64 and other
+# shapes): with 32 or more channels in and out F(2x2) takes about 0.62 and F(4x4) about 0.45
+# of the direct time per output in its tiles (0.26 to 0.91 and 0.37 to 1.1 over the shapes),
+# so the computed outputs ("overhang": outputs in whole tiles / outputs) decide: F(4x4) where
+# 0.45 x its overhang is below 0.62 x F(2x2)'s, and either only while its overhang, counted in
+# F(2x2)'s units, is at most 1.35 (forward) or 1.2 (input gradient, whose transform also
+# applies the ReLU's mask). Each call also transforms and packs the kernel (16 or 36 c x f
+# matrices), which few tiles do not repay: the overhang counts (1 + 32 / tiles) times (64
+# tiles of 3x3 outputs, 64 x 64 channels: F(4x4) 1.4x the direct time, 0.9x at 256), the
+# tiles of a batch of 64 images, whatever the batch (an image's result must not depend on
+# the batch it comes in). With fewer channels the GEMMs are thin: F(2x2) lost to the direct
+# kernel (1.0x to 1.9x its time) below 32 x 32 channel pairs, F(4x4) held 0.6x to 0.8x from
+# 16 x 32, and with 16 x 16 pairs or fewer neither pays. The error of F(4x4) in float32 is a
+# few times F(2x2)'s (`python benchmarks/winograd_accuracy.py`; conv2d's docstring).
+# FASTCONV_WINOGRAD=0 turns both off (every convolution then runs the direct kernels);
+# FASTCONV_WINOGRAD=2x2 keeps F(2x2, 3x3) only, for its smaller error.
+_WINOGRAD_SETTING = os.environ.get("FASTCONV_WINOGRAD", "1").strip().lower()
+_WINOGRAD = _WINOGRAD_SETTING not in ("0", "off", "no")
+_WINOGRAD_4X4 = _WINOGRAD and _WINOGRAD_SETTING not in ("2", "2x2")
+_F4_COST = 0.45 / 0.62       # F(4x4)'s time per computed output, in F(2x2)'s
 
 
 def _winograd_pays(args, kernel_shape):
-    """Whether conv2d's forward pass takes the Winograd path."""
+    """The Winograd tile conv2d's forward pass takes: 0 (none: the direct kernel), 2 or 4."""
     kh, kw, c, f = kernel_shape
     return _winograd_shape_pays(kh, kw, args.sh, args.sw, c, f, args.oh, args.ow, 1.35)
 
 
 def _winograd_dx_pays(args, kernel_shape, x_shape):
-    """Whether conv2d_backward's input gradient takes it: the same test on the transposed
-    convolution, from dy (filters channels) to dx (in_channels, x's size)."""
+    """The tile conv2d_backward's input gradient takes (0, 2 or 4): the same test on the
+    transposed convolution, from dy (filters channels) to dx (in_channels, x's size)."""
     kh, kw, c, f = kernel_shape
     return _winograd_shape_pays(kh, kw, args.sh, args.sw, f, c, x_shape[1], x_shape[2], 1.2)
 
@@ -373,21 +388,37 @@ def _winograd_dw_pays(args, kernel_shape):
     from run to run).
     """
     kh, kw, c, f = kernel_shape
-    return (c * f >= 2048 and
-            _winograd_shape_pays(kh, kw, args.sh, args.sw, c, f, args.oh, args.ow, 1.1))
+    overhang = 4 * ((args.oh + 1) // 2) * ((args.ow + 1) // 2) / max(args.oh * args.ow, 1)
+    return (_WINOGRAD and (kh, kw, args.sh, args.sw) == (3, 3, 1, 1) and c >= 16 and f >= 16
+            and c * f >= 2048 and overhang <= 1.1)
 
 
-def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang):
-    tiles = ((oh + 1) // 2) * ((ow + 1) // 2)
-    return (_WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 16 and c_out >= 16
-            and 4 * tiles <= max_overhang * oh * ow)
+def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang, n=64):
+    """0, 2 or 4: the Winograd tile for a batch of n such convolutions (see the comment
+    above). fastconv's calls leave n at 64 whatever the batch, so that an image's result does
+    not depend on the batch it came in (predict's last, shorter batch; dask's chunks)."""
+    if not (_WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 16 and c_out >= 16
+            and c_in * c_out > 256 and n * oh * ow > 0):
+        return 0
+    tiles2 = n * ((oh + 1) // 2) * ((ow + 1) // 2)
+    tiles4 = n * ((oh + 3) // 4) * ((ow + 3) // 4)
+    over2 = 4 * tiles2 / (n * oh * ow) * (1 + 32 / tiles2)
+    over4 = 16 * tiles4 / (n * oh * ow) * _F4_COST * (1 + 32 / tiles4)
+    if c_in * c_out < 1024:
+        over2 = float("inf")
+    if not _WINOGRAD_4X4:
+        over4 = float("inf")
+    cost, tile = min((over2, 2), (over4, 4))
+    return tile if cost <= max_overhang else 0
 
 
-def _winograd_kernel(kernel):
-    """G g G^T for each (in, out) channel pair of a C-contiguous float32/float64 kernel, as 16
-    matrices (in_channels, filters) of its dtype."""
-    u = np.empty((16,) + kernel.shape[2:], kernel.dtype)
-    _conv.winograd_kernel(kernel, u)
+def _winograd_kernel(kernel, tile=2):
+    """G g G^T for each (in, out) channel pair of a C-contiguous float32/float64 kernel: 16
+    matrices (in_channels, filters) of its dtype for F(2x2, 3x3) (tile 2), 36 for F(4x4, 3x3)
+    (tile 4), computed in float64."""
+    points = 16 if tile == 2 else 36
+    u = np.empty((points,) + kernel.shape[2:], kernel.dtype)
+    (_conv.winograd_kernel if tile == 2 else _conv.winograd_kernel4)(kernel, u)
     return u
 
 
@@ -479,12 +510,13 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     if compute_dx:
         dx = _buffers.empty(x.shape, compute)          # the kernels write every value
         done = False
-        if _winograd_dx_pays(args, kernel.shape, x.shape):
+        tile = _winograd_dx_pays(args, kernel.shape, x.shape)
+        if tile:
             # a forward convolution of dy with the kernel turned 180 degrees, its channel
             # axes swapped; False where a non-finite value spread (then the direct kernel)
             turned = np.ascontiguousarray(k_c[::-1, ::-1].transpose(0, 1, 3, 2))
-            done = _conv.conv2d_backward_input_winograd(dy_c, _winograd_kernel(turned), turned,
-                                                        dx, args.pt, args.pl,
+            done = _conv.conv2d_backward_input_winograd(dy_c, _winograd_kernel(turned, tile),
+                                                        turned, dx, args.pt, args.pl,
                                                         get_num_threads(), y_c)
         if not done:
             _conv.conv2d_backward_input(dy_c, k_c, dx, args.sh, args.sw, args.pt, args.pl,

@@ -40,7 +40,9 @@ def config():
                                    for level in range(_conv.simd_compiled() + 1)),
         "simd this cpu": ", ".join(_api.simd_paths()),
         "simd in use": _api.simd_path(),
-        "winograd": ("on: 3x3 stride-1 forward and gradients, 16+ channels"
+        "winograd": ((("on: F(2x2) and F(4x4) tiles" if _api._WINOGRAD_4X4 else
+                       "on: F(2x2) tiles only (FASTCONV_WINOGRAD=2x2)")
+                      + ", 3x3 stride-1 forward and gradients, 16+ channels")
                      if _api._WINOGRAD else "off (FASTCONV_WINOGRAD=0)"),
         "location": os.path.dirname(os.path.abspath(__file__)),
     }

@@ -101,16 +101,17 @@ def _starts(chunks):
     return list(itertools.accumulate((0,) + tuple(chunks)))
 
 
-def _output_bounds(in_bounds, stride, out_size, even):
+def _output_bounds(in_bounds, stride, out_size, tile):
     """Output chunk boundaries along one axis from the input's: input chunk boundary b
-    becomes output boundary ceil(b / stride) (rounded up to even with even), so that regular
+    becomes output boundary ceil(b / stride) (rounded up to a multiple of the Winograd tile,
+    when tile is not 0, so that chunks hold whole tiles of the image's), so that regular
     input chunks whose size the stride divides give regular output chunks (what zarr wants);
     empty chunks are dropped. Padding does not move them: the halos reach both ways."""
     cuts = {0, out_size}
     for b in in_bounds[1:-1]:
         o = -(-b // stride)
-        if even:
-            o += o % 2
+        if tile:
+            o += -o % tile
         cuts.add(min(max(o, 0), out_size))
     return sorted(cuts)
 
@@ -202,9 +203,10 @@ def _tiled(unjoined, name, tiles_h, tiles_w, out_channels, meta, task, constants
     return da.Array(graph, name, chunks, meta=meta)
 
 
-def _window_tiles(in_chunks, size, window, stride, pad, out_size, even):
-    """tiles_h (or _w) for one window sliding along one axis: extra = (local pad, outputs)."""
-    bounds = _output_bounds(_starts(in_chunks), stride, out_size, even)
+def _window_tiles(in_chunks, size, window, stride, pad, out_size, tile):
+    """tiles_h (or _w) for one window sliding along one axis: extra = (local pad, outputs);
+    tile: the Winograd tile the convolution takes (0 for none)."""
+    bounds = _output_bounds(_starts(in_chunks), stride, out_size, tile)
     tiles = []
     for o0, o1 in zip(bounds, bounds[1:]):
         first, stop, local = _needs(o0, o1, window, stride, pad, size)
@@ -266,8 +268,8 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
     recompute = _recompute_halos(x, recompute_halos, fn)
     kernel = np.array(kernel, compute, order="C")
     bias = None if bias is None else np.array(bias, compute)
-    winograd = _api._winograd_pays(args, kernel.shape)
-    u = _api._winograd_kernel(kernel) if winograd else None
+    winograd = _api._winograd_pays(args, kernel.shape)          # its tile, 0 for none
+    u = _api._winograd_kernel(kernel, winograd) if winograd else None
     (kh, kw), (sh, sw) = kernel.shape[:2], (args.sh, args.sw)
     tiles_h = _window_tiles(x.chunks[1], x.shape[1], kh, sh, args.pt, args.oh, winograd)
     tiles_w = _window_tiles(x.chunks[2], x.shape[2], kw, sw, args.pl, args.ow, winograd)
@@ -408,7 +410,7 @@ def _stack(model, fn):
 
 def _geometry(steps, h, w):
     """Per step: None (pointwise) or (window, strides, pads, input size, output size,
-    Winograd?), each but the last a (height, width) pair, for the model run on an h x w image
+    Winograd tile or 0), each but the last a (height, width) pair, for the model run on an h x w image
     as the layers' kernels would run it; and the output's (height, width)."""
     out = []
     for kind, layer in steps:
@@ -435,7 +437,7 @@ def _geometry(steps, h, w):
 def _stack_tiles(in_chunks, axis, geometry):
     """tiles along one axis (0: height, 1: width) for the whole stack: the output chunks
     follow the input's through each layer; then for each, back from the output, the range
-    every layer must produce: extra = [(local pad, outputs, Winograd?) per step, None for
+    every layer must produce: extra = [(local pad, outputs, Winograd tile or 0) per step, None for
     the pointwise ones]."""
     bounds = _starts(in_chunks)
     for g in geometry:
@@ -450,9 +452,10 @@ def _stack_tiles(in_chunks, axis, geometry):
             if g is None:
                 extra.append(None)
                 continue
-            window, strides, pads, size_in, _, winograd = g
-            if winograd:
-                o0 -= o0 % 2        # the 2x2 tiles where the whole image has them
+            window, strides, pads, size_in, size_out, winograd = g
+            if winograd:            # the tiles (2x2 or 4x4) where the whole image has them,
+                o0 -= o0 % winograd     # whole: a tile's outputs depend, in their rounding,
+                o1 = min(o1 + -o1 % winograd, size_out[axis])   # on all the rows it reads
             if after is not None:   # the next layer crops what this one makes for Winograd
                 after[1][3] = after[0] - o0
             first, stop, local = _needs(o0, o1, window[axis], strides[axis], pads[axis],
@@ -486,7 +489,7 @@ def _apply_task(blocks, extra_h, extra_w, shipped, dtype, threads):
                 continue
             relu = layer.activation.name == "relu"
             # the Winograd decision is the whole image's, made when the graph was built
-            u = _api._winograd_kernel(layer.kernel) if eh[2] else None
+            u = _api._winograd_kernel(layer.kernel, eh[2]) if eh[2] else None
             bias = layer.bias if layer.use_bias else None
             x = _api._conv2d_region(x, layer.kernel, u, bias, layer.strides, eh[0], ew[0],
                                     (eh[1], ew[1]), relu, threads)

@@ -208,7 +208,8 @@ def fuzz_conv(inp):
     strides, padding = inp.window(1, 3), inp.pick(PADDINGS)
     activation = inp.pick([None, None, "relu", "linear", "tanh"])
     backward = inp.bool()
-    winograd = inp.bool()    # every 3x3 stride-1 convolution through the Winograd paths
+    # every 3x3 stride-1 convolution through the Winograd paths with this tile (0: as chosen)
+    winograd = inp.pick([0, 2, 4])
     if EXPLAIN:
         print(f"conv{'_backward' if backward else ''} x {x.dtype}{x.shape} strides "
               f"{x.strides} kernel {kernel.dtype}{kernel.shape} bias "
@@ -219,12 +220,13 @@ def fuzz_conv(inp):
 
 
 def forced_winograd(on):
-    """Within the block, every 3x3 stride-1 convolution takes the Winograd paths (on), or
-    each takes the path fastconv picks for its shape."""
+    """Within the block, every 3x3 stride-1 convolution takes the Winograd paths with tile
+    on (2 or 4; the kernel gradient's F(3x3, 2x2) either way), or (0) each takes the path
+    fastconv picks for its shape."""
     saved = {name: getattr(_api, name) for name in WINOGRAD_CHOICES}
 
     def pays(args, kernel_shape, x_shape=None):
-        return kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
+        return on if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
 
     @contextlib.contextmanager
     def block():

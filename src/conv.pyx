@@ -464,83 +464,108 @@ cdef inline int wino_out(const floating* m, Py_ssize_t ms, Py_ssize_t f, const f
         return fc_wino_out_f64(m, ms, f, bias, relu, o[0], o[1], o[2], o[3])
 
 
+cdef inline void wino4_in(const floating** p, const floating** q, Py_ssize_t c, floating* v,
+                          Py_ssize_t vs) noexcept nogil:
+    # F(4x4, 3x3)'s input transform of a 6x6 tile (q as for wino_in)
+    if floating is float:
+        fc_wino4_in_f32(p, q, c, v, vs)
+    else:
+        fc_wino4_in_f64(p, q, c, v, vs)
+
+
+cdef inline int wino4_out(const floating* m, Py_ssize_t ms, Py_ssize_t f,
+                          const floating* bias, int relu, floating** o) noexcept nogil:
+    if floating is float:
+        return fc_wino4_out_f32(m, ms, f, bias, relu, o)
+    else:
+        return fc_wino4_out_f64(m, ms, f, bias, relu, o)
+
+
 cdef inline void input_tile(const floating* x, const floating* mask, const ConvGeometry* g,
                             Py_ssize_t tile, const floating* zeros, const floating** p,
-                            const floating** q) noexcept nogil:
-    # p[4 * i + j]: x's pixel (i, j) of the 4x4 input tile under output tile `tile` (2x2
-    # outputs, (image, tile row, tile column) order), or zeros where it leaves the image; q
-    # the same pixels of mask (only when mask is given).
-    cdef Py_ssize_t tw = (g.ow + 1) // 2, th = (g.oh + 1) // 2
+                            const floating** q, Py_ssize_t ts) noexcept nogil:
+    # p[s * i + j] (s = ts + 2): x's pixel (i, j) of the s x s input tile under output tile
+    # `tile` (ts x ts outputs, (image, tile row, tile column) order), or zeros where it leaves
+    # the image; q the same pixels of mask (only when mask is given).
+    cdef Py_ssize_t tw = (g.ow + ts - 1) // ts, th = (g.oh + ts - 1) // ts, s = ts + 2
     cdef Py_ssize_t n = tile // (th * tw), ty = tile // tw % th, tx = tile % tw, i, j, ih, iw, o
-    for i in range(4):
-        ih = 2 * ty - g.pad_top + i
-        for j in range(4):
-            iw = 2 * tx - g.pad_left + j
+    for i in range(s):
+        ih = ts * ty - g.pad_top + i
+        for j in range(s):
+            iw = ts * tx - g.pad_left + j
             if 0 <= ih < g.h and 0 <= iw < g.w:
                 o = ((n * g.h + ih) * g.w + iw) * g.c
-                p[4 * i + j] = x + o
+                p[s * i + j] = x + o
                 if mask != NULL:
-                    q[4 * i + j] = mask + o
+                    q[s * i + j] = mask + o
             else:
-                p[4 * i + j] = zeros
+                p[s * i + j] = zeros
                 if mask != NULL:
-                    q[4 * i + j] = zeros
+                    q[s * i + j] = zeros
 
 
 cdef inline Py_ssize_t tiles_per_chunk(Py_ssize_t budget, Py_ssize_t channels,
-                                       Py_ssize_t itemsize, Py_ssize_t most_blocks) noexcept:
-    # Tiles of a Winograd pass's chunk: their 16 transformed matrices of `channels` (in + out)
-    # values a tile fill about `budget` bytes; a multiple of the micro-kernel's rows, between
-    # one and most_blocks blocks of them.
+                                       Py_ssize_t itemsize, Py_ssize_t most_blocks,
+                                       Py_ssize_t points) noexcept:
+    # Tiles of a Winograd pass's chunk: their `points` (16 or 36) transformed matrices of
+    # `channels` (in + out) values a tile fill about `budget` bytes; a multiple of the
+    # micro-kernel's rows, between one and most_blocks blocks of them.
     cdef Py_ssize_t mt
     if channels < 1:        # no channels at all (zero in and out): any size does
         return FC_TILE_ROWS
-    mt = budget // (16 * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
+    mt = budget // (points * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
     if mt < FC_TILE_ROWS:
         return FC_TILE_ROWS
     return mt if mt < most_blocks * FC_TILE_ROWS else most_blocks * FC_TILE_ROWS
 
 
 cdef inline void output_tile(const ConvGeometry* g, Py_ssize_t tile, Py_ssize_t channels,
-                             Py_ssize_t* offsets) noexcept nogil:
-    # offsets[2 * i + j]: where output pixel (i, j) of tile `tile` starts in an array shaped
-    # like the output with `channels` values a pixel, or -1 past the output's edge
-    cdef Py_ssize_t tw = (g.ow + 1) // 2, th = (g.oh + 1) // 2
+                             Py_ssize_t* offsets, Py_ssize_t ts) noexcept nogil:
+    # offsets[ts * i + j]: where output pixel (i, j) of tile `tile` (ts x ts outputs) starts
+    # in an array shaped like the output with `channels` values a pixel, or -1 past its edge
+    cdef Py_ssize_t tw = (g.ow + ts - 1) // ts, th = (g.oh + ts - 1) // ts
     cdef Py_ssize_t n = tile // (th * tw), ty = tile // tw % th, tx = tile % tw, i, j
-    for i in range(2):
-        for j in range(2):
-            offsets[2 * i + j] = (((n * g.oh + 2 * ty + i) * g.ow + 2 * tx + j) * channels
-                                  if 2 * ty + i < g.oh and 2 * tx + j < g.ow else -1)
+    for i in range(ts):
+        for j in range(ts):
+            offsets[ts * i + j] = (((n * g.oh + ts * ty + i) * g.ow + ts * tx + j) * channels
+                                   if ts * ty + i < g.oh and ts * tx + j < g.ow else -1)
 
 
 cdef int winograd_tiles(const floating* x, const floating* mask, const floating* up,
                         const floating* bias, floating* y, const ConvGeometry* g,
                         Py_ssize_t t0, Py_ssize_t nt, int relu, floating* v, floating* mb,
-                        const floating* zeros, Py_ssize_t nr) noexcept nogil:
-    # Output tiles t0 .. t0+nt (2x2 outputs each, in (image, tile row, tile column) order):
-    # input transforms into v (16 matrices nt x c), 16 GEMMs with the packed transformed
-    # kernel into mb (16 matrices nt x f, then a scratch row for the outputs of tiles that
-    # overhang the image), output transforms into y. With mask (x's shape), x counts as 0
-    # where mask is not > 0. Returns nonzero if an output came out non-finite before the ReLU.
-    cdef const floating* p[16]
-    cdef const floating* q[16]
-    cdef floating* o[4]
-    cdef Py_ssize_t c = g.c, f = g.f
+                        const floating* zeros, Py_ssize_t nr, Py_ssize_t ts) noexcept nogil:
+    # Output tiles t0 .. t0+nt (ts x ts outputs each, ts 2 or 4, in (image, tile row, tile
+    # column) order): input transforms into v (np = (ts + 2)^2 matrices nt x c), np GEMMs
+    # with the packed transformed kernel into mb (np matrices nt x f, then a scratch row for
+    # the outputs of tiles that overhang the image), output transforms into y. With mask (x's
+    # shape), x counts as 0 where mask is not > 0. Returns nonzero if an output came out
+    # non-finite before the ReLU.
+    cdef const floating* p[36]
+    cdef const floating* q[36]
+    cdef floating* o[16]
+    cdef Py_ssize_t c = g.c, f = g.f, npts = (ts + 2) * (ts + 2)
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
     cdef Py_ssize_t t, i, xi
-    cdef Py_ssize_t offsets[4]
+    cdef Py_ssize_t offsets[16]
     cdef int bad = 0
     for t in range(nt):
-        input_tile(x, mask, g, t0 + t, zeros, p, q)
-        wino_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
-    for xi in range(16):
+        input_tile(x, mask, g, t0 + t, zeros, p, q, ts)
+        if ts == 2:
+            wino_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
+        else:
+            wino4_in(p, q if mask != NULL else NULL, c, v + t * c, nt * c)
+    for xi in range(npts):
         gemm(nt, f, c, v + xi * nt * c, c, 1, up + xi * pstride, nr, mb + xi * nt * f, f, 0,
              NULL, 0)
     for t in range(nt):
-        output_tile(g, t0 + t, f, offsets)
-        for i in range(4):
-            o[i] = y + offsets[i] if offsets[i] >= 0 else mb + 16 * nt * f
-        bad |= wino_out(mb + t * f, nt * f, f, bias, relu, o)
+        output_tile(g, t0 + t, f, offsets, ts)
+        for i in range(ts * ts):
+            o[i] = y + offsets[i] if offsets[i] >= 0 else mb + npts * nt * f
+        if ts == 2:
+            bad |= wino_out(mb + t * f, nt * f, f, bias, relu, o)
+        else:
+            bad |= wino4_out(mb + t * f, nt * f, f, bias, relu, o)
     return bad
 
 
@@ -590,16 +615,60 @@ def winograd_kernel(const floating[:, :, :, ::1] kernel, floating[:, :, ::1] u):
             e0 += m
 
 
+cdef inline void g4_column(double a, double b, double c, double* r, Py_ssize_t e,
+                           Py_ssize_t stride) noexcept nogil:
+    # r[i * stride + e] = (G z)[i] for z = (a, b, c), F(4x4, 3x3)'s G (fc_winograd.h)
+    # (multiplications by the rounded reciprocals: within an ulp of the divisions, in double)
+    cdef double s = a + c, p = a * (1.0 / 24.0) + c * (1.0 / 6.0), q = b * (1.0 / 12.0)
+    r[e] = 0.25 * a
+    r[stride + e] = (s + b) * (-1.0 / 6.0)
+    r[2 * stride + e] = (s - b) * (-1.0 / 6.0)
+    r[3 * stride + e] = p + q
+    r[4 * stride + e] = p - q
+    r[5 * stride + e] = c
+
+
+def winograd_kernel4(const floating[:, :, :, ::1] kernel, floating[:, :, ::1] u):
+    """u[6 * a + b, c, f] = (G g G^T)[a, b] with F(4x4, 3x3)'s 6x3 G, g the 3x3 kernel of
+    channel pair (c, f), in double precision; blocks of WK_BLOCK pairs, as winograd_kernel."""
+    cdef Py_ssize_t n = kernel.shape[2] * kernel.shape[3], e0, e, m, j, a, b
+    cdef const floating* g = &kernel[0, 0, 0, 0]
+    cdef floating* out = &u[0, 0, 0]
+    cdef double t[18][WK_BLOCK]      # t[3 * a + j] = (G g)[a, j]
+    cdef double r[6][WK_BLOCK]       # one row a of (G g) G^T
+    if n == 0:
+        return
+    with nogil:
+        e0 = 0
+        while e0 < n:
+            m = n - e0 if n - e0 < WK_BLOCK else WK_BLOCK
+            for j in range(3):                    # G applied down each column j of g
+                for e in range(m):
+                    g4_column(g[j * n + e0 + e], g[(3 + j) * n + e0 + e],
+                              g[(6 + j) * n + e0 + e], &t[j][0], e, 3 * WK_BLOCK)
+            for a in range(6):                    # then along each row a of G g
+                for e in range(m):
+                    g4_column(t[3 * a][e], t[3 * a + 1][e], t[3 * a + 2][e], &r[0][0], e,
+                              WK_BLOCK)
+                for b in range(6):
+                    for e in range(m):
+                        out[(6 * a + b) * n + e0 + e] = <floating>r[b][e]
+            e0 += m
+
+
 cdef int winograd_run(const floating* x, const floating* mask, const floating[:, :, ::1] u,
                       const floating* bias, floating* y, const ConvGeometry* g, bint relu,
                       int num_threads) except -1:
     # y = the Winograd convolution of x (masked by mask > 0 if mask) with the transformed
-    # kernel u, + bias, then ReLU if relu. Returns 1 if every output came out finite, else 0
-    # (y then holds garbage where a non-finite value spread through a tile).
+    # kernel u, + bias, then ReLU if relu: F(2x2, 3x3) if u holds 16 matrices, F(4x4, 3x3) if
+    # 36. Returns 1 if every output came out finite, else 0 (y then holds garbage where a
+    # non-finite value spread through a tile).
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
+    cdef Py_ssize_t npts = u.shape[0], ts = 2 if npts == 16 else 4
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
-    cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
-    cdef Py_ssize_t mt = tiles_per_chunk(192 * 1024, c + f, sizeof(floating), 20)
+    cdef Py_ssize_t ntiles = g.n * ((g.oh + ts - 1) // ts) * ((g.ow + ts - 1) // ts)
+    cdef Py_ssize_t mt = tiles_per_chunk(192 * 1024 * npts // 16, c + f, sizeof(floating), 20,
+                                         npts)
     cdef Py_ssize_t chunks, ci, xi
     cdef floating* up
     cdef floating* zeros
@@ -608,27 +677,30 @@ cdef int winograd_run(const floating* x, const floating* mask, const floating[:,
     cdef int failed = 0, bad = 0
     cdef int* failed_p = &failed
     cdef int* bad_p = &bad
+    if npts not in (16, 36) or u.shape[1] != c or u.shape[2] != f:
+        raise ValueError(f"the transformed kernel must be (16 or 36, {c}, {f}), got "
+                         f"({u.shape[0]}, {u.shape[1]}, {u.shape[2]})")
     if ntiles == 0 or f == 0:
         return 1
     chunks = (ntiles + mt - 1) // mt
-    up = <floating*>malloc(16 * pstride * sizeof(floating) + 1)
+    up = <floating*>malloc(npts * pstride * sizeof(floating) + 1)
     zeros = <floating*>calloc(c + 1, sizeof(floating))
     if up == NULL or zeros == NULL:
         free(up)
         free(zeros)
         raise MemoryError()
-    for xi in range(16):
+    for xi in range(npts):
         pack_b(c, f, &u[xi, 0, 0], f, 1, nr, up + xi * pstride)
     with nogil, parallel(num_threads=num_threads):
-        v = <floating*>malloc(16 * mt * c * sizeof(floating) + 1)
-        mb = <floating*>malloc((16 * mt + 1) * f * sizeof(floating) + 1)
+        v = <floating*>malloc(npts * mt * c * sizeof(floating) + 1)
+        mb = <floating*>malloc((npts * mt + 1) * f * sizeof(floating) + 1)
         if v == NULL or mb == NULL:
             failed_p[0] = 1
         for ci in prange(chunks, schedule='dynamic'):
             if v != NULL and mb != NULL:
                 if winograd_tiles(x, mask, up, bias, y, g, ci * mt,
                                   mt if ntiles - ci * mt > mt else ntiles - ci * mt, relu, v,
-                                  mb, zeros, nr):
+                                  mb, zeros, nr, ts):
                     bad_p[0] = 1
         free(v)
         free(mb)
@@ -644,7 +716,8 @@ def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :,
                             floating[:, :, :, ::1] y, Py_ssize_t pad_top, Py_ssize_t pad_left,
                             bint relu, int num_threads):
     """y = conv(x, kernel) + bias (then ReLU) for a 3x3 kernel with strides 1, by Winograd
-    F(2x2, 3x3); u (16, c, f) is the transformed kernel G g G^T. If an output comes out
+    F(2x2, 3x3) or F(4x4, 3x3); u (16 or 36, c, f) is the transformed kernel G g G^T, whose
+    size picks the tiles (fastconv._api._winograd_kernel). If an output comes out
     non-finite (an infinite or NaN input, or overflow in the transforms), y is recomputed
     directly, and the result is False."""
     cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],
@@ -714,9 +787,9 @@ cdef void winograd_filter_tiles(const floating* x, const floating* dy, const flo
     cdef Py_ssize_t t, i, xi
     cdef Py_ssize_t offsets[4]
     for t in range(nt):
-        input_tile(x, <const floating*>NULL, g, t0 + t, zeros, p, NULL)
+        input_tile(x, <const floating*>NULL, g, t0 + t, zeros, p, NULL, 2)
         wino_in(p, NULL, c, v + t * c, nt * c)
-        output_tile(g, t0 + t, f, offsets)
+        output_tile(g, t0 + t, f, offsets, 2)
         for i in range(4):
             gp[i] = dy + offsets[i] + j0 if offsets[i] >= 0 else zeros
             if mask != NULL:
@@ -746,7 +819,7 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
-    cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32)
+    cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32, 16)
     cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e, uu, blocks, j0, j1
     cdef floating* acc
     cdef floating* m

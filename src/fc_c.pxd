@@ -60,3 +60,11 @@ cdef extern from "fc_winograd.h" nogil:
                         int relu, float* o00, float* o01, float* o10, float* o11)
     int fc_wino_out_f64(const double* m, Py_ssize_t ms, Py_ssize_t F, const double* bias,
                         int relu, double* o00, double* o01, double* o10, double* o11)
+    void fc_wino4_in_f32(const float** p, const float** q, Py_ssize_t C, float* v,
+                         Py_ssize_t vs)
+    void fc_wino4_in_f64(const double** p, const double** q, Py_ssize_t C, double* v,
+                         Py_ssize_t vs)
+    int fc_wino4_out_f32(const float* m, Py_ssize_t ms, Py_ssize_t F, const float* bias,
+                         int relu, float** o)
+    int fc_wino4_out_f64(const double* m, Py_ssize_t ms, Py_ssize_t F, const double* bias,
+                         int relu, double** o)

@@ -154,6 +154,120 @@
     FC_DEFINE_WINO_DY_FORM(T, IT, fc_wino_dy_masked_##TN##_##ISA, TARGET, VB,                 \
                            FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
 
+/* Winograd F(4x4, 3x3): 4x4 outputs from 6x6 input tiles, 36 multiplications per (tile,
+ * input channel, filter) for 16 outputs where F(2x2, 3x3) needs 64 and a direct convolution
+ * 144 (Lavin and Gray's matrices, interpolation points 0, 1, -1, 2, -2 and infinity):
+ *   B^T = [4  0 -5  0 1 0; 0 -4 -4  1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0;
+ *          0  4  0 -5 0 1],
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1],
+ *   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+ * (the kernel transform G g G^T is done in double precision by fastconv._api). Its larger
+ * coefficients cost accuracy: benchmarks/winograd_accuracy.py measures how much. */
+
+/* B^T z for one column (or row) z0..z5 of a tile, into r0..r5 (lvalues) */
+#define FC_WINO4_BT(V, z0, z1, z2, z3, z4, z5, r0, r1, r2, r3, r4, r5)                     \
+    {                                                                                         \
+        V z0_ = (z0), z1_ = (z1), z2_ = (z2), z3_ = (z3), z4_ = (z4), z5_ = (z5);             \
+        V a_ = z4_ - (scalar)4 * z2_, b_ = z3_ - (scalar)4 * z1_;                             \
+        V c_ = z4_ - z2_, e_ = (scalar)2 * (z3_ - z1_);                                       \
+        r0 = (scalar)4 * z0_ - (scalar)5 * z2_ + z4_;                                         \
+        r1 = a_ + b_; r2 = a_ - b_; r3 = c_ + e_; r4 = c_ - e_;                               \
+        r5 = (scalar)4 * z1_ - (scalar)5 * z3_ + z5_;                                         \
+    }
+/* V[xi * vs + ch] = (B^T d B)[xi] for the 36 pixels p[0..35] of a 6x6 tile (row-major), as
+ * fc_wino_in does for 4x4 tiles (the same LOAD macros, the same mask). */
+#define FC_WINO4_IN_STEP(V, LOAD, STORE)                                                      \
+    {                                                                                         \
+        V t_[36];                                                                             \
+        int j_;                                                                               \
+        for (j_ = 0; j_ < 6; j_++)          /* B^T d, column by column */                     \
+            FC_WINO4_BT(V, LOAD(j_), LOAD(6 + j_), LOAD(12 + j_), LOAD(18 + j_),              \
+                        LOAD(24 + j_), LOAD(30 + j_), t_[j_], t_[6 + j_], t_[12 + j_],        \
+                        t_[18 + j_], t_[24 + j_], t_[30 + j_])                                \
+        for (j_ = 0; j_ < 6; j_++) {        /* then (B^T d) B, row by row */                  \
+            V r0_, r1_, r2_, r3_, r4_, r5_;                                                   \
+            FC_WINO4_BT(V, t_[6 * j_], t_[6 * j_ + 1], t_[6 * j_ + 2], t_[6 * j_ + 3],        \
+                        t_[6 * j_ + 4], t_[6 * j_ + 5], r0_, r1_, r2_, r3_, r4_, r5_)         \
+            STORE(6 * j_, r0_); STORE(6 * j_ + 1, r1_); STORE(6 * j_ + 2, r2_);               \
+            STORE(6 * j_ + 3, r3_); STORE(6 * j_ + 4, r4_); STORE(6 * j_ + 5, r5_);           \
+        }                                                                                     \
+    }
+#define FC_DEFINE_WINO4_IN_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                  \
+    TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
+                            fc_idx vs)                                                        \
+    {                                                                                         \
+        FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
+        fc_idx ch = 0;                                                                        \
+        (void)q;                                                                              \
+        for (; ch + VL <= C; ch += VL) FC_WINO4_IN_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)     \
+        for (; ch < C; ch++) FC_WINO4_IN_STEP(T, LOAD_ONE, FC_WINO_STORE_ONE)                 \
+    }
+#define FC_DEFINE_WINO4_IN(T, IT, TN, ISA, TARGET, VB)                                        \
+    FC_DEFINE_WINO4_IN_FORM(T, IT, fc_wino4_in_##TN##_##ISA, TARGET, VB, FC_WINO_LOAD_VEC,    \
+                            FC_WINO_LOAD_ONE)                                                 \
+    FC_DEFINE_WINO4_IN_FORM(T, IT, fc_wino4_in_masked_##TN##_##ISA, TARGET, VB,               \
+                            FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
+
+/* A^T z for one column (or row) z0..z5, into r0..r3 */
+#define FC_WINO4_AT(V, z0, z1, z2, z3, z4, z5, r0, r1, r2, r3)                                \
+    {                                                                                         \
+        V s_ = (z1) + (z2), d_ = (z1) - (z2), s2_ = (z3) + (z4), d2_ = (z3) - (z4);           \
+        r0 = (z0) + s_ + s2_; r1 = d_ + (scalar)2 * d2_;                                      \
+        r2 = s_ + (scalar)4 * s2_; r3 = d_ + (scalar)8 * d2_ + (z5);                          \
+    }
+/* The 4x4 outputs of one tile from its 36 GEMM results m[xi * ms + f], plus bias, then ReLU
+ * if relu, written to o[0..15][f] (row-major; a scratch row where an output lies outside the
+ * image), as fc_wino_out does for 2x2 outputs, with the same finiteness test: nonzero if a
+ * value before the ReLU is not finite. F filters, VL at a time, then one by one. */
+#define FC_WINO4_OUT_STEP(V, LOAD_M, LOAD_B, STORE_O, BAD, RELU)                              \
+    {                                                                                         \
+        V t_[24], b_ = LOAD_B;                                                                \
+        int j_;                                                                               \
+        for (j_ = 0; j_ < 6; j_++)          /* A^T m, column by column */                     \
+            FC_WINO4_AT(V, LOAD_M(j_), LOAD_M(6 + j_), LOAD_M(12 + j_), LOAD_M(18 + j_),      \
+                        LOAD_M(24 + j_), LOAD_M(30 + j_), t_[j_], t_[6 + j_], t_[12 + j_],    \
+                        t_[18 + j_])                                                          \
+        for (j_ = 0; j_ < 4; j_++) {        /* then (A^T m) A, row by row */                  \
+            V y_[4];                                                                          \
+            int k_;                                                                           \
+            FC_WINO4_AT(V, t_[6 * j_], t_[6 * j_ + 1], t_[6 * j_ + 2], t_[6 * j_ + 3],        \
+                        t_[6 * j_ + 4], t_[6 * j_ + 5], y_[0], y_[1], y_[2], y_[3])           \
+            for (k_ = 0; k_ < 4; k_++) {                                                      \
+                V yk_ = y_[k_] + b_;                                                          \
+                BAD(yk_);                                                                     \
+                if (relu) yk_ = RELU(yk_);                                                    \
+                STORE_O(4 * j_ + k_, yk_);                                                    \
+            }                                                                                 \
+        }                                                                                     \
+    }
+#define FC_WINO4_M_VEC(xi) (*(const vecu *)(m + (xi) * ms + f))
+#define FC_WINO4_M_ONE(xi) (m[(xi) * ms + f])
+#define FC_WINO4_O_VEC(k, value) (*(vecu *)(o[k] + f) = (value))
+#define FC_WINO4_O_ONE(k, value) (o[k][f] = (value))
+/* x - x is 0 for every finite x, NaN (so not == 0) for infinities and NaN */
+#define FC_WINO4_BAD_VEC(y) (badv |= ((y) - (y)) != (vec){0})
+#define FC_WINO4_BAD_ONE(y) (bad |= !((y) - (y) == 0))
+/* negative lanes to 0, NaN kept (as the scalar form below) */
+#define FC_WINO4_RELU_VEC(y) ((vec)((ivec)(y) & ~(ivec)((y) < (vec){0})))
+#define FC_WINO4_RELU_ONE(y) ((y) < 0 ? (scalar)0 : (y))
+#define FC_DEFINE_WINO4_OUT(T, IT, TN, ISA, TARGET, VB)                                       \
+    TARGET static int fc_wino4_out_##TN##_##ISA(const T *m, fc_idx ms, fc_idx F,              \
+                                                const T *bias, int relu, T *const *o)         \
+    {                                                                                         \
+        FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
+        ivec badv = (ivec){0};                                                                \
+        fc_idx f = 0, lane;                                                                   \
+        int bad = 0;                                                                          \
+        for (; f + VL <= F; f += VL)                                                          \
+            FC_WINO4_OUT_STEP(vec, FC_WINO4_M_VEC, *(const vecu *)(bias + f), FC_WINO4_O_VEC, \
+                              FC_WINO4_BAD_VEC, FC_WINO4_RELU_VEC)                            \
+        for (; f < F; f++)                                                                    \
+            FC_WINO4_OUT_STEP(T, FC_WINO4_M_ONE, bias[f], FC_WINO4_O_ONE, FC_WINO4_BAD_ONE,   \
+                              FC_WINO4_RELU_ONE)                                              \
+        for (lane = 0; lane < VL; lane++) bad |= badv[lane] != 0;                             \
+        return bad;                                                                           \
+    }
+
 /* Every transform of one path, for both element types. */
 #define FC_DEFINE_WINO_PATH(ISA, TARGET, VB)                                                  \
     FC_DEFINE_WINO_DY(float, int32_t, f32, ISA, TARGET, VB)                                   \
@@ -161,7 +275,11 @@
     FC_DEFINE_WINO_IN(float, int32_t, f32, ISA, TARGET, VB)                                   \
     FC_DEFINE_WINO_IN(double, int64_t, f64, ISA, TARGET, VB)                                  \
     FC_DEFINE_WINO_OUT(float, f32, ISA, TARGET)                                               \
-    FC_DEFINE_WINO_OUT(double, f64, ISA, TARGET)
+    FC_DEFINE_WINO_OUT(double, f64, ISA, TARGET)                                              \
+    FC_DEFINE_WINO4_IN(float, int32_t, f32, ISA, TARGET, VB)                                  \
+    FC_DEFINE_WINO4_IN(double, int64_t, f64, ISA, TARGET, VB)                                 \
+    FC_DEFINE_WINO4_OUT(float, int32_t, f32, ISA, TARGET, VB)                                 \
+    FC_DEFINE_WINO4_OUT(double, int64_t, f64, ISA, TARGET, VB)
 FC_DEFINE_WINO_PATH(generic, , 16)
 #if FC_HAVE_AVX2_PATH
 FC_DEFINE_WINO_PATH(avx2, FC_TARGET_AVX2, 32)
@@ -173,6 +291,21 @@ FC_DEFINE_WINO_PATH(avx512, FC_TARGET_AVX512, 64)
 #define FC_WINO_PICK(name, ...)                                                                 \
     (FC_IF_AVX512(fc_simd_level == 2 ? name##_avx512(__VA_ARGS__) :)                           \
      FC_IF_AVX2(fc_simd_level >= 1 ? name##_avx2(__VA_ARGS__) :) name##_generic(__VA_ARGS__))
+#undef FC_DEFINE_WINO4_IN
+#undef FC_DEFINE_WINO4_IN_FORM
+#undef FC_DEFINE_WINO4_OUT
+#undef FC_WINO4_IN_STEP
+#undef FC_WINO4_OUT_STEP
+#undef FC_WINO4_BT
+#undef FC_WINO4_AT
+#undef FC_WINO4_M_VEC
+#undef FC_WINO4_M_ONE
+#undef FC_WINO4_O_VEC
+#undef FC_WINO4_O_ONE
+#undef FC_WINO4_BAD_VEC
+#undef FC_WINO4_BAD_ONE
+#undef FC_WINO4_RELU_VEC
+#undef FC_WINO4_RELU_ONE
 #undef FC_DEFINE_WINO_IN
 #undef FC_DEFINE_WINO_OUT
 #undef FC_DEFINE_WINO_IN_FORM
@@ -235,6 +368,31 @@ static int fc_wino_out_f64(const double *m, fc_idx ms, fc_idx F, const double *b
                            int relu, double *o0, double *o1, double *o2, double *o3)
 {
     return FC_WINO_PICK(fc_wino_out_f64, m, ms, F, bias, relu, o0, o1, o2, o3);
+}
+static void fc_wino4_in_f32(const float **p, const float **q, fc_idx C, float *v, fc_idx vs)
+{
+    if (q)
+        FC_WINO_PICK(fc_wino4_in_masked_f32, p, q, C, v, vs);
+    else
+        FC_WINO_PICK(fc_wino4_in_f32, p, 0, C, v, vs);
+}
+static void fc_wino4_in_f64(const double **p, const double **q, fc_idx C, double *v,
+                            fc_idx vs)
+{
+    if (q)
+        FC_WINO_PICK(fc_wino4_in_masked_f64, p, q, C, v, vs);
+    else
+        FC_WINO_PICK(fc_wino4_in_f64, p, 0, C, v, vs);
+}
+static int fc_wino4_out_f32(const float *m, fc_idx ms, fc_idx F, const float *bias, int relu,
+                            float *const *o)
+{
+    return FC_WINO_PICK(fc_wino4_out_f32, m, ms, F, bias, relu, o);
+}
+static int fc_wino4_out_f64(const double *m, fc_idx ms, fc_idx F, const double *bias,
+                            int relu, double *const *o)
+{
+    return FC_WINO_PICK(fc_wino4_out_f64, m, ms, F, bias, relu, o);
 }
 #undef FC_WINO_PICK
 

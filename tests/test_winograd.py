@@ -1,5 +1,5 @@
-"""The Winograd paths: F(2x2, 3x3) for the forward pass and the input gradient, F(3x3, 2x2)
-for the kernel gradient. Against the references for every size, padding, channel count and
+"""The Winograd paths: F(2x2, 3x3) and F(4x4, 3x3) for the forward pass and the input
+gradient, F(3x3, 2x2) for the kernel gradient. Against the references for every size, padding, channel count and
 dtype (forced on, whatever the channel counts that make it pay), and never a different answer
 from the direct kernels where values are infinite, NaN or overflow."""
 import numpy as np
@@ -14,27 +14,33 @@ from _helpers import assert_close, random, run_python
 DTYPES = [np.float32, np.float64]
 
 
-def force(monkeypatch, on):
-    """Every 3x3, stride-1 convolution takes the Winograd paths (on), forward and input
-    gradient, or none does."""
+def force(monkeypatch, tile):
+    """Every 3x3, stride-1 convolution takes the Winograd paths with this tile (2 or 4),
+    forward and input gradient, and the kernel gradient's; or none does (tile 0)."""
     def pays(args, kernel_shape, x_shape=None):
-        return on and kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1)
+        return tile if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
     monkeypatch.setattr(_api, "_winograd_pays", pays)
     monkeypatch.setattr(_api, "_winograd_dx_pays", pays)
-    monkeypatch.setattr(_api, "_winograd_dw_pays", pays)
+    monkeypatch.setattr(_api, "_winograd_dw_pays", lambda *a: bool(pays(*a)))
+
+
+@pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
+def tile(request):
+    """The forward pass's and the input gradient's Winograd tile: each test runs with both."""
+    return request.param
 
 
 @pytest.fixture
-def winograd(monkeypatch):
-    force(monkeypatch, True)
+def winograd(monkeypatch, tile):
+    force(monkeypatch, tile)
 
 
-def run_kernel(x, k, b, padding, relu=False):
+def run_kernel(x, k, b, padding, relu=False, tile=2):
     """The Winograd kernel itself: (y, whether it kept its own result)."""
     args = _api._ConvArgs("test", x, k, 1, padding)
     y = np.full(args.out_shape, np.nan, x.dtype)
-    kept = _conv.conv2d_forward_winograd(x, _api._winograd_kernel(k), k, b, y, args.pt, args.pl,
-                                         relu, 2)
+    kept = _conv.conv2d_forward_winograd(x, _api._winograd_kernel(k, tile), k, b, y, args.pt,
+                                         args.pl, relu, 2)
     return y, kept
 
 
@@ -43,15 +49,15 @@ def run_kernel(x, k, b, padding, relu=False):
 @pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 4, 3, 5), (3, 9, 7, 8, 16),
                                        (2, 6, 11, 17, 33), (4, 13, 13, 32, 64),
                                        (1, 1, 5, 2, 3), (5, 2, 2, 4, 4)], ids=str)
-def test_winograd_matches_the_reference(rng, winograd, simd_path, n, h, w, c, f, padding,
-                                        dtype):
+def test_winograd_matches_the_reference(rng, winograd, tile, simd_path, n, h, w, c, f,
+                                        padding, dtype):
     x, k, b = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype), \
         random(rng, (f,), dtype)
     if padding == "valid" and min(h, w) < 3:
         pytest.skip("no output")
     want = R.naive_conv2d(x.astype(np.float64), k.astype(np.float64), b.astype(np.float64),
                           padding=padding)
-    y, kept = run_kernel(x, k, b, padding)
+    y, kept = run_kernel(x, k, b, padding, tile=tile)
     assert kept
     assert_close(y, want)
     assert_close(fastconv.conv2d(x, k, b, padding=padding, activation="relu"),
@@ -63,8 +69,8 @@ def test_winograd_matches_the_reference(rng, winograd, simd_path, n, h, w, c, f,
 @pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 5, 3, 5), (3, 9, 7, 8, 16),
                                        (2, 6, 11, 17, 33), (2, 13, 13, 32, 64),
                                        (1, 1, 5, 2, 3), (4, 8, 8, 40, 9)], ids=str)
-def test_winograd_gradients_match_the_reference(rng, monkeypatch, simd_path, n, h, w, c, f,
-                                                padding, dtype):
+def test_winograd_gradients_match_the_reference(rng, monkeypatch, tile, simd_path, n, h, w, c,
+                                                f, padding, dtype):
     # channel counts off the vector width (1, 3, 5, 9, 17, 33) take the transforms' scalar
     # tails; odd output sizes leave tiles hanging over the edge
     if padding == "valid" and min(h, w) < 3:
@@ -76,9 +82,9 @@ def test_winograd_gradients_match_the_reference(rng, monkeypatch, simd_path, n, 
     for relu in (None, y):
         dz = dy if relu is None else np.where(y > 0, dy, 0)
         want = R.naive_conv2d_backward(dz.astype(np.float64), x64, k64, padding=padding)
-        force(monkeypatch, True)
+        force(monkeypatch, tile)
         got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
-        force(monkeypatch, False)
+        force(monkeypatch, 0)
         direct = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
         for name, g, wv, d in zip(("dx", "dkernel", "dbias"), got, want, direct):
             assert_close(g, wv, what=f"{name}, relu_output {relu is not None}")
@@ -86,7 +92,7 @@ def test_winograd_gradients_match_the_reference(rng, monkeypatch, simd_path, n, 
 
 
 def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer(
-        rng, monkeypatch):
+        rng, monkeypatch, tile):
     x, k = random(rng, (2, 10, 9, 32)), random(rng, (3, 3, 32, 40))
     y = fastconv.conv2d(x, k, padding="same", activation="relu")
     dy = random(rng, y.shape)
@@ -96,17 +102,17 @@ def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer
     turned = np.ascontiguousarray(k[::-1, ::-1].transpose(0, 1, 3, 2))
     dx = np.full(x.shape, -1.0)
     # the kernel reports the spread NaN: the caller then runs the direct kernel
-    assert not _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned), turned,
-                                                    dx, 1, 1, 2, y)
-    force(monkeypatch, False)
+    assert not _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned, tile),
+                                                    turned, dx, 1, 1, 2, y)
+    force(monkeypatch, 0)
     want = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0]
-    force(monkeypatch, True)
+    force(monkeypatch, tile)
     np.testing.assert_array_equal(
         fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0], want)
     # with only masked values NaN, the Winograd result stands, and is finite
     dy[live] = 0
-    assert _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned), turned, dx,
-                                                1, 1, 2, y)
+    assert _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned, tile), turned,
+                                                dx, 1, 1, 2, y)
     assert np.isfinite(dx).all()
     want = R.naive_conv2d_backward(np.where(y > 0, dy, 0), x, k, padding="same")[0]
     assert_close(dx, want)
@@ -116,16 +122,17 @@ def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer
     HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 3), h=st.integers(1, 14), w=st.integers(1, 14), c=st.integers(1, 40),
        f=st.integers(1, 40), padding=st.sampled_from(["valid", "same"]),
-       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 32 - 1))
+       dtype=st.sampled_from(DTYPES), seed=st.integers(0, 2 ** 32 - 1),
+       tile=st.sampled_from([2, 4]))
 def test_winograd_random_shapes_match_im2col_reference(monkeypatch, n, h, w, c, f, padding,
-                                                       dtype, seed):
+                                                       dtype, seed, tile):
     if padding == "valid" and min(h, w) < 3:
         return  # empty output: rejected, see test_validation
     rng = np.random.default_rng(seed)
     x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
     b = random(rng, (f,), dtype)
     x64, k64 = x.astype(np.float64), k.astype(np.float64)
-    force(monkeypatch, True)
+    force(monkeypatch, tile)
     y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
     want = R.im2col_conv2d(x64, k64, b.astype(np.float64), padding=padding)
     assert_close(y, np.maximum(want, 0))
@@ -142,11 +149,18 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         return _api._winograd_pays(_api._ConvArgs("t", x, np.broadcast_to(
             np.float32(0), kernel_shape), strides, padding), kernel_shape)
     on = _api._WINOGRAD
-    assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
-    assert pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid") == on  # 11x11 in 6x6 tiles
-    assert pays((1, 64, 64, 16), (3, 3, 16, 16)) == on
-    assert not pays((1, 64, 64, 8), (3, 3, 8, 64))                        # too thin
-    assert not pays((64, 5, 5, 64), (3, 3, 64, 64), padding="valid")     # 3x3 in 2x2 tiles
+    four = 4 if _api._WINOGRAD_4X4 else 2
+    assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
+    assert pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid") == on * four  # 11x11
+    assert pays((64, 6, 6, 32), (3, 3, 32, 64), padding="valid") == on * four   # 4x4 outputs
+    assert pays((64, 8, 8, 32), (3, 3, 32, 64), padding="valid") == on * 2  # 6x6: F(4x4) 1.78
+    assert not pays((64, 5, 5, 64), (3, 3, 64, 64), padding="valid")    # 3x3: 64 tiles
+    assert pays((8, 6, 6, 64), (3, 3, 64, 64), padding="valid") == pays(
+        (64, 6, 6, 64), (3, 3, 64, 64), padding="valid")      # the same whatever the batch
+    assert pays((1, 64, 64, 16), (3, 3, 16, 32)) == on * four // 4 * 4      # F(2x2) too thin
+    assert not pays((1, 64, 64, 16), (3, 3, 16, 16))                        # both too thin
+    assert not pays((1, 64, 64, 8), (3, 3, 8, 64))                          # too thin
+    assert not pays((64, 7, 7, 64), (3, 3, 64, 64), padding="valid")  # 5x5: 1.44 and 1.86
     assert not pays((1, 64, 64, 32), (3, 3, 32, 64), strides=2)
     assert not pays((1, 64, 64, 32), (5, 5, 32, 64))
     # the input gradient: the same test on the transposed convolution (dy's channels in)
@@ -155,9 +169,9 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         k = np.broadcast_to(np.float32(0), kernel_shape)
         return _api._winograd_dx_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape,
                                       shape)
-    assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
-    assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on    # 13x13 in 7x7 tiles
-    assert not dx_pays((64, 9, 9, 32), (3, 3, 32, 64), "valid")        # 9x9 in 5x5 tiles
+    assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
+    assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on * four  # 13x13: 1.16, 1.10
+    assert not dx_pays((64, 9, 9, 32), (3, 3, 32, 64), "valid")      # 9x9: 1.23 and 1.30
     assert not dx_pays((1, 64, 64, 8), (3, 3, 8, 64))                  # 8 channels out
     # the kernel gradient: many channel pairs, little overhang
     def dw_pays(shape, kernel_shape, padding="same"):
@@ -167,6 +181,15 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     assert dw_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
     assert not dw_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid")      # 11x11 in 6x6 tiles
     assert not dw_pays((64, 32, 32, 32), (3, 3, 32, 32))               # 32 x 32 pairs
+
+
+def test_fastconv_winograd_2x2_keeps_the_small_tiles():
+    code = ("import fastconv._api as a, numpy as np; z = np.float32(0); "
+            "x = np.broadcast_to(z, (1, 64, 64, 32)); k = np.broadcast_to(z, (3, 3, 32, 64)); "
+            "print(a._winograd_pays(a._ConvArgs('t', x, k, 1, 'same'), k.shape))")
+    assert run_python(code, FASTCONV_WINOGRAD="2x2").strip() == "2"
+    assert run_python(code, FASTCONV_WINOGRAD="1").strip() == "4"
+    assert run_python(code, FASTCONV_WINOGRAD="0").strip() == "0"
 
 
 def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
@@ -221,7 +244,7 @@ def test_winograd_reads_strided_and_read_only_inputs(rng, winograd):
 @pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan, "huge"])
 @pytest.mark.parametrize("where", ["x", "kernel"])
 def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
-        rng, monkeypatch, winograd, value, where, dtype):
+        rng, monkeypatch, winograd, tile, value, where, dtype):
     x, k = random(rng, (2, 10, 9, 32), dtype), random(rng, (3, 3, 32, 32), dtype)
     b = random(rng, (32,), dtype)
     target = x if where == "x" else k
@@ -234,12 +257,12 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
         target[(0, 1, 1, 3) if where == "x" else (1, 1, 3, 0)] = value
     for relu in (False, True):
         activation = "relu" if relu else None
-        force(monkeypatch, False)
+        force(monkeypatch, 0)
         want = fastconv.conv2d(x, k, b, padding="same", activation=activation)
-        force(monkeypatch, True)
+        force(monkeypatch, tile)
         got = fastconv.conv2d(x, k, b, padding="same", activation=activation)
         np.testing.assert_array_equal(got, want)
-        _, kept = run_kernel(x, k, b, "same", relu)
+        _, kept = run_kernel(x, k, b, "same", relu, tile)
         assert not kept
     if value is np.inf and where == "x":
         assert np.isfinite(want[1]).all()           # the other image stays finite
@@ -253,9 +276,9 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
             dy[0, 1, 1, 3] = value
     y = fastconv.conv2d(x, k, b, padding="same", activation="relu")
     for relu in (None, y):
-        force(monkeypatch, False)
+        force(monkeypatch, 0)
         wants = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)
-        force(monkeypatch, True)
+        force(monkeypatch, tile)
         gots = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=relu)
         for got, want in zip(gots, wants):
             if np.isfinite(want).all():          # (the ReLU may mask the value away)
@@ -281,14 +304,16 @@ def _rounding_error(got, ref, mag):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("scale", [1e-3, 1e-1, 1.0, 1e1, 1e3])
 @pytest.mark.parametrize("n,h,c,f,padding", [(4, 13, 16, 32, "valid"), (2, 12, 16, 16, "same")])
-def test_winograd_error_stays_within_a_few_units_of_the_direct_kernels(monkeypatch, dtype,
-                                                                       scale, n, h, c, f,
-                                                                       padding):
+def test_winograd_error_stays_within_a_few_units_of_the_direct_kernels(monkeypatch, tile,
+                                                                       dtype, scale, n, h, c,
+                                                                       f, padding):
     # Against a wider reference (float64 for float32, long double for float64), over input
     # scales 1e-3 to 1e3: every Winograd path's error, relative to the sum of |terms|, at most
-    # 4x the direct kernel's on the same data and below 16 units of roundoff.
+    # 4x the direct kernel's on the same data and below 16 units of roundoff with F(2x2, 3x3);
+    # with F(4x4, 3x3) (forward and input gradient), at most 64x and below 128 units.
     # `python benchmarks/winograd_accuracy.py` measured at most 2.6x (float32; forward 0.5x,
-    # input gradient 2.6x, kernel gradient 2.0x) and 2.7x (float64).
+    # input gradient 2.6x, kernel gradient 2.0x) and 2.7x (float64) for F(2x2), and for
+    # F(4x4) 15x (forward) and 54x (input gradient), 73 units, in float32.
     rng = np.random.default_rng(int(scale * 1000) + h)
     wide = np.float64 if dtype == np.float32 else np.longdouble
     x = (rng.standard_normal((n, h, h, c)) * scale).astype(dtype)
@@ -300,22 +325,23 @@ def test_winograd_error_stays_within_a_few_units_of_the_direct_kernels(monkeypat
     mag = (R.im2col_conv2d(abs(xw), abs(kw), padding=padding),) + R.im2col_conv2d_backward(
         abs(dy.astype(wide)), abs(xw), abs(kw), padding=padding)[:2]
     errors = {}
-    for on in (False, True):
+    for on in (0, tile):
         force(monkeypatch, on)
         got = (fastconv.conv2d(x, k, padding=padding),) + \
             fastconv.conv2d_backward(dy, x, k, padding=padding)[:2]
         errors[on] = [_rounding_error(g, r, m) for g, r, m in zip(got, ref, mag)]
     eps = float(np.finfo(dtype).eps)
     for path, direct, winograd in zip(("forward", "input gradient", "kernel gradient"),
-                                      errors[False], errors[True]):
-        assert winograd <= 4 * max(direct, eps / 4), (path, direct, winograd)
-        assert winograd <= 16 * eps, (path, winograd / eps)
+                                      errors[0], errors[tile]):
+        times, units = (4, 16) if tile == 2 or path == "kernel gradient" else (64, 128)
+        assert winograd <= times * max(direct, eps / 4), (path, direct, winograd)
+        assert winograd <= units * eps, (path, winograd / eps)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("outlier", [1e3, 1e8, 1e30])
-def test_winograd_error_is_normwise_where_a_kernel_tap_dwarfs_the_others(monkeypatch, dtype,
-                                                                         outlier):
+def test_winograd_error_is_normwise_where_a_kernel_tap_dwarfs_the_others(monkeypatch, tile,
+                                                                         dtype, outlier):
     # Winograd's documented accuracy: relative to max|x| * max|k| * (terms per output), not
     # to each output's own terms. With one huge tap, outputs whose windows miss it keep only
     # that normwise accuracy (the fuzzer found it: a 1e308 tap; the direct kernel keeps each
@@ -331,13 +357,13 @@ def test_winograd_error_is_normwise_where_a_kernel_tap_dwarfs_the_others(monkeyp
     ref = R.im2col_conv2d(x.astype(wide), k.astype(wide), padding="same")
     ref_dx = R.im2col_conv2d_backward(dy.astype(wide), x.astype(wide), k.astype(wide),
                                       padding="same")[0]
-    force(monkeypatch, True)
+    force(monkeypatch, tile)
     y = fastconv.conv2d(x, k, padding="same")
     dx = fastconv.conv2d_backward(dy, x, k, padding="same")[0]
-    eps = float(np.finfo(dtype).eps)
-    bound = 16 * eps * float(np.abs(x).max() * np.abs(k).max() * 9 * 16)
+    eps = float(np.finfo(dtype).eps) * (16 if tile == 2 else 128)
+    bound = eps * float(np.abs(x).max() * np.abs(k).max() * 9 * 16)
     assert float(np.abs(y.astype(wide) - ref).max()) <= bound
-    bound_dx = 16 * eps * float(np.abs(dy).max() * np.abs(k).max() * 9 * 16)
+    bound_dx = eps * float(np.abs(dy).max() * np.abs(k).max() * 9 * 16)
     assert float(np.abs(dx.astype(wide) - ref_dx).max()) <= bound_dx
 
 
