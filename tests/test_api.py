@@ -1,5 +1,4 @@
 """The Python boundary: argument errors, array layouts, dtype policy, threads, SIMD paths."""
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 

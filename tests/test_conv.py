@@ -1,6 +1,4 @@
 """conv2d and conv2d_backward against the NumPy references and finite differences."""
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck

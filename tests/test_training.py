@@ -1,9 +1,4 @@
 """A short real training run on MNIST, so that a broken gradient cannot land."""
-import os
-
-import numpy as np
-import pytest
-
 from fastconv.datasets import mnist
 from fastconv.utils import set_random_seed, to_categorical
 from test_datasets import needs_mnist
