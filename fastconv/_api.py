@@ -343,20 +343,23 @@ def _conv_operands(fn, x, kernel, bias, strides, padding, activation):
 # overhang the image by up to 1 (F(2x2)) or 3 (F(4x4)) outputs a side. The input gradient of
 # such a convolution is one too (dy convolved with the kernel turned 180 degrees), so it takes
 # the same path. Measured here against the direct kernels (float32, 2 threads; AMD EPYC Zen 3,
-# avx2+fma; `python benchmarks/winograd_paths.py` times each tile size at batch 64 and other
-# shapes): with 32 or more channels in and out F(2x2) takes about 0.62 and F(4x4) about 0.45
-# of the direct time per output in its tiles (0.26 to 0.91 and 0.37 to 1.1 over the shapes),
-# so the computed outputs ("overhang": outputs in whole tiles / outputs) decide: F(4x4) where
+# avx2+fma; `python benchmarks/winograd_tiles.py` times the forward kernels alone over output
+# sizes and channel counts, `python benchmarks/winograd_paths.py` each path through conv2d and
+# conv2d_backward): with 32 or more channels in and out F(2x2) takes about 0.62 and F(4x4)
+# about 0.45 of the direct time per output in its tiles (0.26 to 0.91 and 0.37 to 1.1 over
+# the shapes), so the computed outputs ("overhang": outputs in whole tiles / outputs) decide: F(4x4) where
 # 0.45 x its overhang is below 0.62 x F(2x2)'s, and either only while its overhang, counted in
 # F(2x2)'s units, is at most 1.35 (forward) or 1.2 (input gradient, whose transform also
 # applies the ReLU's mask). Each call also transforms and packs the kernel (16 or 36 c x f
 # matrices), which few tiles do not repay: the overhang counts (1 + 32 / tiles) times (64
-# tiles of 3x3 outputs, 64 x 64 channels: F(4x4) 1.4x the direct time, 0.9x at 256), the
+# tiles of 3x3 outputs, 64 x 64 channels: F(4x4) 1.4x to 1.9x the direct time over two
+# runs, 0.9x to 1.1x at 256;
+# `python benchmarks/winograd_tiles.py --batches`), the
 # tiles of a batch of 64 images, whatever the batch (an image's result must not depend on
 # the batch it comes in). With fewer channels the GEMMs are thin: F(2x2) lost to the direct
 # kernel (1.0x to 1.9x its time) below 32 x 32 channel pairs, F(4x4) held 0.6x to 0.8x from
-# 16 x 32, and with 16 x 16 pairs or fewer neither pays. The error of F(4x4) in float32 is a
-# few times F(2x2)'s (`python benchmarks/winograd_accuracy.py`; conv2d's docstring).
+# 16 x 32, and with 16 x 16 pairs or fewer neither pays. The error of F(4x4) in float32 is up
+# to 54x the direct kernel's, F(2x2)'s 2.6x (`python benchmarks/winograd_accuracy.py`).
 # FASTCONV_WINOGRAD=0 turns both off (every convolution then runs the direct kernels);
 # FASTCONV_WINOGRAD=2x2 keeps F(2x2, 3x3) only, for its smaller error.
 _WINOGRAD_SETTING = os.environ.get("FASTCONV_WINOGRAD", "1").strip().lower()
@@ -389,16 +392,22 @@ def _winograd_dw_pays(args, kernel_shape):
     """
     kh, kw, c, f = kernel_shape
     overhang = 4 * ((args.oh + 1) // 2) * ((args.ow + 1) // 2) / max(args.oh * args.ow, 1)
-    return (_WINOGRAD and (kh, kw, args.sh, args.sw) == (3, 3, 1, 1) and c >= 16 and f >= 16
-            and c * f >= 2048 and overhang <= 1.1)
+    return (_winograd_applies(kh, kw, args.sh, args.sw, c, f) and c * f >= 2048
+            and overhang <= 1.1)
 
 
-def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang, n=64):
-    """0, 2 or 4: the Winograd tile for a batch of n such convolutions (see the comment
-    above). fastconv's calls leave n at 64 whatever the batch, so that an image's result does
-    not depend on the batch it came in (predict's last, shorter batch; dask's chunks)."""
-    if not (_WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 16 and c_out >= 16
-            and c_in * c_out > 256 and n * oh * ow > 0):
+def _winograd_applies(kh, kw, sh, sw, c_in, c_out):
+    """Whether any Winograd path may run: on, 3x3, strides 1, 16+ channels in and out."""
+    return _WINOGRAD and (kh, kw, sh, sw) == (3, 3, 1, 1) and c_in >= 16 and c_out >= 16
+
+
+def _winograd_shape_pays(kh, kw, sh, sw, c_in, c_out, oh, ow, max_overhang):
+    """0, 2 or 4: the Winograd tile for this convolution (see the comment above), its fixed
+    cost counted for a batch of n = 64 images whatever the batch, so that an image's result
+    does not depend on the batch it came in (predict's last, shorter batch; dask's chunks)."""
+    n = 64
+    if not (_winograd_applies(kh, kw, sh, sw, c_in, c_out) and c_in * c_out > 256
+            and oh * ow > 0):
         return 0
     tiles2 = n * ((oh + 1) // 2) * ((ow + 1) // 2)
     tiles4 = n * ((oh + 3) // 4) * ((ow + 3) // 4)

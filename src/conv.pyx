@@ -505,15 +505,14 @@ cdef inline void input_tile(const floating* x, const floating* mask, const ConvG
 
 
 cdef inline Py_ssize_t tiles_per_chunk(Py_ssize_t budget, Py_ssize_t channels,
-                                       Py_ssize_t itemsize, Py_ssize_t most_blocks,
-                                       Py_ssize_t points) noexcept:
-    # Tiles of a Winograd pass's chunk: their `points` (16 or 36) transformed matrices of
-    # `channels` (in + out) values a tile fill about `budget` bytes; a multiple of the
-    # micro-kernel's rows, between one and most_blocks blocks of them.
+                                       Py_ssize_t itemsize, Py_ssize_t most_blocks) noexcept:
+    # Tiles of a Winograd pass's chunk: their 16 transformed matrices of `channels` (in + out)
+    # values a tile fill about `budget` bytes (F(4x4)'s chunks hold as many tiles, in 36
+    # matrices); a multiple of the micro-kernel's rows, between one and most_blocks blocks.
     cdef Py_ssize_t mt
     if channels < 1:        # no channels at all (zero in and out): any size does
         return FC_TILE_ROWS
-    mt = budget // (points * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
+    mt = budget // (16 * channels * itemsize) // FC_TILE_ROWS * FC_TILE_ROWS
     if mt < FC_TILE_ROWS:
         return FC_TILE_ROWS
     return mt if mt < most_blocks * FC_TILE_ROWS else most_blocks * FC_TILE_ROWS
@@ -667,8 +666,7 @@ cdef int winograd_run(const floating* x, const floating* mask, const floating[:,
     cdef Py_ssize_t npts = u.shape[0], ts = 2 if npts == 16 else 4
     cdef Py_ssize_t pstride = ((f + nr - 1) // nr) * c * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + ts - 1) // ts) * ((g.ow + ts - 1) // ts)
-    cdef Py_ssize_t mt = tiles_per_chunk(192 * 1024 * npts // 16, c + f, sizeof(floating), 20,
-                                         npts)
+    cdef Py_ssize_t mt = tiles_per_chunk(192 * 1024, c + f, sizeof(floating), 20)
     cdef Py_ssize_t chunks, ci, xi
     cdef floating* up
     cdef floating* zeros
@@ -819,7 +817,7 @@ def conv2d_backward_filter_winograd(const floating[:, :, :, ::1] dy,
     cdef Py_ssize_t c = g.c, f = g.f, nr = panel_width(<floating*>NULL)
     cdef Py_ssize_t ldw = ((f + nr - 1) // nr) * nr
     cdef Py_ssize_t ntiles = g.n * ((g.oh + 1) // 2) * ((g.ow + 1) // 2)
-    cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32, 16)
+    cdef Py_ssize_t mt = tiles_per_chunk(384 * 1024, c + f, sizeof(floating), 32)
     cdef Py_ssize_t chunks, groups, stride, gi, ci, c0, c1, j, a, e, uu, blocks, j0, j1
     cdef floating* acc
     cdef floating* m

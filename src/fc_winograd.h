@@ -52,21 +52,23 @@
     typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T))));                      \
     typedef IT ivec __attribute__((vector_size(VB), unused));                                 \
     enum { VL = VB / sizeof(T) };
-#define FC_DEFINE_WINO_IN_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                   \
+/* An input transform over C channels, VL at a time, then one by one: STEP is FC_WINO_IN_STEP
+ * (4x4 tiles) or FC_WINO4_IN_STEP (6x6) */
+#define FC_DEFINE_WINO_IN_FORM(T, IT, NAME, TARGET, VB, STEP, LOAD_VEC, LOAD_ONE)             \
     TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
                             fc_idx vs)                                                        \
     {                                                                                         \
         FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
         fc_idx ch = 0;                                                                        \
         (void)q;                                                                              \
-        for (; ch + VL <= C; ch += VL) FC_WINO_IN_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)      \
-        for (; ch < C; ch++) FC_WINO_IN_STEP(T, LOAD_ONE, FC_WINO_STORE_ONE)                  \
+        for (; ch + VL <= C; ch += VL) STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)                 \
+        for (; ch < C; ch++) STEP(T, LOAD_ONE, FC_WINO_STORE_ONE)                             \
     }
 #define FC_DEFINE_WINO_IN(T, IT, TN, ISA, TARGET, VB)                                         \
-    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino_in_##TN##_##ISA, TARGET, VB, FC_WINO_LOAD_VEC,      \
-                           FC_WINO_LOAD_ONE)                                                  \
+    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino_in_##TN##_##ISA, TARGET, VB, FC_WINO_IN_STEP,       \
+                           FC_WINO_LOAD_VEC, FC_WINO_LOAD_ONE)                                \
     FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino_in_masked_##TN##_##ISA, TARGET, VB,                 \
-                           FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
+                           FC_WINO_IN_STEP, FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
 
 /* The 2x2 outputs of one tile from its 16 GEMM results m[xi * ms + f], plus bias, then ReLU
  * if relu, written to o[0..3] (rows then columns of the 2x2; a scratch row where an output
@@ -192,21 +194,11 @@
             STORE(6 * j_ + 3, r3_); STORE(6 * j_ + 4, r4_); STORE(6 * j_ + 5, r5_);           \
         }                                                                                     \
     }
-#define FC_DEFINE_WINO4_IN_FORM(T, IT, NAME, TARGET, VB, LOAD_VEC, LOAD_ONE)                  \
-    TARGET static void NAME(const T *const *p, const T *const *q, fc_idx C, T *restrict v,    \
-                            fc_idx vs)                                                        \
-    {                                                                                         \
-        FC_WINO_VECTOR_TYPES(T, IT, VB)                                                       \
-        fc_idx ch = 0;                                                                        \
-        (void)q;                                                                              \
-        for (; ch + VL <= C; ch += VL) FC_WINO4_IN_STEP(vec, LOAD_VEC, FC_WINO_STORE_VEC)     \
-        for (; ch < C; ch++) FC_WINO4_IN_STEP(T, LOAD_ONE, FC_WINO_STORE_ONE)                 \
-    }
 #define FC_DEFINE_WINO4_IN(T, IT, TN, ISA, TARGET, VB)                                        \
-    FC_DEFINE_WINO4_IN_FORM(T, IT, fc_wino4_in_##TN##_##ISA, TARGET, VB, FC_WINO_LOAD_VEC,    \
-                            FC_WINO_LOAD_ONE)                                                 \
-    FC_DEFINE_WINO4_IN_FORM(T, IT, fc_wino4_in_masked_##TN##_##ISA, TARGET, VB,               \
-                            FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
+    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino4_in_##TN##_##ISA, TARGET, VB, FC_WINO4_IN_STEP,     \
+                           FC_WINO_LOAD_VEC, FC_WINO_LOAD_ONE)                                \
+    FC_DEFINE_WINO_IN_FORM(T, IT, fc_wino4_in_masked_##TN##_##ISA, TARGET, VB,                \
+                           FC_WINO4_IN_STEP, FC_WINO_LOAD_VEC_MASKED, FC_WINO_LOAD_ONE_MASKED)
 
 /* A^T z for one column (or row) z0..z5, into r0..r3 */
 #define FC_WINO4_AT(V, z0, z1, z2, z3, z4, z5, r0, r1, r2, r3)                                \
@@ -292,7 +284,6 @@ FC_DEFINE_WINO_PATH(avx512, FC_TARGET_AVX512, 64)
     (FC_IF_AVX512(fc_simd_level == 2 ? name##_avx512(__VA_ARGS__) :)                           \
      FC_IF_AVX2(fc_simd_level >= 1 ? name##_avx2(__VA_ARGS__) :) name##_generic(__VA_ARGS__))
 #undef FC_DEFINE_WINO4_IN
-#undef FC_DEFINE_WINO4_IN_FORM
 #undef FC_DEFINE_WINO4_OUT
 #undef FC_WINO4_IN_STEP
 #undef FC_WINO4_OUT_STEP

@@ -149,7 +149,8 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         return _api._winograd_pays(_api._ConvArgs("t", x, np.broadcast_to(
             np.float32(0), kernel_shape), strides, padding), kernel_shape)
     on = _api._WINOGRAD
-    four = 4 if _api._WINOGRAD_4X4 else 2
+    four = 4 if _api._WINOGRAD_4X4 else 2       # where F(4x4) wins: F(2x2) without it
+    only4 = 4 if _api._WINOGRAD_4X4 else 0      # where F(2x2) does not pay: direct without it
     assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
     assert pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid") == on * four  # 11x11
     assert pays((64, 6, 6, 32), (3, 3, 32, 64), padding="valid") == on * four   # 4x4 outputs
@@ -157,7 +158,7 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     assert not pays((64, 5, 5, 64), (3, 3, 64, 64), padding="valid")    # 3x3: 64 tiles
     assert pays((8, 6, 6, 64), (3, 3, 64, 64), padding="valid") == pays(
         (64, 6, 6, 64), (3, 3, 64, 64), padding="valid")      # the same whatever the batch
-    assert pays((1, 64, 64, 16), (3, 3, 16, 32)) == on * four // 4 * 4      # F(2x2) too thin
+    assert pays((1, 64, 64, 16), (3, 3, 16, 32)) == on * only4              # F(2x2) too thin
     assert not pays((1, 64, 64, 16), (3, 3, 16, 16))                        # both too thin
     assert not pays((1, 64, 64, 8), (3, 3, 8, 64))                          # too thin
     assert not pays((64, 7, 7, 64), (3, 3, 64, 64), padding="valid")  # 5x5: 1.44 and 1.86
