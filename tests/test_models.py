@@ -115,6 +115,15 @@ def test_optimizer_steps_follow_keras_formulas():
     p = np.array([1.0, 1.0])
     optimizers.Adam(0.01).apply([p], [g])
     np.testing.assert_allclose(p, 1 - 0.01 * np.sign(g), rtol=1e-5)   # first step: lr * sign
+    # the first step shows nothing of the moments: three more, betas off their defaults
+    opt, p, want = optimizers.Adam(0.01, beta_1=0.5, beta_2=0.7), np.ones(2), np.ones(2)
+    m = v = np.zeros(2)
+    for t, gt in enumerate([g, g2, 3 * g - g2], start=1):
+        opt.apply([p], [gt])
+        m, v = 0.5 * m + 0.5 * gt, 0.7 * v + 0.3 * gt * gt
+        m_hat, v_hat = m / (1 - 0.5 ** t), v / (1 - 0.7 ** t)
+        want = want - 0.01 * m_hat / (np.sqrt(v_hat) + 1e-7 / np.sqrt(1 - 0.7 ** t))
+        np.testing.assert_allclose(p, want, rtol=1e-12, err_msg=f"Adam step {t}")
 
 
 def test_fit_evaluate_predict_and_history(rng, capsys):

@@ -76,3 +76,63 @@ def test_other_layouts_and_dtypes_still_update_in_place(rng):
     p = np.ones((2, 3))
     optimizers.SGD(0.5).apply([p], [np.ones(3)])
     np.testing.assert_array_equal(p, 0.5)
+
+
+# Keras 3's update rules written out here, apart from optimizers.py, state carried by hand:
+# Adam's first step is lr * sign(g) whatever its moments do, so only steps after the first,
+# with gradients that change and betas off their defaults, tell a right Adam from one that
+# resets m and v or keeps t at 1.
+def _keras_adam(lr, beta_1, beta_2, epsilon):
+    def step(p, g, state):
+        t = state.get("t", 0) + 1
+        m, v = state.get("m", np.zeros_like(p)), state.get("v", np.zeros_like(p))
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g * g - v) * (1 - beta_2)
+        alpha = lr * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+        state.update(t=t, m=m, v=v)
+        return p - m * alpha / (np.sqrt(v) + epsilon)
+    return step
+
+
+def _keras_rmsprop(lr, rho, epsilon):
+    def step(p, g, state):
+        v = rho * state.get("v", np.zeros_like(p)) + (1 - rho) * g * g
+        state["v"] = v
+        return p - lr * g / np.sqrt(v + epsilon)
+    return step
+
+
+def _keras_sgd(lr, momentum, nesterov):
+    def step(p, g, state):
+        m = momentum * state.get("m", np.zeros_like(p)) - lr * g
+        state["m"] = m
+        return p + (momentum * m - lr * g if nesterov else m)
+    return step
+
+
+CARRIED = {
+    "adam": (lambda: optimizers.Adam(0.05, beta_1=0.6, beta_2=0.8, epsilon=1e-3),
+             _keras_adam(0.05, 0.6, 0.8, 1e-3)),
+    "rmsprop": (lambda: optimizers.RMSprop(0.05, rho=0.7, epsilon=1e-3),
+                _keras_rmsprop(0.05, 0.7, 1e-3)),
+    "momentum": (lambda: optimizers.SGD(0.1, momentum=0.6), _keras_sgd(0.1, 0.6, False)),
+    "nesterov": (lambda: optimizers.SGD(0.1, momentum=0.6, nesterov=True),
+                 _keras_sgd(0.1, 0.6, True)),
+}
+
+
+@pytest.mark.parametrize("layout", ["C", "F"], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("rule", CARRIED)
+def test_carried_state_follows_keras_over_several_steps(rng, simd_path, rule, layout):
+    make, keras_step = CARRIED[rule]
+    opt = make()
+    p = np.asarray(rng.standard_normal((4, 6)), order=layout)
+    want, state = p.copy(), {}
+    for step in range(5):
+        # gradients that change size and sign from step to step
+        g = np.asarray(rng.standard_normal((4, 6)) * (-3.0) ** step, order=layout)
+        opt.apply([p], [g])
+        want = keras_step(want, g, state)
+        np.testing.assert_allclose(p, want, rtol=1e-12, atol=1e-14,
+                                   err_msg=f"{rule}, step {step + 1}")
+    assert opt.iterations == 5
