@@ -80,3 +80,26 @@ def unaligned(values):
     a = np.frombuffer(raw.data, np.float64, count=values.size, offset=1).reshape(values.shape)
     a[...] = values
     return a
+
+
+_WINOGRAD_KERNELS = {"forward": "conv2d_forward_winograd",
+                     "dx": "conv2d_backward_input_winograd",
+                     "dkernel": "conv2d_backward_filter_winograd"}
+
+
+def winograd_calls(monkeypatch):
+    """Records every call of the three Winograd kernels from here on, in this process: a
+    list of (which, what it returned, tile), which one of "forward", "dx", "dkernel", tile 2
+    or 4 (from the transformed kernel's 16 or 36 rows) for the first two, None for the kernel
+    gradient (always F(3x3, 2x2)). conv2d_backward falls back to the direct kernels, with the
+    same answer, where a Winograd kernel returns False: only this tells the two apart."""
+    from fastconv import _conv
+    calls = []
+    for which, name in _WINOGRAD_KERNELS.items():
+        def recorded(*args, _real=getattr(_conv, name), _which=which, **kwargs):
+            result = _real(*args, **kwargs)
+            tile = None if _which == "dkernel" else {16: 2, 36: 4}[args[1].shape[0]]
+            calls.append((_which, result, tile))
+            return result
+        monkeypatch.setattr(_conv, name, recorded)
+    return calls

@@ -16,6 +16,7 @@ from distributed import Client, LocalCluster
 import fastconv
 import fastconv.dask as fd
 from fastconv import layers, models
+from _helpers import winograd_calls
 
 @pytest.fixture(scope="module")
 def client():
@@ -88,16 +89,74 @@ def test_other_dtypes_on_the_threaded_scheduler(rng, dtype):
     _check(cases, dask.compute(*[c[2] for c in cases], scheduler="threads"))
 
 
+def force_tile(monkeypatch, tile):
+    """Every 3x3, stride-1 convolution takes this Winograd tile (2, 4; 0: none), whatever its
+    channels, in conv2d, model.predict and the graphs fastconv.dask builds here (which carry
+    the choice to the workers)."""
+    def pays(kh, kw, sh, sw, *rest):
+        return tile if (kh, kw, sh, sw) == (3, 3, 1, 1) else 0
+    monkeypatch.setattr(fastconv._api, "_winograd_shape_pays", pays)
+
+
+def _each_tile(monkeypatch, compute):
+    """compute() with every tile forced (0, 2 and 4): the results, which must all differ, so
+    that a result equal to one of them shows which path made it, even on another process."""
+    results = {}
+    for tile in (0, 2, 4):
+        force_tile(monkeypatch, tile)
+        with monkeypatch.context() as patched:
+            calls = winograd_calls(patched)
+            results[tile] = compute()
+        assert {c[2] for c in calls if c[0] == "forward"} == ({tile} if tile else set())
+        assert all(c[1] for c in calls)
+    for a, b in ((0, 2), (0, 4), (2, 4)):
+        assert not np.array_equal(results[a], results[b]), (a, b)
+    return results
+
+
+@pytest.mark.parametrize("tile", [2, 4], ids=["F2x2", "F4x4"])
 @pytest.mark.parametrize("padding", ["valid", "same"])
-def test_winograd_tiles_fall_where_the_whole_image_has_them(client, rng, padding):
-    # 3x3, strides 1, 16 channels in and 32 out: conv2d takes the Winograd path here
+def test_winograd_tiles_fall_where_the_whole_image_has_them(client, rng, monkeypatch, padding,
+                                                            tile):
+    # on the workers, each tile's kernel runs with the tile chosen for the whole image:
+    # the result equals conv2d's with that tile, bit for bit, and no other path's
     x = rng.standard_normal((2, 40, 37, 16)).astype(np.float32)
     kern = rng.standard_normal((3, 3, 16, 32)).astype(np.float32)
-    args = fastconv._api._ConvArgs("t", x, kern, 1, padding)
-    assert fastconv._api._winograd_pays(args, kern.shape)
+    want = _each_tile(monkeypatch, lambda: fastconv.conv2d(x, kern, padding=padding))
+    force_tile(monkeypatch, tile)
     for chunks in [(1, (7, 13, 20), (9, 9, 19), 16), (2, 5, 3, (8, 8))]:
-        got = fd.conv2d(da.from_array(x, chunks=chunks), kern, padding=padding)
-        np.testing.assert_array_equal(got.compute(), fastconv.conv2d(x, kern, padding=padding))
+        got = client.compute(fd.conv2d(da.from_array(x, chunks=chunks), kern,
+                                       padding=padding)).result()
+        np.testing.assert_array_equal(got, want[tile], err_msg=f"chunks {chunks}")
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_random_winograd_shapes_and_chunks(data):
+    # both tiles on chunks cut anywhere, odd sizes and channel counts off the vector width;
+    # in this process, so that every task's kernel call is seen
+    draw = data.draw
+    n, c, f = draw(st.integers(1, 2)), draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    tile = draw(st.sampled_from([2, 4]))
+    h = draw(st.integers(3 if padding == "valid" else 1, 22))
+    w = draw(st.integers(3 if padding == "valid" else 1, 22))
+
+    def split(size):
+        cuts = sorted(set(draw(st.lists(st.integers(1, size - 1), max_size=4)))) if size > 1 \
+            else []
+        return tuple(b - a for a, b in zip([0] + cuts, cuts + [size]))
+    rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))
+    x = rng.standard_normal((n, h, w, c)).astype(np.float32)
+    kern = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+    xd = da.from_array(x, chunks=(split(n), split(h), split(w), split(c)))
+    with pytest.MonkeyPatch.context() as patched:
+        force_tile(patched, tile)
+        want = fastconv.conv2d(x, kern, padding=padding)
+        calls = winograd_calls(patched)
+        got = fd.conv2d(xd, kern, padding=padding).compute(scheduler="sync")
+    assert calls and all(c == ("forward", True, tile) for c in calls)
+    np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=40, deadline=None)
@@ -148,10 +207,14 @@ def _stack(channels=3):
     return model
 
 
-def test_apply_equals_the_stack_on_the_whole_image(client, rng):
+@pytest.mark.parametrize("tile", [2, 4], ids=["F2x2", "F4x4"])
+def test_apply_equals_the_stack_on_the_whole_image(client, rng, monkeypatch, tile):
+    # the stack's three 3x3 stride-1 layers on the Winograd tile: on the workers too (the
+    # result is predict's with that tile, and no other path's)
     model = _stack()
     img = rng.random((2, 101, 87, 3)).astype(np.float32)
-    want = model.predict(img, verbose=0)
+    want = _each_tile(monkeypatch, lambda: model.predict(img, verbose=0))[tile]
+    force_tile(monkeypatch, tile)
     arrays = [fd.apply(model, da.from_array(img, chunks=chunks))
               for chunks in [(1, 30, 25, 3), (2, (50, 51), (3,) * 29, 3), (2, 101, 87, 3)]]
     for got in client.gather(client.compute(arrays)):

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import fastconv
 from fastconv import _api, _conv
 from fastconv import reference as R
-from _helpers import assert_close, random, run_python
+from _helpers import assert_close, random, run_python, winograd_calls
 
 DTYPES = [np.float32, np.float64]
 
@@ -83,12 +83,41 @@ def test_winograd_gradients_match_the_reference(rng, monkeypatch, tile, simd_pat
         dz = dy if relu is None else np.where(y > 0, dy, 0)
         want = R.naive_conv2d_backward(dz.astype(np.float64), x64, k64, padding=padding)
         force(monkeypatch, tile)
-        got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
+        with monkeypatch.context() as patched:
+            calls = winograd_calls(patched)
+            got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
+        assert calls == [("dkernel", True, None), ("dx", True, tile)]
         force(monkeypatch, 0)
         direct = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=relu)
         for name, g, wv, d in zip(("dx", "dkernel", "dbias"), got, want, direct):
             assert_close(g, wv, what=f"{name}, relu_output {relu is not None}")
             assert_close(g, d, what=f"{name} against the direct kernel")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("n,h,w,c,f", [(1, 3, 3, 1, 1), (2, 4, 5, 3, 5), (3, 9, 7, 8, 16),
+                                       (2, 6, 11, 17, 33), (1, 1, 5, 2, 3), (4, 8, 8, 40, 9)],
+                         ids=str)
+def test_winograd_kernel_gradient_runs_and_matches_the_reference(rng, simd_path, n, h, w, c, f,
+                                                                padding, dtype):
+    # the kernel itself on finite data: it must keep its result (return True) and write every
+    # value (NaN before), with and without the ReLU mask
+    if padding == "valid" and min(h, w) < 3:
+        pytest.skip("no output")
+    x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
+    args = _api._ConvArgs("test", x, k, 1, padding)
+    y = fastconv.conv2d(x, k, padding=padding, activation="relu")
+    dy = random(rng, y.shape, dtype)
+    for relu in (None, y):
+        dk, db = np.full(k.shape, np.nan, dtype), np.full(f, np.nan, dtype)
+        assert _conv.conv2d_backward_filter_winograd(dy, x, dk, db, args.pt, args.pl, 2, relu)
+        dz = dy if relu is None else np.where(y > 0, dy, 0)
+        _, want_dk, want_db = R.naive_conv2d_backward(dz.astype(np.float64),
+                                                      x.astype(np.float64),
+                                                      k.astype(np.float64), padding=padding)
+        assert_close(dk, want_dk, what=f"dkernel, relu_output {relu is not None}")
+        assert_close(db, want_db, what=f"dbias, relu_output {relu is not None}")
 
 
 def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer(
@@ -133,11 +162,14 @@ def test_winograd_random_shapes_match_im2col_reference(monkeypatch, n, h, w, c, 
     b = random(rng, (f,), dtype)
     x64, k64 = x.astype(np.float64), k.astype(np.float64)
     force(monkeypatch, tile)
-    y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
+    with monkeypatch.context() as patched:
+        calls = winograd_calls(patched)
+        y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
+        dy = random(rng, y.shape, dtype)
+        got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
+    assert calls == [("forward", True, tile), ("dkernel", True, None), ("dx", True, tile)]
     want = R.im2col_conv2d(x64, k64, b.astype(np.float64), padding=padding)
     assert_close(y, np.maximum(want, 0))
-    dy = random(rng, y.shape, dtype)
-    got = fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
     dz = np.where(y > 0, dy, 0).astype(np.float64)
     for g, want in zip(got, R.im2col_conv2d_backward(dz, x64, k64, padding=padding)):
         assert_close(g, want)
@@ -193,15 +225,18 @@ def test_fastconv_winograd_2x2_keeps_the_small_tiles():
     assert run_python(code, FASTCONV_WINOGRAD="0").strip() == "0"
 
 
-def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threads):
+def test_winograd_results_do_not_depend_on_the_thread_count(rng, monkeypatch, winograd, tile,
+                                                            threads):
     # 8 x 20 x 20 tiles of dy: the kernel gradient sums them in 4 groups, fixed by the shapes
     x, k = random(rng, (8, 40, 39, 32), np.float32), random(rng, (3, 3, 32, 40), np.float32)
     dy = random(rng, (8, 40, 39, 40), np.float32)
     results = []
+    calls = winograd_calls(monkeypatch)
     for t in (1, 2, 3):
         fastconv.set_num_threads(t)
         results.append((fastconv.conv2d(x, k, padding="same"),)
                        + fastconv.conv2d_backward(dy, x, k, padding="same"))
+    assert calls == [("forward", True, tile), ("dkernel", True, None), ("dx", True, tile)] * 3
     for other in results[1:]:
         for a, b in zip(other, results[0]):
             np.testing.assert_array_equal(a, b)
@@ -211,12 +246,14 @@ def test_winograd_results_do_not_depend_on_the_thread_count(rng, winograd, threa
         assert_close(got, w)
 
 
-def test_winograd_kernel_gradient_in_column_blocks_keeps_to_the_reference(rng, winograd,
-                                                                         threads, simd_path):
+def test_winograd_kernel_gradient_in_column_blocks_keeps_to_the_reference(rng, monkeypatch,
+                                                                         winograd, threads,
+                                                                         simd_path):
     # one accumulator (a 1-byte budget), its 70 filters shared out in blocks of columns
     x, k = random(rng, (4, 20, 19, 24)), random(rng, (3, 3, 24, 70))
     dy = random(rng, (4, 20, 19, 70))
     previous = _conv.set_accumulator_budget(1)
+    calls = winograd_calls(monkeypatch)
     try:
         results = []
         for t in (1, 2, 3):
@@ -224,6 +261,7 @@ def test_winograd_kernel_gradient_in_column_blocks_keeps_to_the_reference(rng, w
             results.append(fastconv.conv2d_backward(dy, x, k, padding="same", compute_dx=False))
     finally:
         _conv.set_accumulator_budget(previous)
+    assert calls == [("dkernel", True, None)] * 3
     for other in results[1:]:
         for a, b in zip(other[1:], results[0][1:]):
             np.testing.assert_array_equal(a, b)
@@ -328,8 +366,12 @@ def test_winograd_error_stays_within_a_few_units_of_the_direct_kernels(monkeypat
     errors = {}
     for on in (0, tile):
         force(monkeypatch, on)
-        got = (fastconv.conv2d(x, k, padding=padding),) + \
-            fastconv.conv2d_backward(dy, x, k, padding=padding)[:2]
+        with monkeypatch.context() as patched:
+            calls = winograd_calls(patched)
+            got = (fastconv.conv2d(x, k, padding=padding),) + \
+                fastconv.conv2d_backward(dy, x, k, padding=padding)[:2]
+        assert calls == ([("forward", True, on), ("dkernel", True, None), ("dx", True, on)]
+                         if on else [])
         errors[on] = [_rounding_error(g, r, m) for g, r, m in zip(got, ref, mag)]
     eps = float(np.finfo(dtype).eps)
     for path, direct, winograd in zip(("forward", "input gradient", "kernel gradient"),
