@@ -148,6 +148,71 @@ def test_fit_evaluate_predict_and_history(rng, capsys):
     assert "val_loss" in h2.history
 
 
+def _per_sample(loss, y, p):
+    """(loss, accuracy) of each sample by Keras's definitions, from predicted probabilities."""
+    if loss == "categorical_crossentropy":
+        return -np.sum(y * np.log(p), axis=1), np.argmax(y, axis=1) == np.argmax(p, axis=1)
+    if loss == "sparse_categorical_crossentropy":
+        return -np.log(p[np.arange(len(y)), y]), y == np.argmax(p, axis=1)
+    return (-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p), axis=1),
+            np.mean((p > 0.5) == (y > 0.5), axis=1))
+
+
+class _Recorder(callbacks.Callback):
+    """What the model predicts for each training batch before its step (fit's shuffle off:
+    batch k is x[k * size:(k + 1) * size]) and for the validation data at each epoch's end."""
+
+    def __init__(self, x, size, x_val):
+        super().__init__()
+        self.x, self.size, self.x_val = x, size, x_val
+        self.train, self.val = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.train.append([])
+
+    def on_train_batch_begin(self, batch, logs=None):
+        xb = self.x[batch * self.size:(batch + 1) * self.size]
+        self.train[-1].append(self.model.predict(xb, verbose=0))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.val.append(self.model.predict(self.x_val, verbose=0))
+
+
+@pytest.mark.parametrize("loss,last", [("categorical_crossentropy", "softmax"),
+                                       ("sparse_categorical_crossentropy", "softmax"),
+                                       ("binary_crossentropy", "sigmoid")])
+def test_evaluate_and_history_equal_keras_quantities_computed_from_predict(rng, loss, last):
+    # 40 samples in batches of 16 leave a short last batch of 8: the mean is over samples,
+    # not over batches; accuracy compares labels along the class axis
+    set_random_seed(1)
+    m = tiny_model(loss, last)
+    x, x_val = random(rng, (40, 8, 8, 2)), random(rng, (13, 8, 8, 2))
+    labels, labels_val = rng.integers(0, 3, 40), rng.integers(0, 3, 13)
+    if loss == "categorical_crossentropy":
+        y, y_val = to_categorical(labels, 3), to_categorical(labels_val, 3)
+    elif loss == "sparse_categorical_crossentropy":
+        y, y_val = labels, labels_val
+    else:
+        y, y_val = rng.integers(0, 2, (40, 3)).astype(float), rng.integers(0, 2, (13, 3)) * 1.0
+    m.compile(optimizers.SGD(0.5), loss, metrics=["accuracy"])
+    recorder = _Recorder(x, 16, x_val)
+    history = m.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
+                    validation_data=(x_val, y_val), validation_batch_size=5,
+                    callbacks=[recorder])
+    for epoch in range(3):
+        losses_, hits = _per_sample(loss, y, np.concatenate(recorder.train[epoch]))
+        val_losses, val_hits = _per_sample(loss, y_val, recorder.val[epoch])
+        for key, want in (("loss", losses_.mean()), ("accuracy", hits.mean()),
+                          ("val_loss", val_losses.mean()), ("val_accuracy", val_hits.mean())):
+            assert history.history[key][epoch] == pytest.approx(want, rel=1e-10), (key, epoch)
+    losses_, hits = _per_sample(loss, y, m.predict(x, batch_size=7, verbose=0))
+    assert 0 < hits.mean() < 1                      # the accuracy can be wrong either way
+    got = m.evaluate(x, y, batch_size=16, verbose=0)
+    assert got == pytest.approx([losses_.mean(), hits.mean()], rel=1e-10)
+    assert m.evaluate(x, y, batch_size=16, verbose=0, return_dict=True) == pytest.approx(
+        {"loss": losses_.mean(), "accuracy": hits.mean()}, rel=1e-10)
+
+
 def test_verbose_levels(rng, capsys):
     m = tiny_model()
     x, y = random(rng, (20, 8, 8, 2)), to_categorical(rng.integers(0, 3, 20), 3)
