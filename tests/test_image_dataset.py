@@ -3,6 +3,7 @@ arguments and defaults), on pictures the tests draw into a temporary folder; and
 evaluate and predict on datasets and other iterables of batches."""
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -277,16 +278,23 @@ def test_decoding_runs_ahead_in_worker_threads_with_bounded_prefetch(folder, mon
         started.append(path)
         return real(self, path)
     monkeypatch.setattr(image_dataset_module._Loader, "load", load)
+    prefetch = 2
     ds = image_dataset_from_directory(folder, image_size=(6, 8), batch_size=1, num_workers=2,
-                                      prefetch=2, verbose=False)
+                                      prefetch=prefetch, verbose=False)
     it = iter(ds)
     next(it)
-    import time
+    # while the consumer holds the first batch, the next two are decoded ahead (on demand,
+    # nothing more would start until it asks)...
+    deadline = time.monotonic() + 10
+    while len(started) < 1 + prefetch and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(started) == 1 + prefetch, f"{len(started)} pictures started, not run ahead"
+    # ...and no further, however long it waits: prefetch batches beyond the one taken
     time.sleep(0.2)
-    # one batch taken, at most prefetch + 1 more decoded or being decoded
-    assert len(started) <= 4
+    assert len(started) == 1 + prefetch, f"{len(started)} pictures started"
     rest = list(it)
-    assert len(rest) == 7 and all(name.startswith("fastconv-images") for name in seen)
+    assert len(rest) == 7 and len(started) == 8
+    assert all(name.startswith("fastconv-images") for name in seen)
 
 
 def test_take_and_repr(folder):

@@ -4,7 +4,7 @@ gradients by finite differences in float64, augmentation statistics, inference b
 import numpy as np
 import pytest
 
-from fastconv import layers, losses, metrics, models, utils
+from fastconv import layers, losses, metrics, models, optimizers, utils
 from _helpers import assert_close, numerical_gradient, unaligned
 
 
@@ -348,6 +348,24 @@ def test_batch_normalization_in_a_model_learns_and_counts_params(rng):
     model.summary(print_fn=lines.append)
     text = "\n".join(lines)
     assert "Trainable params: 53 " in text and "Non-trainable params: 8 " in text
+    # 40 steps on a task the network can learn (is the picture brighter than 0.5?)
+    utils.set_random_seed(2)
+    x = rng.standard_normal((64, 6, 6, 1)) + 0.5
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype(float)
+    model.compile(optimizers.Adam(0.02), "binary_crossentropy")
+    bn = model.layers[1]
+    before = [w.copy() for w in bn.get_weights()]
+    history = model.fit(x, y, batch_size=16, epochs=10, verbose=0)
+    assert history.history["loss"][-1] < 0.85 * history.history["loss"][0]
+    after = bn.get_weights()
+    assert np.abs(after[0] - before[0]).max() > 1e-3, "gamma did not move"
+    for name, old, new in zip(("moving_mean", "moving_variance"), before[2:], after[2:]):
+        assert np.abs(new - old).min() > 1e-4, f"{name} did not move: {old} -> {new}"
+    # the moving mean heads for the batches' own mean of the conv's outputs (momentum 0.99:
+    # 40 steps go a third of the way)
+    conv_out = models.Model(model.input, model.layers[0].output).predict(x, verbose=0)
+    batch_mean = conv_out.mean(axis=(0, 1, 2))
+    assert np.all(np.abs(after[2] - batch_mean) < np.abs(before[2] - batch_mean))
 
 
 # -- binary cross-entropy -------------------------------------------------------------------

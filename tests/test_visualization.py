@@ -6,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import fastconv
 from fastconv import layers, models, utils
 
 
@@ -92,9 +93,17 @@ def test_grad_cam_for_one_sigmoid_unit_takes_either_class():
     model = models.Sequential([layers.Input((6, 6, 1)), layers.Conv2D(2, 3, name="c"),
                                layers.Flatten(), layers.Dense(1, activation="sigmoid")])
     x = np.random.default_rng(3).standard_normal((6, 6, 1)).astype(np.float32)
-    for k in (0, 1):
-        cam = utils.grad_cam(model, x, "c", class_index=k)
-        assert cam.shape == (4, 4) and 0 <= cam.min() and cam.max() <= 1
+    # by its definition, computed here: the logit is Flatten(maps) @ w + b, so the gradient
+    # of class 1's score (the logit) is w, of class 0's (the negated logit) -w, at every map
+    conv, dense = model.get_layer("c"), model.layers[-1]
+    maps = fastconv.conv2d(x[None].astype(np.float64), conv.kernel, conv.bias)[0]
+    w = dense.kernel[:, 0].astype(np.float64).reshape(maps.shape)
+    for k, sign in ((0, -1.0), (1, 1.0)):
+        cam = np.maximum(maps @ (sign * w).mean(axis=(0, 1)), 0)
+        assert cam.max() > 0            # each class has places that raise its score
+        np.testing.assert_allclose(utils.grad_cam(model, x, "c", class_index=k),
+                                   cam / cam.max(), rtol=1e-5, atol=1e-6,
+                                   err_msg=f"class {k}")
     predicted = int(model.predict(x[None], verbose=0)[0, 0] > 0.5)
     np.testing.assert_array_equal(utils.grad_cam(model, x, "c"),
                                   utils.grad_cam(model, x, "c", class_index=predicted))
