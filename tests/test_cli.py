@@ -154,6 +154,34 @@ def test_an_unwritable_output_folder_is_refused_before_training(tmp_path):
     assert code == 1 and "cannot write into" in err
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["train-mnist", "--plot-file", "{locked}/n.png"], "--plot-file: cannot write into {locked}"),
+    (["train-mnist", "--plot-file", "", "--pictures", "{locked}/new/p"],
+     "--pictures: cannot write into {locked}"),
+    (["train-images", "{tmp}", "--out", "{locked}/out"], "--out: cannot write into {locked}"),
+    (["train-images", "{tmp}", "--out", "{tmp}/out", "--pictures", "{locked}"],
+     "--pictures: cannot write into {locked}")], ids=["plot-file", "mnist-pictures", "out",
+                                                     "images-pictures"])
+def test_every_unwritable_folder_is_refused_before_training(monkeypatch, tmp_path, capsys,
+                                                           argv, message):
+    # CI runs as root, for whom os.access finds every folder writable, so the checks are
+    # reached by an os.access that refuses one folder
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = os.access
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and os.path.abspath(path).startswith(str(locked)):
+            return False
+        return real(path, mode, *args, **kwargs)
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(example.models.Sequential, "fit", lambda *a, **k: pytest.fail("trained"))
+    paths = dict(locked=locked, tmp=tmp_path)
+    assert cli.main([a.format(**paths) for a in argv]) == 1
+    err = capsys.readouterr().err
+    assert err == f"fastconv: error: {message.format(**paths)}\n"
+
+
 def test_a_bug_still_shows_its_traceback(monkeypatch):
     # anything that is not the user's to fix propagates (the console script prints it)
     monkeypatch.setattr(example, "run", lambda *a: 1 / 0)

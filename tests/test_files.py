@@ -13,19 +13,58 @@ import pytest
 from fastconv import _files, layers, models
 
 WRITER = textwrap.dedent("""
-    import sys
+    import io, os, sys, time
     import numpy as np
     from fastconv import layers, models
     model = models.Sequential([layers.Dense(1000, input_shape=(2000,))])
     model.build((2000,))
     path = sys.argv[1]
+    stop_in = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+
+    class Stalling(io.BufferedWriter):
+        # a hook inside the writer: once 4 MB of the 8 MB file are on disk, say so and stall
+        written = 0
+
+        def write(self, data):
+            n = super().write(data)
+            type(self).written += n
+            if type(self).written > 4 << 20:
+                self.flush()
+                print("mid-write", flush=True)
+                time.sleep(600)
+            return n
+
+    fdopen = os.fdopen
     version = 0
     while True:
         version += 1
+        if version == stop_in:          # this save's file object stalls half-way
+            os.fdopen = lambda fd, mode="r", *a, **k: (
+                Stalling(io.FileIO(fd, "w")) if mode == "wb" else fdopen(fd, mode, *a, **k))
         model.set_weights([np.full(w.shape, version, w.dtype) for w in model.get_weights()])
         model.save_weights(path)
         print(version, flush=True)
 """)
+
+
+def start_writer(path, *args):
+    """WRITER saving to path in a loop, in a process of its own (one kernel thread)."""
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), *args],
+                            cwd=os.path.dirname(path), stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def kill(proc):
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+
+
+def saves_in(path):
+    """The saves (WRITER's versions) whose weights the file at path holds."""
+    loaded = big_model()
+    loaded.load_weights(path)
+    return {float(v) for w in loaded.get_weights() for v in np.unique(w)}
 
 
 def big_model():
@@ -41,23 +80,35 @@ def test_a_writer_killed_mid_write_leaves_a_whole_file(tmp_path):
     model = big_model()
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])
     model.save_weights(path)                          # the old file: version 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for attempt in range(6):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=tmp_path,
-                                stdout=subprocess.PIPE, text=True, env=env)
+        proc = start_writer(path)
         saved = int(proc.stdout.readline())           # it has saved at least once
         time.sleep(0.003 + 0.011 * attempt)           # then lands somewhere in a later save
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        loaded = big_model()
-        loaded.load_weights(path)
-        values = {float(v) for w in loaded.get_weights() for v in np.unique(w)}
+        kill(proc)
+        values = saves_in(path)
         assert len(values) == 1, f"a torn file: weights from saves {sorted(values)}"
         assert values.pop() >= saved
     # what a kill can leave besides: temporary files, never under the target's name
     assert all(n == path.name or (n.startswith(".fastconv-") and n.endswith(".tmp"))
                for n in os.listdir(tmp_path))
+
+
+def test_a_writer_killed_inside_a_write_leaves_the_old_file(tmp_path):
+    # the kill provably lands mid-write: the writer's file object stalls after 4 MB of the
+    # third save, the half-written temporary file is seen on disk, then SIGKILL
+    path = tmp_path / "model.weights.npz"
+    proc = start_writer(path, "3")
+    try:
+        lines = [proc.stdout.readline().strip() for _ in range(3)]
+        assert lines == ["1", "2", "mid-write"]
+        whole = path.stat().st_size
+        partial = [n for n in os.listdir(tmp_path) if n != path.name]
+        assert len(partial) == 1 and partial[0].startswith(".fastconv-")
+        assert 4 << 20 < (tmp_path / partial[0]).stat().st_size < whole
+    finally:
+        kill(proc)
+    assert saves_in(path) == {2.0}
+    assert path.stat().st_size == whole
 
 
 def test_a_write_that_fails_part_way_leaves_the_old_file(tmp_path, monkeypatch):

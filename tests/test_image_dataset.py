@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastconv import _api, layers, models
+from fastconv import layers, models
 from fastconv.utils import image_dataset_from_directory
 from fastconv.utils import image_dataset as image_dataset_module
 from _helpers import run_python
@@ -131,21 +131,51 @@ def test_validation_split_subsets_are_disjoint_and_cover_everything(folder, caps
         image_dataset_from_directory(folder, validation_split=0.2, subset="test", seed=1)
 
 
-def test_resizing_is_tensorflows_bilinear_and_other_interpolations_run(tmp_path):
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (13, 17, 3), np.uint8)
+def _first_image(folder, size, interpolation):
+    x, _ = next(iter(image_dataset_from_directory(folder, image_size=size,
+                                                  interpolation=interpolation, verbose=False)))
+    return x[0]
+
+
+def _three_channels(values):
+    """An RGB picture from one channel's values: (v, 255 - v, 7)."""
+    v = np.asarray(values, np.uint8)
+    return np.stack([v, 255 - v, np.full_like(v, 7)], axis=-1)
+
+
+@pytest.mark.parametrize("interpolation,up,down", [
+    # TensorFlow's rule without antialiasing, worked out by hand: output pixel i reads the
+    # source at (i + 0.5) * in / out - 0.5 (bilinear; the edge pixels beyond the edges) or
+    # at floor((i + 0.5) * in / out) (nearest)
+    ("bilinear", [[0, 25, 75, 100], [50, 58.75, 76.25, 85], [150, 126.25, 78.75, 55],
+                  [200, 160, 80, 40]], [7.5, 32.5]),
+    ("nearest", [[0, 0, 100, 100], [0, 0, 100, 100], [200, 200, 40, 40], [200, 200, 40, 40]],
+     [10, 30])])
+def test_bilinear_and_nearest_resize_as_tensorflow_on_hand_computed_cases(tmp_path,
+                                                                          interpolation, up,
+                                                                          down):
+    write(str(tmp_path / "up" / "a" / "x.png"), _three_channels([[0, 100], [200, 40]]))
+    write(str(tmp_path / "down" / "a" / "x.png"), _three_channels([[0, 10, 20, 30, 40]]))
+    for folder, size, want in (("up", (4, 4), up), ("down", (1, 2), [down])):
+        want = np.asarray(want, np.float32)
+        got = _first_image(tmp_path / folder, size, interpolation)
+        np.testing.assert_array_equal(got, np.stack([want, 255 - want, np.full_like(want, 7)],
+                                                    axis=-1), err_msg=f"{folder}scaling")
+
+
+@pytest.mark.parametrize("interpolation,filter_name", [
+    ("bicubic", "BICUBIC"), ("area", "BOX"), ("lanczos3", "LANCZOS"), ("lanczos5", "LANCZOS")])
+def test_the_other_interpolations_are_pillows_own_resize(tmp_path, interpolation, filter_name):
+    pixels = np.random.default_rng(0).integers(0, 256, (13, 17, 3), np.uint8)
     write(str(tmp_path / "a" / "x.png"), pixels)
-    for interpolation in ("bilinear", "nearest"):
-        x, _ = next(iter(image_dataset_from_directory(tmp_path, image_size=(7, 30),
-                                                      interpolation=interpolation,
-                                                      verbose=False)))
-        expected = _api.resize_image(pixels.astype(np.float32), (7, 30), interpolation)
-        assert np.array_equal(x[0], expected)
-    for interpolation in ("bicubic", "area", "lanczos3", "lanczos5"):
-        x, _ = next(iter(image_dataset_from_directory(tmp_path, image_size=(7, 30),
-                                                      interpolation=interpolation,
-                                                      verbose=False)))
-        assert x.shape == (1, 7, 30, 3) and 0 <= x.min() and x.max() <= 255
+    for size in ((7, 30), (26, 9)):
+        want = Image.fromarray(pixels).resize((size[1], size[0]),
+                                              getattr(Image.Resampling, filter_name))
+        np.testing.assert_array_equal(_first_image(tmp_path, size, interpolation),
+                                      np.asarray(want, np.float32), err_msg=str(size))
+
+
+def test_an_unknown_interpolation_is_refused(tmp_path):
     with pytest.raises(ValueError, match="interpolation"):
         image_dataset_from_directory(tmp_path, interpolation="gaussian")
 

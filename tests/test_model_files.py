@@ -117,9 +117,12 @@ def test_the_file_is_a_zip_of_json_and_npy_without_pickles(tmp_path, data):
         names = z.namelist()
         config = json.loads(z.read("config.json"))
         assert config["format"] == "fastconv-model" and config["version"] == MODEL_VERSION
+        # every member is the JSON config or an array NumPy reads without unpickling
+        assert [n for n in names if n != "config.json" and not n.endswith(".npy")] == []
         for name in names:
             if name.endswith(".npy"):
-                np.load(io.BytesIO(z.read(name)), allow_pickle=False)
+                array = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
+                assert array.dtype.kind in "biuf", (name, array.dtype)
     assert any(n.startswith("optimizer/") for n in names)
 
 
@@ -294,15 +297,19 @@ def test_csv_logger_writes_and_appends(tmp_path, data):
     x, y = data
     model = chapter_model()
     path = tmp_path / "log.csv"
-    model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y),
-              callbacks=[callbacks.CSVLogger(path)])
-    model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y),
-              callbacks=[callbacks.CSVLogger(path, append=True)])
+    first = model.fit(x, y, epochs=2, verbose=0, validation_data=(x, y),
+                      callbacks=[callbacks.CSVLogger(path)])
+    second = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y),
+                       callbacks=[callbacks.CSVLogger(path, append=True)])
     with open(path) as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["epoch", "accuracy", "loss", "val_accuracy", "val_loss"]
+    keys = ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert rows[0] == ["epoch"] + keys
     assert [r[0] for r in rows[1:]] == ["0", "1", "0"] and len(rows) == 4
-    float(rows[1][2])
+    # each value as History has it, to the last bit (a float's text reads back exactly)
+    logged = [(first, 0), (first, 1), (second, 0)]
+    for row, (history, epoch) in zip(rows[1:], logged):
+        assert [float(v) for v in row[1:]] == [history.history[k][epoch] for k in keys], row
 
 
 def test_terminate_on_nan(data, capsys):
