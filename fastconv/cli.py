@@ -10,32 +10,13 @@ for every error with ``--debug``.
 import argparse
 import sys
 
-
-class CommandError(Exception):
-    """An error the user can fix; the command prints its message as one line."""
+from ._command import CommandError
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         # argparse's own message, on one line, with where to look instead of the usage block
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _int_at_least(low, what):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
-        return value
-    parse.__name__ = what         # argparse names the type in some messages
-    return parse
-
-
-positive_int = _int_at_least(1, "a positive integer")
-nonnegative_int = _int_at_least(0, "an integer >= 0")
 
 
 def _one_line(message):

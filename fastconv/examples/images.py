@@ -14,11 +14,10 @@ validates on ``--validation-dir`` or on a ``--validation-split`` of DIR, and wri
 fastconv.examples.drawn_images).
 """
 import os
-import sys
 import time
 
 from fastconv import callbacks, layers, models, optimizers
-from fastconv.cli import CommandError, main as cli_main, nonnegative_int, positive_int
+from fastconv._command import CommandError, nonnegative_int, positive_int
 from fastconv.utils import image_dataset_from_directory, plot_history, set_random_seed
 
 BLOCKS = (32, 64, 128, 128)
@@ -221,7 +220,3 @@ def draw(args):
         raise CommandError(f"cannot write into {args.directory}: {e}") from e
     for part in ("train", "validation"):
         print(f"wrote {os.path.abspath(os.path.join(args.directory, part))}")
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main(["train-images"] + sys.argv[1:]))

@@ -4,11 +4,10 @@ The same program as in the book (Chollet, Deep Learning with Python, chapter 5) 
 imports, plus options and a report of the time each epoch took.
 """
 import os
-import sys
 import time
 
 from fastconv import callbacks, layers, models
-from fastconv.cli import CommandError, main as cli_main, nonnegative_int, positive_int
+from fastconv._command import CommandError, nonnegative_int, positive_int
 from fastconv.datasets import mnist
 from fastconv.utils import plot_model, set_random_seed, to_categorical
 
@@ -108,7 +107,3 @@ def check_arguments(args):
     if args.pictures:
         from fastconv.examples.pictures import check_folder
         check_folder(args.pictures)
-
-
-if __name__ == "__main__":
-    sys.exit(cli_main(["train-mnist"] + sys.argv[1:]))

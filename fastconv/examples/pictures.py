@@ -2,7 +2,7 @@
 train-images): what the trained convnet learned, as the Keras book's chapter shows it."""
 import os
 
-from fastconv.cli import CommandError
+from fastconv._command import CommandError
 from fastconv.layers import Conv2D
 from fastconv.utils import plot_feature_maps, plot_filter_patterns, plot_grad_cam
 
