@@ -2,8 +2,10 @@
 several outputs, with merges (Add, Concatenate) between. ``Graph`` runs the calls forward in
 order and the gradients back in reverse order, adding them where a tensor feeds several
 layers."""
+from .. import _rng
 from ..layers.base import SymbolicTensor, unique_name
 from ..layers.core import Input, InputLayer
+from ..saving import registry
 from .trainer import Trainer, _format_bytes
 
 
@@ -269,16 +271,13 @@ class Model(Trainer):
         """A pickled model is its architecture (get_config) and weights, rebuilt on loading
         (so it travels to other processes: dask's workers, multiprocessing). The compile
         settings and optimizer state do not travel: Model.save keeps those."""
-        from .loading import _MODEL_CLASSES, _rebuild
         if not self.built:
             raise TypeError(f"cannot pickle model {self.name!r}: it is not built yet "
                             f"(give it an input shape or call it on data first)")
-        own = {name for name in _MODEL_CLASSES}
         custom = {type(l).__name__: type(l) for l in self.layers
                   if type(l).__module__.split(".")[0] != "fastconv"}
-        kind = type(self).__name__ if type(self).__name__ in own else type(self)
-        return _rebuild, (kind, self.get_config(), [l.get_weights() for l in self.layers],
-                          custom)
+        return _rebuild, (type(self), self.get_config(),
+                          [l.get_weights() for l in self.layers], custom)
 
     # -- config ----------------------------------------------------------------------------
     def get_config(self):
@@ -295,8 +294,7 @@ class Model(Trainer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         """A new model from get_config's dict; the weights are new ones."""
-        from .loading import _layer_classes, _layer_from_config
-        table = _layer_classes(custom_objects)
+        table = registry.layer_classes(custom_objects)
         tensors = {}
         for i, entry in enumerate(config["layers"]):
             name = entry["class_name"]
@@ -304,7 +302,7 @@ class Model(Trainer):
                 c = entry["config"]
                 tensors[c["name"]] = Input(tuple(c["shape"]), name=c["name"], dtype=c["dtype"])
                 continue
-            layer = _layer_from_config(table, i, entry)
+            layer = registry.layer_from_config(table, i, entry)
             inbound = [tensors[n] for n in entry["inbound"]]
             tensors[layer.name] = layer(inbound if layer._takes_list else inbound[0])
         outputs = [tensors[n] for n in config["output_layers"]]
@@ -312,3 +310,12 @@ class Model(Trainer):
         return cls(inputs[0] if len(inputs) == 1 else inputs,
                    outputs[0] if config.get("single_output", True) else outputs,
                    name=config["name"])
+
+
+def _rebuild(cls, config, weights, custom_objects):
+    """The model Model.__reduce__ pickled: a Model, a Sequential or a subclass of either."""
+    with _rng.isolated():
+        model = cls.from_config(config, custom_objects)
+    for layer, arrays in zip(model.layers, weights):
+        layer.set_weights(arrays)
+    return model

@@ -1,39 +1,9 @@
 """load_model: a whole model back from the file Model.save wrote."""
-from .. import _rng, layers as layer_module, losses, optimizers, saving
-from ..layers.base import Layer
+from .. import _rng, losses, optimizers, saving
 from .functional import Model
 from .sequential import Sequential
 
 _MODEL_CLASSES = {"Sequential": Sequential, "Model": Model}
-
-
-def _layer_classes(custom_objects=None):
-    table = {name: getattr(layer_module, name) for name in layer_module.__all__
-             if name not in ("Layer", "Input", "InputLayer")}
-    for name, value in (custom_objects or {}).items():
-        if not (isinstance(value, type) and issubclass(value, Layer)):
-            raise TypeError(f"custom_objects[{name!r}] must be a Layer subclass, got {value!r}")
-        table[name] = value
-    return table
-
-
-def _layer_from_config(table, i, entry):
-    """A new layer from a model config's entry i ({"class_name", "config"})."""
-    name = entry["class_name"]
-    if name not in table:
-        raise ValueError(f"layer {i} has class {name!r}, which is not a fastconv layer; "
-                         f"pass custom_objects={{{name!r}: TheClass}} if it is yours")
-    return table[name](**entry["config"])
-
-
-def _rebuild(kind, config, weights, custom_objects):
-    """The model Model.__reduce__ pickled: kind is "Sequential", "Model" or a subclass."""
-    cls = _MODEL_CLASSES[kind] if isinstance(kind, str) else kind
-    with _rng.isolated():
-        model = cls.from_config(config, custom_objects)
-    for layer, arrays in zip(model.layers, weights):
-        layer.set_weights(arrays)
-    return model
 
 
 def load_model(filepath, custom_objects=None, compile=True, restore_random_state=False):

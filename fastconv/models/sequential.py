@@ -1,6 +1,7 @@
 """Sequential: a Model whose layers form one chain, added one by one."""
 from ..layers.base import Layer, SymbolicTensor, unique_name
 from ..layers.core import Input, InputLayer
+from ..saving import registry
 from .functional import Graph, Model
 
 
@@ -117,11 +118,10 @@ class Sequential(Model):
     def from_config(cls, config, custom_objects=None):
         """A new model from get_config's dict (layers by class name: fastconv's own, or
         those in custom_objects, name -> class). The weights are new ones."""
-        from .loading import _layer_classes, _layer_from_config
-        table = _layer_classes(custom_objects)
+        table = registry.layer_classes(custom_objects)
         model = cls(name=config["name"])
         if config.get("input_shape") is not None:
             model.add(Input(shape=tuple(config["input_shape"])[1:]))
         for i, entry in enumerate(config["layers"]):
-            model.add(_layer_from_config(table, i, entry))
+            model.add(registry.layer_from_config(table, i, entry))
         return model

@@ -1,8 +1,10 @@
-"""Weights files: what ``Sequential.save_weights`` writes and ``load_weights`` reads.
+"""fastconv's own file formats, which need NumPy alone: weights files (what
+``save_weights`` writes and ``load_weights`` reads) and whole-model files (``save`` and
+``models.load_model``).
 
-A file is an ``.npz`` archive (a zip of ``.npy`` arrays): ``__meta__`` holds a JSON description
-(format name, version, and each layer's class name and weight shapes), ``w0000``, ``w0001`` ...
-the weights in the model's order. Nothing is pickled. Files are written atomically
+A weights file is an ``.npz`` archive (a zip of ``.npy`` arrays): ``__meta__`` holds a JSON
+description (format name, version, and each layer's class name and weight shapes), ``w0000``,
+``w0001`` ... the weights in the model's order. Nothing is pickled. Files are written atomically
 (fastconv._files.atomic_write). Reading trusts nothing in the file: the description must equal
 the model's own before any array is read, and each array's header (dtype and shape) is checked
 against it before its data is, so a hostile or damaged file costs no more memory than the
@@ -17,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from ._files import atomic_write
+from .._files import atomic_write
 
 FORMAT = "fastconv-weights"
 _MAX_META_BYTES = 1 << 20
