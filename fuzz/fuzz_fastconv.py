@@ -563,9 +563,48 @@ def TestOneInput(data):
         pass
 
 
+def keras_file():
+    """A Keras 3 .keras file small enough for -max_len (a Sequential: InputLayer, Conv2D,
+    Flatten, Dense; compiled with RMSprop, one step's state), in Keras's layout."""
+    import json
+    import zipfile
+    import h5py
+    policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}}
+    conv = {"name": "conv2d", "dtype": policy, "filters": 2, "kernel_size": [3, 3],
+            "strides": [1, 1], "padding": "valid", "data_format": "channels_last",
+            "dilation_rate": [1, 1], "groups": 1, "activation": "relu", "use_bias": True}
+    config = {"module": "keras", "class_name": "Sequential", "config": {
+        "name": "sequential", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_shape": [None, 4, 4, 1],
+                                                    "name": "input_layer"}},
+            {"module": "keras.layers", "class_name": "Conv2D", "config": conv},
+            {"class_name": "Flatten", "config": {"name": "flatten"}},
+            {"class_name": "Dense", "config": {"name": "dense", "units": 1,
+                                               "activation": "sigmoid"}}]},
+        "compile_config": {"optimizer": {"class_name": "RMSprop", "config": {
+            "learning_rate": 0.001, "rho": 0.9}}, "loss": "binary_crossentropy",
+            "metrics": ["accuracy"]}}
+    shapes = {"layers/conv2d": [(3, 3, 1, 2), (2,)], "layers/dense": [(8, 1), (1,)]}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", libver="latest") as f:
+        for where, arrays in shapes.items():
+            for i, shape in enumerate(arrays):
+                f.create_dataset(f"{where}/vars/{i}", data=np.full(shape, 0.5, np.float32))
+        f.create_dataset("optimizer/vars/0", data=np.int64(1))
+        f.create_dataset("optimizer/vars/1", data=np.float32(0.001))
+        for i, shape in enumerate(s for arrays in shapes.values() for s in arrays):
+            f.create_dataset(f"optimizer/vars/{i + 2}", data=np.full(shape, 0.1, np.float32))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("metadata.json", "{}")
+        z.writestr("config.json", json.dumps(config, separators=(",", ":")))
+        z.writestr("model.weights.h5", buffer.getvalue())
+    return out.getvalue()
+
+
 def write_seeds(folder):
     """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
-    and whole model files (a Sequential, a functional graph), as they are, with one bit
+    and whole model files (a Sequential, a functional graph, a Keras 3 file), as they are, with one bit
     changed and truncated. The decoder takes its integers off the end: the last byte picks the target (2: load_weights, then 1: the
     file as it is; 4: load_model, then 0 or 1: restore_random_state), the SIMD path byte
     before it, the file before them."""
@@ -600,7 +639,8 @@ def write_seeds(folder):
     seeds = {}
     for name, data, tail in (("weights-file", content, [1, 0, 2]),
                              ("model-file", model_file, [1, 0, 4]),
-                             ("functional-model-file", graph_file, [1, 0, 4])):
+                             ("functional-model-file", graph_file, [1, 0, 4]),
+                             ("keras-file", keras_file(), [1, 0, 4])):
         seeds[name] = data + bytes(tail)
         seeds[name + "-flipped"] = data[:100] + bytes([data[100] ^ 1]) + data[101:] + bytes(
             tail)

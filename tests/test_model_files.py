@@ -188,12 +188,12 @@ def test_damaged_foreign_and_newer_files_are_refused_with_their_name(tmp_path, d
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("config.json", "{}")
         z.writestr("model.weights.h5", b"")
-    cases[p] = "not a fastconv model file"
+    cases[p] = "not a Keras model's config"            # read as Keras's (tests/test_keras_files)
     p = tmp_path / "keras2.keras"
     with zipfile.ZipFile(p, "w") as z:
         z.writestr("metadata.json", "{}")
         z.writestr("model.weights.h5", b"")
-    cases[p] = "Keras model file"
+    cases[p] = "a Keras archive without config.json"
     cases[rewrite(good, tmp_path / "new.keras", lambda c: c.update(version=MODEL_VERSION + 1))] \
         = "format version 2 .* upgrade fastconv"
     cases[rewrite(good, tmp_path / "shape.keras",

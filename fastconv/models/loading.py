@@ -1,5 +1,15 @@
-"""load_model: a whole model back from the file Model.save wrote."""
+"""load_model: a whole model back from a file: fastconv's own model format, or a Keras 3
+``.keras`` file (told apart by what the file holds, not by its name)."""
+import io
+import os
+import warnings
+import zipfile
+
+import numpy as np
+
 from .. import _rng, losses, optimizers, saving
+from ..saving import keras_config, keras_v3
+from ..saving.native import _DAMAGED
 from .functional import Model
 from .sequential import Sequential
 
@@ -11,6 +21,13 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
     weights and, with compile=True, its optimizer (with its state), loss and metrics, ready
     to resume training.
 
+    A Keras 3 ``.keras`` file loads too (``pip install "fastconv[keras]"`` for h5py): every
+    layer in it must be one fastconv has (ValueError listing those it lacks, before any weight
+    is read; a Lambda layer or another package's class is refused, never run), and its
+    weights are matched by Keras's own layout; with compile=True its loss, metrics and
+    optimizer (with its state) are restored where fastconv has them, else the model loads
+    uncompiled with a warning saying why.
+
     Seeded layers get their generators' states back; with restore_random_state=True so does
     fastconv's shared generator (shuffling, dropout and augmentation of unseeded layers), so
     that a run resumed in a new process is the run that was saved. Building the model does not
@@ -18,7 +35,15 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
     not a complete fastconv model file, one from a newer format version, and one whose arrays
     do not fit its own description; OSError if it cannot be read at all.
     """
-    with saving.ModelFile(filepath) as f:
+    path = os.fspath(filepath)
+    with open(path, "rb") as f:
+        content = f.read()
+    if content.startswith(keras_v3._HDF5_SIGNATURE):
+        raise ValueError(f"load_model: {path} is a legacy Keras HDF5 model file, which "
+                         f"fastconv does not read yet; save it from Keras as .keras")
+    if _is_keras_archive(content):
+        return _load_keras(path, content, compile)
+    with saving.ModelFile(path, content) as f:
         config = f.config
         path = f.path
         try:
@@ -68,3 +93,82 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
             raise ValueError(f"load_model: {path} holds a damaged model description "
                              f"({type(e).__name__}: {e})") from None
     return model
+
+
+def _is_keras_archive(content):
+    if not content.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as z:
+            return keras_v3.is_keras_archive(set(z.namelist()))
+    except _DAMAGED:
+        return False
+
+
+def _load_keras(path, content, compile):
+    """A Keras 3 .keras file's model: its config translated to fastconv's, its weights by
+    Keras's layout, and its compile settings where fastconv has them."""
+    try:
+        with keras_v3.KerasArchive(content) as archive:
+            kind, config, paths = keras_config.from_keras(archive.config)
+            with _rng.isolated():
+                model = _MODEL_CLASSES[kind].from_config(config)
+            if not model.built:
+                raise ValueError("the model has no input shape")
+            # the weights, an optimizer's two slots per weight and HDF5's own bookkeeping
+            nbytes = sum(w.nbytes for layer in model.layers for w in layer.weights)
+            store = archive.weights(3 * nbytes + (64 << 10) * (len(model.layers) + 16))
+            for layer in model.layers:
+                where = paths.get(layer.name)
+                count = store.count(where) if where else 0
+                if count != len(layer.weights):
+                    raise ValueError(f"layer {layer.name!r} has {len(layer.weights)} weights, "
+                                     f"the file {count} in {where}/vars")
+                layer.set_weights([store.read(where, i, w.shape)
+                                   for i, w in enumerate(layer.weights)])
+            compile_config = archive.config.get("compile_config")
+            if compile and compile_config:
+                _compile_as_keras(model, compile_config, store, paths, path)
+    except ValueError as e:
+        raise ValueError(f"load_model: {path}: {e}") from None
+    except _DAMAGED + (AttributeError, RecursionError) as e:
+        raise ValueError(f"load_model: {path} is not a complete Keras model file "
+                         f"({type(e).__name__}: {e})") from None
+    return model
+
+
+def _compile_as_keras(model, compile_config, store, paths, path):
+    """compile with Keras's settings, and the optimizer's variables (step count, learning
+    rate, slots) from the file, mapped from Keras's order of trainable weights (model.layers
+    in Keras's order) to fastconv's."""
+    try:
+        optimizer, loss, metrics = keras_config.compile_from_keras(compile_config)
+    except keras_config.NotRestorable as e:
+        warnings.warn(f"load_model: {path}: the model is not compiled: fastconv has no {e}",
+                      RuntimeWarning, stacklevel=4)
+        return
+    model.compile(optimizers.get(optimizer), losses.get(loss), metrics)
+    count = store.count("optimizer")
+    if count == 0:
+        return
+    by_name = {layer.name: layer for layer in model.layers}
+    keras_order = [w for name in paths for w in by_name[name].trainable_weights]
+    opt = model.optimizer
+    slots = sorted(opt._new_state(np.zeros(0)))         # Keras interleaves: m, v per weight
+    expected = 2 + len(slots) * len(keras_order)
+    if count <= 2 and int(store.read("optimizer", 0, (), integer=True)) == 0:
+        slots, expected = [], count                     # never stepped: no slots made yet
+    if count not in (expected, expected - 1):           # no learning-rate variable: a schedule
+        raise ValueError(f"the optimizer holds {count} variables where {type(opt).__name__} "
+                         f"keeps {expected} for this model")
+    iterations = int(store.read("optimizer", 0, (), integer=True))
+    first = 1
+    if count == expected:
+        opt.learning_rate = float(store.read("optimizer", 1, ()))
+        first = 2
+    state = {}
+    for i, w in enumerate(keras_order):
+        state[id(w)] = {name: store.read("optimizer", first + i * len(slots) + j, w.shape)
+                        for j, name in enumerate(slots)}
+    params = model._trainable_params()
+    opt.set_state(iterations, [state[id(p)] for p in params] if slots else None, params)

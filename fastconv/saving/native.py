@@ -137,10 +137,11 @@ class ModelFile:
     expects before reading its data. Use as a context manager; every failure to read is a
     ValueError naming the file."""
 
-    def __init__(self, path):
+    def __init__(self, path, content=None):
         self.path = os.fspath(path)
-        with open(self.path, "rb") as f:
-            content = f.read()
+        if content is None:
+            with open(self.path, "rb") as f:
+                content = f.read()
         try:
             self._archive = zipfile.ZipFile(io.BytesIO(content))
             names = set(self._archive.namelist())

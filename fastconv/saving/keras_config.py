@@ -1,0 +1,486 @@
+"""Keras 3's model configs, translated to fastconv's own (plain data both ways, no arrays).
+
+Keras writes a model's architecture as nested dicts: ``{"module", "class_name", "config",
+"registered_name", "build_config"}`` for the model and for each layer, the layer's arguments
+under their Keras names (fastconv's layers take the same names), dtype policies, and, for a
+functional model, each layer's calls (``inbound_nodes``, whose tensors point back with
+``keras_history = [layer, node, tensor]``). ``from_keras`` turns that into the config
+``Sequential.from_config`` or ``Model.from_config`` takes, after checking every layer: a class
+fastconv does not have, a Lambda layer (its config holds Python bytecode, which is never run),
+a class registered by another package (``"package>Layer"``), channels_first data, an argument
+value fastconv does not implement, a dtype policy it cannot run: each is listed, all of them,
+in one ValueError, before anything else is read. Nothing here evaluates or imports anything
+named in a file.
+
+Initializers are dropped (the weights come from the file) and so are constraints; a
+regularizer is dropped with a warning: fastconv runs the model as Keras does, but its training
+would not add the penalty.
+"""
+import re
+import warnings
+
+# Keras's own sort of a class name into a weights path: Conv2D -> conv2d, MaxPooling2D ->
+# max_pooling2d, BatchNormalization -> batch_normalization.
+
+
+def snake_case(name):
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+_INITIALIZERS = {"kernel_initializer", "bias_initializer", "gamma_initializer",
+                 "beta_initializer", "moving_mean_initializer", "moving_variance_initializer"}
+_CONSTRAINTS = {"kernel_constraint", "bias_constraint", "beta_constraint", "gamma_constraint"}
+_REGULARIZERS = {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
+                 "beta_regularizer", "gamma_regularizer"}
+_CHANNELS_LAST = {"data_format": ("channels_last", None)}
+
+# Per Keras class: the arguments fastconv takes under the same name; the ones it does not
+# take, with the values that mean what fastconv does anyway (anything else is refused); the
+# ones that do not change what the model computes.
+_LAYERS = {
+    "Conv2D": (("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
+               dict(_CHANNELS_LAST, dilation_rate=(1, [1, 1], (1, 1)), groups=(1,),
+                    lora_rank=(None,)),
+               _INITIALIZERS | _CONSTRAINTS | {"lora_alpha"}),
+    "Dense": (("units", "activation", "use_bias"), {"lora_rank": (None,),
+                                                    "quantization_config": (None,)},
+              _INITIALIZERS | _CONSTRAINTS | {"lora_alpha"}),
+    "MaxPooling2D": (("pool_size", "strides", "padding"), _CHANNELS_LAST, set()),
+    "AveragePooling2D": (("pool_size", "strides", "padding"), _CHANNELS_LAST, set()),
+    "GlobalAveragePooling2D": (("keepdims",), _CHANNELS_LAST, set()),
+    "GlobalMaxPooling2D": (("keepdims",), _CHANNELS_LAST, set()),
+    "Flatten": ((), _CHANNELS_LAST, set()),
+    "Activation": (("activation",), {}, set()),
+    "Dropout": (("rate", "seed"), {"noise_shape": (None,)}, set()),
+    "Add": ((), {}, set()),
+    "Concatenate": (("axis",), {}, set()),
+    "BatchNormalization": (("axis", "momentum", "epsilon", "center", "scale"),
+                           {"synchronized": (False,), "renorm": (False,)},
+                           _INITIALIZERS | _CONSTRAINTS | {"renorm_clipping",
+                                                           "renorm_momentum"}),
+    "Rescaling": (("scale", "offset"), {}, set()),
+    "RandomFlip": (("mode", "seed"), _CHANNELS_LAST, set()),
+    "RandomRotation": (("factor", "fill_mode", "interpolation", "seed", "fill_value"),
+                       _CHANNELS_LAST, set()),
+    "RandomZoom": (("height_factor", "width_factor", "fill_mode", "interpolation", "seed",
+                    "fill_value"), _CHANNELS_LAST, set()),
+    "RandomTranslation": (("height_factor", "width_factor", "fill_mode", "interpolation",
+                           "seed", "fill_value"), _CHANNELS_LAST, set()),
+    "RandomContrast": (("factor", "seed", "value_range"), _CHANNELS_LAST, set()),
+}
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+# The dtype policies fastconv runs: the mixed ones keep float32 variables, and run here in
+# float32 (more precise than Keras's float16 or bfloat16 arithmetic).
+_DTYPES = {"float32": "float32", "float64": "float64", "mixed_float16": "float32",
+           "mixed_bfloat16": "float32"}
+_MODELS = ("Sequential", "Functional", "Model")
+
+
+class _Problems:
+    """Everything wrong with a config, gathered so that one error lists it all."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, where, what):
+        self.items.append(f"{where}: {what}")
+
+    def raise_any(self):
+        if self.items:
+            raise ValueError("it holds what fastconv cannot run: " + "; ".join(self.items))
+
+
+def _dtype_name(value, where, problems):
+    """The dtype a layer's dtype entry (a string or a DTypePolicy dict) runs in."""
+    if value is None:
+        return "float32"
+    if isinstance(value, dict):
+        value = value.get("config", {}).get("name") if isinstance(value.get("config"),
+                                                                 dict) else None
+    if not isinstance(value, str) or value not in _DTYPES:
+        problems.add(where, f"dtype policy {value!r} (fastconv runs "
+                            f"{', '.join(sorted(_DTYPES))})")
+        return "float32"
+    return _DTYPES[value]
+
+
+def _activation(value, where, problems):
+    if isinstance(value, dict):           # {"class_name": "function", "config": "relu"}
+        value = value.get("config")
+    if value is None:
+        return "linear"
+    if value not in _ACTIVATIONS:
+        problems.add(where, f"activation {value!r} (fastconv has {', '.join(_ACTIVATIONS)})")
+        return "linear"
+    return value
+
+
+def _same(value, allowed):
+    return any(value == a or (isinstance(value, list) and tuple(value) == a) for a in allowed)
+
+
+def _class_name(entry, where, problems):
+    """The Keras class of a config entry, or None (after noting why) if it is not Keras's."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        problems.add(where, "an entry without a class_name")
+        return None
+    name = entry["class_name"]
+    registered = entry.get("registered_name")
+    if isinstance(registered, str) and ">" in registered:
+        problems.add(where, f"class {registered!r}, registered by another package (custom "
+                            f"code, which fastconv does not run)")
+        return None
+    if name == "Lambda":
+        problems.add(where, "a Lambda layer (Python code inside the file, which fastconv "
+                            "never runs)")
+        return None
+    module = entry.get("module")
+    if module is not None and not (isinstance(module, str) and module.split(".")[0] == "keras"):
+        problems.add(where, f"class {name!r} from module {module!r}, not Keras's")
+        return None
+    return name
+
+
+def layer_config(entry, where, problems, regularized):
+    """fastconv's {"class_name", "config"} for one Keras layer entry."""
+    name = _class_name(entry, where, problems)
+    if name is None:
+        return None
+    if name in _MODELS:
+        problems.add(where, f"a nested {name} model as a layer (not supported yet)")
+        return None
+    if name not in _LAYERS:
+        problems.add(where, f"layer class {name!r}, which fastconv does not have")
+        return None
+    config = entry.get("config")
+    if not isinstance(config, dict):
+        problems.add(where, "a config that is not a dict")
+        return None
+    keep, fixed, ignored = _LAYERS[name]
+    out = {"name": config.get("name"), "trainable": bool(config.get("trainable", True)),
+           "dtype": _dtype_name(config.get("dtype"), where, problems)}
+    if not isinstance(out["name"], str) or not out["name"]:
+        problems.add(where, "a layer without a name")
+    for key, value in config.items():
+        if key in ("name", "trainable", "dtype"):
+            continue
+        if key in keep:
+            out[key] = _activation(value, where, problems) if key == "activation" else value
+        elif key in fixed:
+            if not _same(value, fixed[key]):
+                problems.add(where, f"{name} {key}={value!r} (fastconv has {fixed[key][0]!r} "
+                                    f"only)")
+        elif key in _REGULARIZERS:
+            if value is not None:
+                regularized.append(f"{out['name']}.{key}")
+        elif key not in ignored:
+            problems.add(where, f"{name} argument {key}={value!r}, which fastconv does not "
+                                f"have")
+    if name == "BatchNormalization" and isinstance(out.get("axis"), list):
+        axis = out["axis"]
+        out["axis"] = axis[0] if len(axis) == 1 else axis
+    return {"class_name": name, "config": out}
+
+
+def _shape(value):
+    """A batch shape from a config ([None, 28, 28, 1]), batch dimension dropped."""
+    if not isinstance(value, list) or len(value) < 2:
+        raise ValueError(f"an input shape {value!r} that is not (batch, ...)")
+    return [None if d is None else d for d in value[1:]]
+
+
+def _input_layer(entry, where, problems):
+    config = entry.get("config") if isinstance(entry, dict) else None
+    if not isinstance(config, dict):
+        problems.add(where, "an InputLayer without a config")
+        return None
+    shape = config.get("batch_shape", config.get("batch_input_shape"))
+    if shape is None and "shape" in config:
+        shape = [None] + list(config["shape"])
+    for key in ("sparse", "ragged"):
+        if config.get(key):
+            problems.add(where, f"a {key} input")
+    return {"name": config.get("name"), "shape": _shape(shape),
+            "dtype": _dtype_name(config.get("dtype"), where, problems)}
+
+
+def from_keras(model):
+    """(kind, config) for ``Sequential.from_config`` (kind "Sequential") or
+    ``Model.from_config`` (kind "Model"), and the Keras weight paths: for each fastconv layer
+    name, the group ``layers/<snake_case class>[_N]`` Keras keeps its variables in (by the
+    order of model.layers, not by name). ValueError for a config fastconv cannot run."""
+    if not isinstance(model, dict) or "class_name" not in model:
+        raise ValueError("its config.json is not a Keras model's config (no class_name)")
+    problems = _Problems()
+    kind = _class_name(model, "the model", problems)
+    problems.raise_any()
+    if kind not in _MODELS:
+        raise ValueError(f"its top-level object is a {kind!r}, not a Keras model")
+    config = model.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError("its model config has no list of layers")
+    regularized = []
+    if kind == "Sequential":
+        result = _sequential(config, model, problems, regularized)
+    else:
+        result = _functional(config, problems, regularized)
+    problems.raise_any()
+    if regularized:
+        warnings.warn(f"the regularizers of {', '.join(regularized)} are not applied in "
+                      f"fastconv's training (they change no prediction)", RuntimeWarning,
+                      stacklevel=3)
+    return result
+
+
+def _weight_paths(entries):
+    """Keras's weights path for each layer (its config entries in model.layers order)."""
+    used, paths = {}, {}
+    for entry in entries:
+        base = snake_case(entry["class_name"])
+        if base in used:
+            used[base] += 1
+            path = f"layers/{base}_{used[base]}"
+        else:
+            used[base] = 0
+            path = f"layers/{base}"
+        paths[entry["config"]["name"]] = path
+    return paths
+
+
+def _sequential(config, model, problems, regularized):
+    entries = config["layers"]
+    input_shape = None
+    if entries and isinstance(entries[0], dict) and entries[0].get("class_name") == "InputLayer":
+        first = _input_layer(entries[0], "layer 0 (InputLayer)", problems)
+        entries = entries[1:]
+        if first is not None:
+            input_shape = [None] + first["shape"]
+    elif isinstance(config.get("build_input_shape"), list):
+        input_shape = [None] + _shape(config["build_input_shape"])
+    elif isinstance(model.get("build_config"), dict) and \
+            isinstance(model["build_config"].get("input_shape"), list):
+        input_shape = [None] + _shape(model["build_config"]["input_shape"])
+    layers = [layer_config(e, f"layer {i} ({_label(e)})", problems, regularized)
+              for i, e in enumerate(entries, start=1 if input_shape else 0)]
+    if input_shape is None:
+        problems.add("the model", "no input shape (fastconv builds models from one)")
+    if problems.items:
+        return None
+    return ("Sequential",
+            {"name": config.get("name", "sequential"), "input_shape": input_shape,
+             "layers": layers},
+            _weight_paths(layers))
+
+
+def _label(entry):
+    if isinstance(entry, dict):
+        name = entry.get("config", {}).get("name") if isinstance(entry.get("config"),
+                                                                 dict) else None
+        return f"{entry.get('class_name')} {name!r}" if name else str(entry.get("class_name"))
+    return "?"
+
+
+def _history(tensor, where):
+    """The layer name a Keras tensor in an inbound node comes from."""
+    if not (isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__"
+            and isinstance(tensor.get("config"), dict)):
+        raise ValueError(f"{where}: an input that is not a Keras tensor: {tensor!r:.200}")
+    history = tensor["config"].get("keras_history")
+    if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
+        raise ValueError(f"{where}: a tensor with a damaged keras_history {history!r:.200}")
+    if history[1:] != [0, 0]:
+        raise ValueError(f"{where}: takes call {history[1]} output {history[2]} of layer "
+                         f"{history[0]!r}; fastconv runs layers called once, with one output")
+    return history[0]
+
+
+def _inbound(entry, where):
+    """The names of the layers a functional model's layer takes its inputs from."""
+    nodes = entry.get("inbound_nodes")
+    if not isinstance(nodes, list) or len(nodes) != 1:
+        count = len(nodes) if isinstance(nodes, list) else nodes
+        raise ValueError(f"{where}: called {count} times; fastconv runs layers called once "
+                         f"(shared layers are not supported)")
+    node = nodes[0]
+    if not isinstance(node, dict) or not isinstance(node.get("args"), list) or \
+            len(node["args"]) != 1:
+        raise ValueError(f"{where}: a call that is not one input (or one list of inputs)")
+    kwargs = node.get("kwargs") or {}
+    if not isinstance(kwargs, dict) or any(v is not None for k, v in kwargs.items()
+                                           if k != "training"):
+        raise ValueError(f"{where}: a call with arguments {kwargs!r:.200}")
+    arg = node["args"][0]
+    if isinstance(arg, list):
+        return [_history(t, where) for t in arg], True
+    return [_history(arg, where)], False
+
+
+def _endpoints(value, what):
+    """input_layers / output_layers: [name, 0, 0] for one, a list of those for several."""
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
+        return [value[0]], True
+    if isinstance(value, list) and value and all(isinstance(v, list) and len(v) == 3 and
+                                                 isinstance(v[0], str) for v in value):
+        return [v[0] for v in value], False
+    raise ValueError(f"the model's {what} {value!r:.200} are damaged")
+
+
+def _functional(config, problems, regularized):
+    entries = config["layers"]
+    layers, order = [], []
+    for i, entry in enumerate(entries):
+        where = f"layer {i} ({_label(entry)})"
+        if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
+            made = _input_layer(entry, where, problems)
+            if made is not None:
+                layers.append({"class_name": "InputLayer", "config": made, "inbound": []})
+                order.append({"class_name": "InputLayer", "config": made})
+            continue
+        made = layer_config(entry, where, problems, regularized)
+        if made is None:
+            continue
+        try:
+            inbound, as_list = _inbound(entry, where)
+        except ValueError as e:
+            problems.add(where, str(e).split(": ", 1)[-1])
+            continue
+        if as_list != (made["class_name"] in ("Add", "Concatenate")):
+            problems.add(where, "inputs given as a list to a layer that takes one, or the "
+                                "other way round")
+        made["inbound"] = inbound
+        layers.append(made)
+        order.append(made)
+    if problems.items:
+        return None
+    inputs, _ = _endpoints(config.get("input_layers"), "input layers")
+    outputs, single = _endpoints(config.get("output_layers"), "output layers")
+    layers = _run_order(layers, problems)
+    if layers is None:
+        return None
+    for name in inputs + outputs:
+        if not any(layer["config"]["name"] == name for layer in layers):
+            problems.add("the model", f"input or output layer {name!r} is not among its layers")
+    if problems.items:
+        return None
+    return ("Model",
+            {"name": config.get("name", "functional"), "layers": layers,
+             "input_layers": inputs, "output_layers": outputs, "single_output": single},
+            _weight_paths(order))
+
+
+def _run_order(layers, problems):
+    """The layers in an order where each comes after those it takes inputs from (Keras
+    writes them so; a file need not), or None after noting a cycle or a missing layer."""
+    by_name = {}
+    for layer in layers:
+        name = layer["config"]["name"]
+        if name in by_name:
+            problems.add("the model", f"two layers named {name!r}")
+            return None
+        by_name[name] = layer
+    for layer in layers:
+        for source in layer["inbound"]:
+            if source not in by_name:
+                problems.add(f"layer {layer['config']['name']!r}",
+                             f"takes its input from {source!r}, which is not in the model")
+    if problems.items:
+        return None
+    done, ordered = set(), []
+    while len(ordered) < len(layers):
+        ready = [l for l in layers if l["config"]["name"] not in done and
+                 all(s in done for s in l["inbound"])]
+        if not ready:
+            stuck = [l["config"]["name"] for l in layers if l["config"]["name"] not in done]
+            problems.add("the model", f"a cycle among layers {', '.join(map(repr, stuck))}")
+            return None
+        for layer in ready:
+            done.add(layer["config"]["name"])
+            ordered.append(layer)
+    return ordered
+
+
+# -- compile settings ---------------------------------------------------------------------
+_LOSSES = {"CategoricalCrossentropy": "categorical_crossentropy",
+           "SparseCategoricalCrossentropy": "sparse_categorical_crossentropy",
+           "BinaryCrossentropy": "binary_crossentropy", "MeanSquaredError": "mean_squared_error"}
+_LOSS_NAMES = set(_LOSSES.values()) | {"mse"}
+_LOSS_IGNORED = {"name", "reduction", "dtype"}
+_METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy",
+            "binary_accuracy")
+# per optimizer: the arguments fastconv takes, and those it lacks with the values that
+# change nothing
+_OPTIMIZER_OFF = {"weight_decay": (None, 0, 0.0), "clipnorm": (None,), "clipvalue": (None,),
+                  "global_clipnorm": (None,), "use_ema": (False,),
+                  "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,)}
+_OPTIMIZERS = {
+    "SGD": ("sgd", ("learning_rate", "momentum", "nesterov"), {}),
+    "RMSprop": ("rmsprop", ("learning_rate", "rho", "epsilon"),
+                {"momentum": (0, 0.0), "centered": (False,)}),
+    "Adam": ("adam", ("learning_rate", "beta_1", "beta_2", "epsilon"), {"amsgrad": (False,)}),
+}
+_OPTIMIZER_IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency"}
+
+
+class NotRestorable(Exception):
+    """A compile setting fastconv does not have: the model loads uncompiled."""
+
+
+def _loss(value):
+    if isinstance(value, str):
+        if value not in _LOSS_NAMES:
+            raise NotRestorable(f"loss {value!r}")
+        return value
+    if not (isinstance(value, dict) and value.get("class_name") in _LOSSES and
+            isinstance(value.get("config") or {}, dict)):
+        raise NotRestorable(f"loss {value!r:.100}")
+    config = {"name": _LOSSES[value["class_name"]]}
+    for key, arg in (value.get("config") or {}).items():
+        if key == "from_logits":
+            config[key] = bool(arg)
+        elif key == "label_smoothing" and config["name"] == "binary_crossentropy":
+            config[key] = arg
+        elif key in _LOSS_IGNORED or (key in ("label_smoothing", "ignore_class") and
+                                      arg in (None, 0, 0.0)) or (key == "axis" and arg == -1):
+            continue
+        else:
+            raise NotRestorable(f"{value['class_name']} {key}={arg!r}")
+    return config
+
+
+def _optimizer(value):
+    if not (isinstance(value, dict) and value.get("class_name") in _OPTIMIZERS and
+            isinstance(value.get("config"), dict)):
+        name = value.get("class_name") if isinstance(value, dict) else value
+        raise NotRestorable(f"optimizer {name!r:.100}")
+    name, keep, fixed = _OPTIMIZERS[value["class_name"]]
+    config = {"name": name}
+    for key, arg in value["config"].items():
+        if key in keep:
+            if key == "learning_rate" and not isinstance(arg, (int, float)):
+                raise NotRestorable("a learning-rate schedule")
+            config[key] = arg
+        elif key in fixed or key in _OPTIMIZER_OFF:
+            if not _same(arg, fixed.get(key) or _OPTIMIZER_OFF[key]):
+                raise NotRestorable(f"{value['class_name']} {key}={arg!r}")
+        elif key not in _OPTIMIZER_IGNORED:
+            raise NotRestorable(f"{value['class_name']} argument {key}={arg!r}")
+    return config
+
+
+def compile_from_keras(compile_config):
+    """(optimizer config, loss, metrics) for fastconv's compile, from Keras's compile_config;
+    NotRestorable naming what fastconv lacks."""
+    if not isinstance(compile_config, dict):
+        raise NotRestorable("a damaged compile_config")
+    for key in ("loss_weights", "weighted_metrics"):
+        if compile_config.get(key) is not None:
+            raise NotRestorable(key)
+    metrics = compile_config.get("metrics") or []
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list) or any(m not in _METRICS for m in metrics):
+        raise NotRestorable(f"metrics {metrics!r:.100}")
+    return _optimizer(compile_config.get("optimizer")), _loss(compile_config.get("loss")), \
+        metrics

@@ -1,0 +1,142 @@
+"""Keras 3's ``.keras`` files: a zip archive of ``metadata.json`` (the Keras version that
+wrote it), ``config.json`` (the model's architecture and compile settings, see keras_config)
+and ``model.weights.h5``, an HDF5 file holding each object's variables as datasets
+``<path>/vars/0``, ``<path>/vars/1`` ...: ``layers/conv2d/vars/0`` is the first Conv2D's
+kernel in model.layers order (not by layer name), ``optimizer/vars/0`` the optimizer's step
+count.
+
+HDF5 is read with h5py, the ``keras`` extra, imported only here and only when such a file is
+opened. Reading trusts nothing in the file: the JSON members are read up to 16 MB, the HDF5
+member up to what the model's own weights (and an optimizer's state) can take, and each
+dataset's dtype and shape are checked against the variable it is meant for before its data
+is read; every failure is a ValueError naming the file (reported by the caller).
+"""
+import io
+import json
+import zipfile
+
+from .native import _DAMAGED
+
+_MAX_JSON = 16 << 20
+WEIGHTS = "model.weights.h5"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def h5py():
+    """The h5py module, or an ImportError that says how to get it."""
+    try:
+        import h5py as module
+    except ImportError:
+        raise ImportError('Keras model files (.keras, .h5) need h5py, the "keras" extra: '
+                          'pip install "fastconv[keras]"') from None
+    return module
+
+
+def is_keras_archive(names):
+    """Whether a zip archive's member names are a Keras 3 model file's."""
+    return WEIGHTS in names or ("metadata.json" in names and "config.json" in names)
+
+
+class KerasArchive:
+    """An open ``.keras`` file (its bytes): ``config`` (config.json's dict), ``metadata``, and
+    ``weights(budget)``, the HDF5 weights store. Use as a context manager."""
+
+    def __init__(self, content):
+        self._zip = zipfile.ZipFile(io.BytesIO(content))
+        names = set(self._zip.namelist())
+        for required in ("config.json", WEIGHTS):
+            if required not in names:
+                raise ValueError(f"a Keras archive without {required}")
+        self.config = self._json("config.json")
+        self.metadata = self._json("metadata.json") if "metadata.json" in names else {}
+        if not isinstance(self.config, dict):
+            raise ValueError("its config.json is not a dict")
+        if not isinstance(self.metadata, dict):
+            raise ValueError("its metadata.json is not a dict")
+        self._h5 = None
+
+    def _json(self, name):
+        with self._zip.open(name) as f:
+            text = f.read(_MAX_JSON + 1)
+        if len(text) > _MAX_JSON:
+            raise ValueError(f"its {name} is larger than 16 MB")
+        try:
+            return json.loads(text.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise ValueError(f"its {name} is not JSON ({type(e).__name__}: {e})") from None
+
+    def weights(self, budget):
+        """The weights store, its HDF5 bytes read up to budget bytes (more: refused)."""
+        if self._h5 is None:
+            with self._zip.open(WEIGHTS) as f:
+                data = f.read(budget + 1)
+            if len(data) > budget:
+                raise ValueError(f"its {WEIGHTS} is larger than the model's weights can "
+                                 f"make it ({budget} bytes)")
+            self._h5 = H5Store(data)
+        return self._h5
+
+    def close(self):
+        if self._h5 is not None:
+            self._h5.close()
+        self._zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class H5Store:
+    """Variables in an HDF5 file laid out as Keras 3 lays them out: ``vars(path)`` lists the
+    datasets of ``<path>/vars`` in order, ``read(path, i, shape)`` reads one after checking
+    it is a floating (or, given integer=True, integer) array of that shape."""
+
+    def __init__(self, data):
+        if not data.startswith(_HDF5_SIGNATURE):
+            raise ValueError("its weights are not an HDF5 file")
+        self._file = h5py().File(io.BytesIO(data), "r")
+
+    def count(self, path):
+        """How many variables ``<path>/vars`` holds (0 if there is no such group)."""
+        group = self._group(path)
+        if group is None:
+            return 0
+        names = sorted(group.keys(), key=lambda n: (len(n), n))
+        if names != [str(i) for i in range(len(names))]:
+            raise ValueError(f"{path}/vars holds {names[:10]}, not variables 0, 1, ...")
+        return len(names)
+
+    def _group(self, path):
+        name = f"{path}/vars" if path else "vars"
+        if name not in self._file:
+            return None
+        group = self._file[name]
+        if not isinstance(group, h5py().Group):
+            raise ValueError(f"{name} is not a group")
+        return group
+
+    def read(self, path, i, shape, integer=False):
+        group = self._group(path)
+        key = str(i)
+        if group is None or key not in group:
+            raise ValueError(f"{path}/vars/{key} is missing")
+        dataset = group[key]
+        if not isinstance(dataset, h5py().Dataset):
+            raise ValueError(f"{path}/vars/{key} is not a dataset")
+        kinds = "iu" if integer else "f"
+        if dataset.dtype.kind not in kinds or dataset.dtype.itemsize > 8:
+            raise ValueError(f"{path}/vars/{key} has dtype {dataset.dtype}, where a "
+                             f"{'integer' if integer else 'floating'} array is expected")
+        if tuple(dataset.shape) != tuple(shape):
+            raise ValueError(f"{path}/vars/{key} has shape {tuple(dataset.shape)}, where the "
+                             f"model's variable has {tuple(shape)}")
+        try:
+            return dataset[()]
+        except _DAMAGED as e:
+            raise ValueError(f"{path}/vars/{key} cannot be read ({type(e).__name__}: "
+                             f"{e})") from None
+
+    def close(self):
+        self._file.close()

@@ -1,0 +1,116 @@
+"""Writes the small Keras files in this folder with real Keras, and what Keras predicts for
+them, so that the tests can check fastconv's reader without TensorFlow.
+
+    pip install "keras==3.15.1" "torch==2.13.0" h5py
+    KERAS_BACKEND=torch python tests/data/make_keras_files.py tests/data
+
+Each model is trained a step or two (so that the optimizer has state and BatchNormalization
+moving statistics) and saved as NAME.keras; NAME.npz holds the inputs ``x`` and Keras's
+``predict(x)`` (``y0``, ``y1`` ... for several outputs). The files written by the last run:
+Keras 3.15.1 on its torch backend (torch 2.13.0, CPU).
+"""
+import os
+import sys
+
+import numpy as np
+
+import keras
+from keras import layers, models, optimizers
+
+
+def sequential_convnet():
+    # the MNIST chapter's convnet, narrower; Winograd-sized 3x3 layers (16 -> 32 channels)
+    model = models.Sequential([
+        keras.Input((20, 20, 1)), layers.Conv2D(16, 3, activation="relu"),
+        layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2), layers.Conv2D(32, 3, activation="relu", padding="same"),
+        layers.Flatten(), layers.Dropout(0.3), layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model, (20, 20, 1), lambda y: np.eye(10)[y % 10]
+
+
+def functional_graph():
+    # two branches added, batch normalization, both poolings, a concatenation, two outputs
+    inputs = keras.Input((20, 20, 3), name="image")
+    a = layers.Conv2D(8, 3, padding="same", activation="relu", name="branch_a")(inputs)
+    b = layers.Conv2D(8, 1, use_bias=False, name="branch_b")(inputs)
+    x = layers.Add()([a, b])
+    x = layers.BatchNormalization()(x)
+    x = layers.Activation("relu")(x)
+    p = layers.MaxPooling2D(2, strides=1, padding="same")(x)
+    q = layers.AveragePooling2D(3, strides=2)(x)
+    g = layers.Concatenate()([layers.GlobalAveragePooling2D()(p),
+                              layers.GlobalMaxPooling2D()(q)])
+    g = layers.Dropout(0.5)(g)
+    classes = layers.Dense(4, activation="softmax", name="classes")(g)
+    score = layers.Dense(1, activation="sigmoid", name="score")(g)
+    model = models.Model(inputs, [classes, score])
+    model.compile(optimizer=optimizers.Adam(1e-3), loss=["categorical_crossentropy",
+                                                           "binary_crossentropy"])
+    return model, (20, 20, 3), lambda y: [np.eye(4)[y % 4], (y % 2).reshape(-1, 1)]
+
+
+def augmented_binary():
+    # the images chapter's pattern: augmentation and rescaling before the convolutions
+    model = models.Sequential([
+        keras.Input((24, 24, 3)), layers.RandomFlip("horizontal"),
+        layers.RandomRotation(0.1), layers.RandomZoom(0.2), layers.Rescaling(1 / 255),
+        layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(),
+        layers.Conv2D(32, 3, activation="relu", padding="same"),
+        layers.GlobalAveragePooling2D(), layers.Dense(8, activation="tanh"),
+        layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=optimizers.SGD(0.01, momentum=0.9), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model, (24, 24, 3), lambda y: (y % 2).reshape(-1, 1).astype("float32")
+
+
+MODELS = {"sequential_convnet": sequential_convnet, "functional_graph": functional_graph,
+          "augmented_binary": augmented_binary}
+
+# Models without randomness in training, one per optimizer: RESUME.keras is saved after a
+# step, RESUME.npz holds a batch (x, y) and the weights after one more train_on_batch on it
+# (w0, w1 ...), which fastconv must reproduce from the file's optimizer state.
+RESUME = {"resume_rmsprop": "rmsprop",
+          "resume_adam": lambda: optimizers.Adam(0.01, beta_1=0.8),
+          "resume_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True)}
+
+
+def resumed(folder, rng):
+    for name, optimizer in RESUME.items():
+        model = models.Sequential([
+            keras.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
+            layers.BatchNormalization(), layers.Flatten(),
+            layers.Dense(3, activation="softmax")])
+        model.compile(optimizer=optimizer if isinstance(optimizer, str) else optimizer(),
+                      loss="categorical_crossentropy")
+        x = rng.random((6, 8, 8, 2)).astype("float32")
+        y = np.eye(3)[[0, 1, 2, 0, 1, 2]].astype("float32")
+        model.fit(x, y, batch_size=3, epochs=1, verbose=0)
+        model.save(os.path.join(folder, name + ".keras"))
+        model.train_on_batch(x, y)
+        np.savez(os.path.join(folder, name + ".npz"), x=x, y=y,
+                 **{f"w{i}": w for i, w in enumerate(model.get_weights())})
+        print(name, os.path.getsize(os.path.join(folder, name + ".keras")), "bytes")
+
+
+def main(folder):
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    for name, make in MODELS.items():
+        model, shape, targets = make()
+        scale = 255 if name == "augmented_binary" else 1
+        x_train = (rng.random((32,) + shape) * scale).astype("float32")
+        model.fit(x_train, targets(rng.integers(0, 40, 32)), batch_size=16, epochs=1,
+                  verbose=0)
+        x = (rng.random((5,) + shape) * scale).astype("float32")
+        y = model.predict(x, verbose=0)
+        y = y if isinstance(y, list) else [y]
+        model.save(os.path.join(folder, name + ".keras"))
+        np.savez(os.path.join(folder, name + ".npz"), x=x,
+                 **{f"y{i}": out for i, out in enumerate(y)})
+        print(name, os.path.getsize(os.path.join(folder, name + ".keras")), "bytes")
+    resumed(folder, rng)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__)))

@@ -1,0 +1,343 @@
+"""Keras 3 ``.keras`` files read by models.load_model: files real Keras wrote (tests/data,
+made by tests/data/make_keras_files.py) predict as Keras did; files written here from Keras's
+documented layout (zip of config.json, metadata.json, model.weights.h5) show the weights are
+matched by Keras's layout, and what must be refused is, by name, before any weight is read."""
+import copy
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+h5py = pytest.importorskip("h5py")
+
+from fastconv import models  # noqa: E402
+from _helpers import run_python  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+
+
+def keras_written(name):
+    return os.path.join(DATA, name + ".keras"), np.load(os.path.join(DATA, name + ".npz"))
+
+
+def close_to_keras(got, want):
+    # float32, Winograd paths included: to 1e-4 of the output's largest magnitude
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("name,optimizer,loss", [
+    ("sequential_convnet", "RMSprop", "categorical_crossentropy"),
+    ("augmented_binary", "SGD", "binary_crossentropy")])
+def test_sequential_files_keras_wrote_predict_as_keras_did_and_resume(name, optimizer, loss):
+    path, io_ = keras_written(name)
+    model = models.load_model(path)
+    close_to_keras(model.predict(io_["x"], verbose=0), io_["y0"])
+    assert type(model.optimizer).__name__ == optimizer and model.loss.name == loss
+    assert model._metric_names == ["accuracy"]
+    assert model.optimizer.iterations == 2          # two steps of 16 images
+    slots = model.optimizer.get_state()[1]
+    assert slots is not None and all(np.abs(v).max() > 0 for s in slots for v in s.values())
+
+
+@pytest.mark.parametrize("name", ["resume_rmsprop", "resume_adam", "resume_nesterov"])
+def test_training_resumes_from_a_keras_file_as_keras_resumes_it(name):
+    # the file's optimizer state (step count, learning rate, slots in Keras's order) carries
+    # on: one more step on the same batch gives Keras's weights (float32 rounding apart)
+    path, io_ = keras_written(name)
+    model = models.load_model(path)
+    assert model.optimizer.iterations == 2
+    model.train_on_batch(io_["x"], io_["y"])
+    weights = model.get_weights()
+    assert len(weights) == len([k for k in io_.files if k.startswith("w")])
+    for i, got in enumerate(weights):
+        want = io_[f"w{i}"]
+        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), f"weight {i}"
+
+
+def test_a_functional_file_with_two_outputs_predicts_as_keras_did():
+    path, io_ = keras_written("functional_graph")
+    with pytest.warns(RuntimeWarning, match=r"not compiled: fastconv has no loss \["):
+        model = models.load_model(path)          # one loss per output: not in fastconv yet
+    assert model.loss is None
+    got = model.predict(io_["x"], verbose=0)
+    assert len(got) == 2
+    for g, key in zip(got, ("y0", "y1")):
+        close_to_keras(g, io_[key])
+    assert [l.name for l in model.layers][:3] == ["image", "branch_a", "branch_b"]
+    assert models.load_model(path, compile=False).loss is None
+
+
+# -- files written here, in Keras's layout ------------------------------------------------------
+
+def policy(name="float32"):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
+            "registered_name": None}
+
+
+def entry(class_name, **config):
+    config.setdefault("trainable", True)
+    config.setdefault("dtype", policy())
+    return {"module": "keras.layers", "class_name": class_name, "config": config,
+            "registered_name": None}
+
+
+def conv(name, filters, **config):
+    made = entry("Conv2D", name=name, filters=filters, kernel_size=[3, 3], strides=[1, 1],
+                 padding="valid", data_format="channels_last", dilation_rate=[1, 1], groups=1,
+                 activation="relu", use_bias=True,
+                 kernel_initializer={"module": "keras.initializers",
+                                     "class_name": "GlorotUniform", "config": {"seed": None},
+                                     "registered_name": None},
+                 bias_initializer={"module": "keras.initializers", "class_name": "Zeros",
+                                   "config": {}, "registered_name": None},
+                 kernel_regularizer=None, bias_regularizer=None, activity_regularizer=None,
+                 kernel_constraint=None, bias_constraint=None)
+    made["config"].update(config)
+    return made
+
+
+def sequential(*layers, shape=(6, 6, 2)):
+    first = {"module": "keras.layers", "class_name": "InputLayer",
+             "config": {"batch_shape": [None, *shape], "dtype": "float32", "sparse": False,
+                        "ragged": False, "name": "input_layer", "optional": False},
+             "registered_name": None}
+    return {"module": "keras", "class_name": "Sequential",
+            "config": {"name": "sequential", "trainable": True, "dtype": policy(),
+                       "layers": [first, *layers]},
+            "registered_name": None, "build_config": {"input_shape": [None, *shape]}}
+
+
+def write_keras(path, config, variables, metadata=None, members=None):
+    """A .keras file: config.json, metadata.json and model.weights.h5 holding variables
+    ({"layers/conv2d": [kernel, bias], ...} as <path>/vars/<i>)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        f.create_group("vars")
+        for where, arrays in variables.items():
+            group = f.create_group(f"{where}/vars")
+            for i, a in enumerate(arrays):
+                group.create_dataset(str(i), data=a)
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("metadata.json", json.dumps(metadata or {"keras_version": "3.15.1"}))
+        z.writestr("config.json", config if isinstance(config, str) else json.dumps(config))
+        z.writestr("model.weights.h5", buffer.getvalue())
+        for name, data in (members or {}).items():
+            z.writestr(name, data)
+    return path
+
+
+def two_convs(rng):
+    """A Sequential whose two Conv2D layers are named against their order, and its
+    variables: Keras keeps them by class and position (layers/conv2d is the first)."""
+    config = sequential(conv("second_by_name", 3), conv("first_by_name", 4),
+                        entry("Flatten", name="flatten", data_format="channels_last"))
+    variables = {"layers/conv2d": [rng.standard_normal((3, 3, 2, 3)).astype(np.float32),
+                                   rng.standard_normal(3).astype(np.float32)],
+                 "layers/conv2d_1": [rng.standard_normal((3, 3, 3, 4)).astype(np.float32),
+                                     rng.standard_normal(4).astype(np.float32)]}
+    return config, variables
+
+
+def test_weights_follow_keras_layout_not_layer_names(tmp_path, rng):
+    config, variables = two_convs(rng)
+    model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
+    assert [l.name for l in model.layers] == ["second_by_name", "first_by_name", "flatten"]
+    weights = model.get_weights()
+    for got, want in zip(weights, variables["layers/conv2d"] + variables["layers/conv2d_1"]):
+        np.testing.assert_array_equal(got, want)
+    x = rng.standard_normal((2, 6, 6, 2)).astype(np.float32)
+    k1, b1, k2, b2 = weights
+    from fastconv import conv2d
+    want = conv2d(conv2d(x, k1, b1, activation="relu"), k2, b2, activation="relu")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), want.reshape(2, -1))
+
+
+def test_a_mixed_precision_policy_runs_in_float32(tmp_path, rng):
+    config, variables = two_convs(rng)
+    for layer in config["config"]["layers"][1:]:
+        layer["config"]["dtype"] = policy("mixed_float16")
+    model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
+    assert all(l.dtype == np.float32 for l in model.layers)
+
+
+REFUSED = [
+    ("Lambda", {"module": "keras.layers", "class_name": "Lambda",
+                "config": {"name": "l", "function": {"class_name": "__lambda__",
+                                                     "config": {"code": "4wEAAAAA"}}},
+                "registered_name": None}, "a Lambda layer .*never runs"),
+    ("custom", {"module": None, "class_name": "MyLayer", "config": {"name": "mine"},
+                "registered_name": "mypackage>MyLayer"}, "'mypackage>MyLayer', registered by "
+                                                          "another package"),
+    ("unknown", entry("LayerNormalization", name="ln"), "'LayerNormalization', which fastconv "
+                                                         "does not have"),
+    ("channels_first", entry("Flatten", name="f", data_format="channels_first"),
+     "data_format='channels_first'"),
+    ("dilation", conv("c", 2, dilation_rate=[2, 2]), r"dilation_rate=\[2, 2\]"),
+    ("groups", conv("c", 2, groups=2), "groups=2"),
+    ("float16", entry("Flatten", name="f", dtype=policy("float16")), "dtype policy 'float16'"),
+    ("activation", entry("Activation", name="a", activation="gelu"), "activation 'gelu'"),
+]
+
+
+@pytest.mark.parametrize("what,layer,message", REFUSED, ids=[r[0] for r in REFUSED])
+def test_what_fastconv_cannot_run_is_refused_by_name(tmp_path, rng, what, layer, message):
+    config, variables = two_convs(rng)
+    config["config"]["layers"].append(layer)
+    path = write_keras(tmp_path / "m.keras", config, variables)
+    with pytest.raises(ValueError, match=f"load_model: {tmp_path}.*{message}"):
+        models.load_model(path)
+
+
+def test_every_problem_is_listed_at_once_before_any_weight_is_read(tmp_path, rng):
+    config, _ = two_convs(rng)
+    config["config"]["layers"][1]["config"]["dilation_rate"] = [2, 2]
+    config["config"]["layers"] += [entry("LayerNormalization", name="ln"),
+                                   entry("Conv2DTranspose", name="up")]
+    # no weights at all: the config alone is refused
+    path = write_keras(tmp_path / "m.keras", config, {})
+    with pytest.raises(ValueError) as raised:
+        models.load_model(path)
+    text = str(raised.value)
+    for part in ("dilation_rate=[2, 2]", "'LayerNormalization'", "'Conv2DTranspose'"):
+        assert part in text
+
+
+def functional(layers, inputs, outputs):
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": "functional", "trainable": True, "layers": layers,
+                       "input_layers": inputs, "output_layers": outputs},
+            "registered_name": "Functional"}
+
+
+def tensor(layer, shape):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": shape, "dtype": "float32", "keras_history": [layer, 0, 0]}}
+
+
+def called(layer_entry, *inputs):
+    arg = list(inputs) if len(inputs) > 1 else inputs[0]
+    return dict(layer_entry, inbound_nodes=[{"args": [arg], "kwargs": {}}])
+
+
+def residual(rng):
+    image = {"module": "keras.layers", "class_name": "InputLayer",
+             "config": {"batch_shape": [None, 5, 5, 2], "dtype": "float32", "name": "image"},
+             "registered_name": None, "inbound_nodes": []}
+    a = called(conv("a", 2, padding="same"), tensor("image", [None, 5, 5, 2]))
+    add = called(entry("Add", name="add"), tensor("a", [None, 5, 5, 2]),
+                 tensor("image", [None, 5, 5, 2]))
+    config = functional([image, a, add], ["image", 0, 0], ["add", 0, 0])
+    variables = {"layers/conv2d": [rng.standard_normal((3, 3, 2, 2)).astype(np.float32),
+                                   np.zeros(2, np.float32)]}
+    return config, variables
+
+
+def test_a_functional_file_in_keras_layout(tmp_path, rng):
+    config, variables = residual(rng)
+    model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
+    x = rng.standard_normal((3, 5, 5, 2)).astype(np.float32)
+    from fastconv import conv2d
+    want = conv2d(x, variables["layers/conv2d"][0], padding="same", activation="relu") + x
+    np.testing.assert_allclose(model.predict(x, verbose=0), want, rtol=1e-6)
+
+
+def hostile(rng):
+    """(name, how to spoil a good file's config and variables, what the error says)."""
+    def cycle(config, variables):
+        config["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"][
+            "keras_history"] = ["add", 0, 0]
+    def shared(config, variables):
+        layer = config["config"]["layers"][1]
+        layer["inbound_nodes"].append(layer["inbound_nodes"][0])
+    def shape(config, variables):
+        variables["layers/conv2d"][0] = np.zeros((3, 3, 2, 5), np.float32)
+    def dtype(config, variables):
+        variables["layers/conv2d"][0] = np.zeros((3, 3, 2, 2), np.int32)
+    def rank(config, variables):
+        variables["layers/conv2d"][1] = np.zeros((2, 1), np.float32)
+    def missing(config, variables):
+        variables["layers/conv2d"].pop()
+    def extra(config, variables):
+        variables["layers/conv2d"].append(np.zeros(2, np.float32))
+    def history(config, variables):
+        config["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"][
+            "keras_history"] = "image"
+    def a_list(config, variables):
+        config["config"] = [1, 2]
+    def unknown_input(config, variables):
+        config["config"]["layers"][1]["inbound_nodes"][0]["args"][0]["config"][
+            "keras_history"] = ["nowhere", 0, 0]
+    return [("cycle", cycle, "a cycle among layers 'a', 'add'"), ("shared", shared, "called 2 times"),
+            ("shape", shape, r"shape \(3, 3, 2, 5\)"), ("dtype", dtype, "dtype int32"),
+            ("rank", rank, r"shape \(2, 1\)"), ("missing", missing, "1 in layers/conv2d"),
+            ("extra", extra, "3 in layers/conv2d"), ("history", history, "keras_history"),
+            ("a_list", a_list, "no list of layers"), ("unknown_input", unknown_input,
+                                                      "'nowhere', which is not in the model")]
+
+
+@pytest.mark.parametrize("name", [h[0] for h in hostile(None)])
+def test_hand_crafted_files_are_refused_naming_the_file(tmp_path, rng, name):
+    spoil, message = {h[0]: h[1:] for h in hostile(rng)}[name]
+    config, variables = residual(rng)
+    config, variables = copy.deepcopy(config), {k: list(v) for k, v in variables.items()}
+    spoil(config, variables)
+    path = write_keras(tmp_path / "m.keras", config, variables)
+    with pytest.raises(ValueError, match=f"load_model: {tmp_path}.*{message}"):
+        models.load_model(path)
+
+
+def test_damaged_archives_are_value_errors(tmp_path, rng):
+    config, variables = two_convs(rng)
+    good = write_keras(tmp_path / "good.keras", config, variables).read_bytes()
+    spoilt = {"truncated": good[:len(good) // 2], "empty": b"",
+              "flipped": bytes(b ^ (0x10 if i % 997 == 500 else 0) for i, b in enumerate(good))}
+    for name, content in spoilt.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=f"load_model: {tmp_path / name}"):
+            models.load_model(tmp_path / name)
+    # a config.json that is not JSON, or too large; weights that are not HDF5
+    for name, kwargs in (("text", dict(config="{not json")),
+                         ("huge", dict(config=" " * (17 << 20)))):
+        path = write_keras(tmp_path / name, kwargs["config"], variables)
+        with pytest.raises(ValueError, match="not JSON|larger than 16 MB"):
+            models.load_model(path)
+    with zipfile.ZipFile(tmp_path / "nohdf5", "w") as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("metadata.json", "{}")
+        z.writestr("model.weights.h5", b"not hdf5 at all")
+    with pytest.raises(ValueError, match="not an HDF5 file"):
+        models.load_model(tmp_path / "nohdf5")
+
+
+def test_a_weights_member_larger_than_the_model_needs_is_not_read(tmp_path, rng):
+    # a member that expands to gigabytes: refused after reading what the model can use
+    config, variables = two_convs(rng)
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("metadata.json", "{}")
+        with z.open("model.weights.h5", "w", force_zip64=True) as member:
+            chunk = b"\x89HDF\r\n\x1a\n" + bytes(1 << 20)
+            for _ in range(1024):                 # 1 GiB, about 1 MB compressed
+                member.write(chunk)
+    assert path.stat().st_size < 8 << 20
+    with pytest.raises(ValueError, match="larger than the model's weights"):
+        models.load_model(path)
+
+
+def test_without_h5py_a_keras_file_names_the_extra(tmp_path, rng):
+    config, variables = two_convs(rng)
+    path = write_keras(tmp_path / "m.keras", config, variables)
+    code = ("import sys; sys.modules['h5py'] = None\n"
+            "from fastconv import models\n"
+            f"try:\n    models.load_model({str(path)!r})\n"
+            "except ImportError as e:\n    print(e)\n")
+    assert 'pip install "fastconv[keras]"' in run_python(code)
+
+
+def test_import_fastconv_does_not_import_h5py():
+    assert run_python("import sys, fastconv; print('h5py' in sys.modules)").strip() == "False"
