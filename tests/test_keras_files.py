@@ -273,8 +273,8 @@ def hostile(rng):
             "keras_history"] = ["nowhere", 0, 0]
     return [("cycle", cycle, "a cycle among layers 'a', 'add'"), ("shared", shared, "called 2 times"),
             ("shape", shape, r"shape \(3, 3, 2, 5\)"), ("dtype", dtype, "dtype int32"),
-            ("rank", rank, r"shape \(2, 1\)"), ("missing", missing, "1 in layers/conv2d"),
-            ("extra", extra, "3 in layers/conv2d"), ("history", history, "keras_history"),
+            ("rank", rank, r"shape \(2, 1\)"), ("missing", missing, "2 weights finds 1 in layers/conv2d"),
+            ("extra", extra, "2 weights finds 3 in layers/conv2d"), ("history", history, "keras_history"),
             ("a_list", a_list, "no list of layers"), ("unknown_input", unknown_input,
                                                       "'nowhere', which is not in the model")]
 
@@ -341,3 +341,84 @@ def test_without_h5py_a_keras_file_names_the_extra(tmp_path, rng):
 
 def test_import_fastconv_does_not_import_h5py():
     assert run_python("import sys, fastconv; print('h5py' in sys.modules)").strip() == "False"
+
+
+# -- files fastconv writes for Keras -------------------------------------------------------------
+
+def test_keras_layer_order_is_the_one_keras_wrote():
+    # Keras lists a functional model's layers (and keeps their weights) by depth, then by a
+    # walk back from the outputs: the order of the config Keras itself wrote
+    from fastconv.saving import keras_config
+    path, _ = keras_written("functional_graph")
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))["config"]
+    names = [entry["name"] for entry in config["layers"]]
+    inbound = {}
+    for entry in config["layers"]:
+        nodes = entry["inbound_nodes"]
+        args = nodes[0]["args"][0] if nodes else []
+        inbound[entry["name"]] = [t["config"]["keras_history"][0]
+                                  for t in (args if isinstance(args, list) else [args])]
+    outputs = [o[0] for o in config["output_layers"]]
+    assert keras_config.keras_order(inbound, ["image"], outputs) == names
+
+
+def test_a_model_saved_as_keras_loads_back_with_keras_names_and_order(tmp_path, rng):
+    path, io_ = keras_written("functional_graph")
+    with pytest.warns(RuntimeWarning):
+        model = models.load_model(path)
+    model.save(tmp_path / "again.keras")
+    with zipfile.ZipFile(path) as z, zipfile.ZipFile(tmp_path / "again.keras") as y:
+        theirs = json.loads(z.read("config.json"))["config"]["layers"]
+        ours = json.loads(y.read("config.json"))["config"]["layers"]
+        with h5py.File(io.BytesIO(z.read("model.weights.h5"))) as a, \
+                h5py.File(io.BytesIO(y.read("model.weights.h5"))) as b:
+            for name in [n for n in a["layers"] if "vars" in a["layers"][n]]:
+                for i in a[f"layers/{name}/vars"]:
+                    np.testing.assert_array_equal(a[f"layers/{name}/vars/{i}"][()],
+                                                  b[f"layers/{name}/vars/{i}"][()])
+    assert [e["name"] for e in ours] == [e["name"] for e in theirs]
+    assert [e["class_name"] for e in ours] == [e["class_name"] for e in theirs]
+    again = models.load_model(tmp_path / "again.keras", compile=False)
+    for got, want in zip(again.predict(io_["x"], verbose=0), model.predict(io_["x"], verbose=0)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_keras_weights_files_both_ways(tmp_path, rng):
+    path, io_ = keras_written("sequential_convnet")
+    model = models.load_model(path)
+    model.save_weights(tmp_path / "w.weights.h5")
+    fresh = models.load_model(path)
+    for layer in fresh.layers:
+        layer.set_weights([np.zeros_like(w) for w in layer.weights])
+    fresh.load_weights(tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(io_["x"], verbose=0),
+                                  model.predict(io_["x"], verbose=0))
+    # Keras's own weights store (model.weights.h5 is what its save_weights writes)
+    with zipfile.ZipFile(path) as z:
+        (tmp_path / "k.weights.h5").write_bytes(z.read("model.weights.h5"))
+    for layer in fresh.layers:
+        layer.set_weights([np.zeros_like(w) for w in layer.weights])
+    fresh.load_weights(tmp_path / "k.weights.h5")
+    close_to_keras(fresh.predict(io_["x"], verbose=0), io_["y0"])
+    # other layers, or not HDF5 at all: refused by name
+    config, variables = two_convs(rng)
+    other = models.load_model(write_keras(tmp_path / "o.keras", config, variables))
+    with pytest.raises(ValueError, match=r"load_weights: .*k.weights.h5: .*layers/conv2d"):
+        other.load_weights(tmp_path / "k.weights.h5")
+    (tmp_path / "bad.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    with pytest.raises(ValueError, match="bad.weights.h5"):
+        fresh.load_weights(tmp_path / "bad.weights.h5")
+
+
+def test_legacy_hdf5_is_refused_for_now(tmp_path, rng):
+    config, variables = two_convs(rng)
+    model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
+    with pytest.raises(ValueError, match="legacy HDF5"):
+        model.save(tmp_path / "m.h5")
+    with h5py.File(tmp_path / "legacy.h5", "w") as f:
+        f.attrs["layer_names"] = [b"conv2d"]
+    with pytest.raises(ValueError, match="legacy"):
+        model.load_weights(tmp_path / "legacy.h5")
+    with pytest.raises(ValueError, match="legacy Keras HDF5 model file"):
+        models.load_model(tmp_path / "legacy.h5")

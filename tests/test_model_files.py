@@ -39,7 +39,9 @@ def data(rng):
 @pytest.mark.parametrize("optimizer", [optimizers.RMSprop(1e-3), optimizers.Adam(1e-3),
                                        optimizers.SGD(0.01, momentum=0.9, nesterov=True),
                                        optimizers.SGD(0.01)])
-def test_train_save_load_train_equals_training_straight_through(tmp_path, data, optimizer):
+@pytest.mark.parametrize("suffix", [".keras", ".fastconv"])
+def test_train_save_load_train_equals_training_straight_through(tmp_path, data, optimizer,
+                                                                suffix):
     x, y = data
     cls, config = type(optimizer), optimizer.get_config()
 
@@ -54,26 +56,28 @@ def test_train_save_load_train_equals_training_straight_through(tmp_path, data, 
     utils.set_random_seed(11)
     first = make()
     first.fit(x, y, epochs=2, batch_size=8, verbose=0)
-    first.save(tmp_path / "m.keras")
-    resumed = models.load_model(tmp_path / "m.keras")
+    first.save(tmp_path / ("m" + suffix))
+    resumed = models.load_model(tmp_path / ("m" + suffix))
     assert type(resumed.optimizer) is cls and resumed.optimizer.iterations == 6
     resumed.fit(x, y, epochs=1, batch_size=8, verbose=0)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         assert np.array_equal(a, b)
 
 
-def test_resuming_in_a_new_process_is_exact_with_the_random_state(tmp_path, data):
+@pytest.mark.parametrize("suffix", [".keras", ".fastconv"])
+def test_resuming_in_a_new_process_is_exact_with_the_random_state(tmp_path, data, suffix):
     x, y = data
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
     utils.set_random_seed(2)
     model = chapter_model()
     model.fit(x, y, epochs=2, batch_size=6, verbose=0)
-    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / ("m" + suffix))
     model.fit(x, y, epochs=1, batch_size=6, verbose=0)
     np.save(tmp_path / "expected.npy", model.get_weights()[0])
     code = (f"import numpy as np; from fastconv import models\n"
-            f"m = models.load_model({str(tmp_path / 'm.keras')!r}, restore_random_state=True)\n"
+            f"m = models.load_model({str(tmp_path / ('m' + suffix))!r}, "
+            f"restore_random_state=True)\n"
             f"m.fit(np.load({str(tmp_path / 'x.npy')!r}), np.load({str(tmp_path / 'y.npy')!r}),"
             f" epochs=1, batch_size=6, verbose=0)\n"
             f"print(np.array_equal(m.get_weights()[0], "
@@ -81,12 +85,13 @@ def test_resuming_in_a_new_process_is_exact_with_the_random_state(tmp_path, data
     assert run_python(code).strip() == "True"
 
 
-def test_a_loaded_model_predicts_identically_and_keeps_its_settings(tmp_path, data):
+@pytest.mark.parametrize("suffix", [".keras", ".fastconv"])
+def test_a_loaded_model_predicts_identically_and_keeps_its_settings(tmp_path, data, suffix):
     x, y = data
     model = chapter_model()
     model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    model.save(tmp_path / "m.keras")
-    loaded = models.load_model(tmp_path / "m.keras")
+    model.save(tmp_path / ("m" + suffix))
+    loaded = models.load_model(tmp_path / ("m" + suffix))
     assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert [type(l).__name__ for l in loaded.layers] == [type(l).__name__ for l in model.layers]
     assert [l.name for l in loaded.layers] == [l.name for l in model.layers]
@@ -95,13 +100,13 @@ def test_a_loaded_model_predicts_identically_and_keeps_its_settings(tmp_path, da
     assert loaded.loss.name == "binary_crossentropy" and loaded.optimizer.learning_rate == 1e-3
     assert loaded.optimizer.rho == 0.9
     assert loaded.evaluate(x, y, verbose=0) == pytest.approx(model.evaluate(x, y, verbose=0))
-    uncompiled = models.load_model(tmp_path / "m.keras", compile=False)
+    uncompiled = models.load_model(tmp_path / ("m" + suffix), compile=False)
     assert uncompiled.loss is None
     # loading draws nothing from the shared generator
     utils.set_random_seed(4)
     from fastconv import _rng
     before = _rng.generator().bit_generator.state
-    models.load_model(tmp_path / "m.keras")
+    models.load_model(tmp_path / ("m" + suffix))
     assert _rng.generator().bit_generator.state == before
     # the same model (and generator state) gives the same bytes
     model.save(tmp_path / "one.keras")
@@ -112,8 +117,8 @@ def test_a_loaded_model_predicts_identically_and_keeps_its_settings(tmp_path, da
 def test_the_file_is_a_zip_of_json_and_npy_without_pickles(tmp_path, data):
     model = chapter_model()
     model.fit(*data, epochs=1, verbose=0)
-    model.save(tmp_path / "m.keras")
-    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+    model.save(tmp_path / "m.fastconv")
+    with zipfile.ZipFile(tmp_path / "m.fastconv") as z:
         names = z.namelist()
         config = json.loads(z.read("config.json"))
         assert config["format"] == "fastconv-model" and config["version"] == MODEL_VERSION
@@ -124,6 +129,24 @@ def test_the_file_is_a_zip_of_json_and_npy_without_pickles(tmp_path, data):
                 array = np.load(io.BytesIO(z.read(name)), allow_pickle=False)
                 assert array.dtype.kind in "biuf", (name, array.dtype)
     assert any(n.startswith("optimizer/") for n in names)
+
+
+def test_a_keras_file_holds_keras_members_and_fastconvs_generators(tmp_path, data):
+    model = chapter_model()
+    model.fit(*data, epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert sorted(z.namelist()) == ["config.json", "fastconv.json", "metadata.json",
+                                        "model.weights.h5"]
+        config = json.loads(z.read("config.json"))
+        extra = json.loads(z.read("fastconv.json"))
+    assert config["class_name"] == "Sequential" and config["compile_config"]["optimizer"][
+        "class_name"] == "RMSprop"
+    assert [e["class_name"] for e in config["config"]["layers"]][:3] == [
+        "InputLayer", "RandomFlip", "RandomRotation"]
+    assert sorted(extra) == ["fastconv_version", "layer_random_states", "random_state"]
+    # the seeded RandomTranslation's generator, where Keras keeps none
+    assert [n for n in extra["layer_random_states"] if n.startswith("random_translation")]
 
 
 def test_an_uncompiled_or_unbuilt_model(tmp_path):
@@ -146,10 +169,13 @@ def test_custom_layers_need_custom_objects(tmp_path):
         def backward(self, dy):
             return 2 * dy
     model = models.Sequential([layers.Input((3,)), Double(), layers.Dense(1)])
-    model.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=r"Keras cannot load layer 0 \(Double.*\.fastconv"):
+        model.save(tmp_path / "m.keras")            # Keras would need the class too
+    assert not (tmp_path / "m.keras").exists()
+    model.save(tmp_path / "m.fastconv")
     with pytest.raises(ValueError, match=r"class 'Double'.*custom_objects"):
-        models.load_model(tmp_path / "m.keras")
-    loaded = models.load_model(tmp_path / "m.keras", custom_objects={"Double": Double})
+        models.load_model(tmp_path / "m.fastconv")
+    loaded = models.load_model(tmp_path / "m.fastconv", custom_objects={"Double": Double})
     x = np.ones((2, 3), np.float32)
     assert np.array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
@@ -170,7 +196,7 @@ def rewrite(path, target, change):
 def test_damaged_foreign_and_newer_files_are_refused_with_their_name(tmp_path, data):
     model = chapter_model()
     model.fit(*data, epochs=1, verbose=0)
-    good = tmp_path / "m.keras"
+    good = tmp_path / "m.fastconv"
     model.save(good)
     content = good.read_bytes()
     cases = {}
@@ -224,19 +250,24 @@ def test_damaged_foreign_and_newer_files_are_refused_with_their_name(tmp_path, d
         models.load_model(tmp_path / "missing.keras")
 
 
-def test_a_save_killed_or_failing_leaves_the_old_file(tmp_path, data, monkeypatch):
+@pytest.mark.parametrize("suffix", [".fastconv", ".keras"])
+def test_a_save_killed_or_failing_leaves_the_old_file(tmp_path, data, monkeypatch, suffix):
     model = chapter_model()
-    model.save(tmp_path / "m.keras")
-    before = (tmp_path / "m.keras").read_bytes()
+    path = tmp_path / ("m" + suffix)
+    model.save(path)
+    before = path.read_bytes()
     model.fit(*data, epochs=1, verbose=0)
 
     def broken(*args, **kwargs):
         raise OSError("disk full")
-    monkeypatch.setattr(np.lib.format, "write_array", broken)      # the writer's .npy writer
+    # each writer's own array writer: .npy members, or the HDF5 datasets
+    monkeypatch.setattr(np.lib.format, "write_array", broken)
+    from fastconv.saving import keras_v3
+    monkeypatch.setattr(keras_v3, "_h5_bytes", broken)
     with pytest.raises(OSError, match="disk full"):
-        model.save(tmp_path / "m.keras")
-    assert (tmp_path / "m.keras").read_bytes() == before
-    assert os.listdir(tmp_path) == ["m.keras"]
+        model.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == [path.name]
 
 
 # -- callbacks ------------------------------------------------------------------------------

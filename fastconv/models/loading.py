@@ -42,7 +42,7 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
         raise ValueError(f"load_model: {path} is a legacy Keras HDF5 model file, which "
                          f"fastconv does not read yet; save it from Keras as .keras")
     if _is_keras_archive(content):
-        return _load_keras(path, content, compile)
+        return _load_keras(path, content, compile, restore_random_state)
     with saving.ModelFile(path, content) as f:
         config = f.config
         path = f.path
@@ -105,9 +105,10 @@ def _is_keras_archive(content):
         return False
 
 
-def _load_keras(path, content, compile):
+def _load_keras(path, content, compile, restore_random_state):
     """A Keras 3 .keras file's model: its config translated to fastconv's, its weights by
-    Keras's layout, and its compile settings where fastconv has them."""
+    Keras's layout, its compile settings where fastconv has them, and, from a file fastconv
+    wrote, its random generators."""
     try:
         with keras_v3.KerasArchive(content) as archive:
             kind, config, paths = keras_config.from_keras(archive.config)
@@ -119,22 +120,38 @@ def _load_keras(path, content, compile):
             nbytes = sum(w.nbytes for layer in model.layers for w in layer.weights)
             store = archive.weights(3 * nbytes + (64 << 10) * (len(model.layers) + 16))
             for layer in model.layers:
-                where = paths.get(layer.name)
-                count = store.count(where) if where else 0
-                if count != len(layer.weights):
-                    raise ValueError(f"layer {layer.name!r} has {len(layer.weights)} weights, "
-                                     f"the file {count} in {where}/vars")
-                layer.set_weights([store.read(where, i, w.shape)
-                                   for i, w in enumerate(layer.weights)])
+                try:
+                    values = store.read_layer(paths.get(layer.name),
+                                              [w.shape for w in layer.weights])
+                except ValueError as e:
+                    raise ValueError(f"layer {layer.name!r}: {e}") from None
+                layer.set_weights(values)
             compile_config = archive.config.get("compile_config")
             if compile and compile_config:
                 _compile_as_keras(model, compile_config, store, paths, path)
+            _restore_generators(model, archive.extra, restore_random_state)
     except ValueError as e:
         raise ValueError(f"load_model: {path}: {e}") from None
     except _DAMAGED + (AttributeError, RecursionError) as e:
         raise ValueError(f"load_model: {path} is not a complete Keras model file "
                          f"({type(e).__name__}: {e})") from None
     return model
+
+
+def _restore_generators(model, extra, restore_random_state):
+    """The seeded layers' generators (and with restore_random_state the shared one) from
+    the fastconv.json member fastconv writes beside Keras's."""
+    if not isinstance(extra, dict):
+        if restore_random_state:
+            raise ValueError("it holds no random state to restore (fastconv did not write it)")
+        return
+    states = extra.get("layer_random_states") or {}
+    for layer in model.layers:
+        state = states.get(layer.name)
+        if state is not None and getattr(layer, "_generator", None) is not None:
+            layer._generator.bit_generator.state = state
+    if restore_random_state:
+        _rng.set_state(extra["random_state"])
 
 
 def _compile_as_keras(model, compile_config, store, paths, path):
@@ -164,7 +181,11 @@ def _compile_as_keras(model, compile_config, store, paths, path):
     iterations = int(store.read("optimizer", 0, (), integer=True))
     first = 1
     if count == expected:
-        opt.learning_rate = float(store.read("optimizer", 1, ()))
+        # Keras keeps the rate as a float32 variable: the config's own value (a float64)
+        # stands where they agree, the variable's where a callback changed it
+        rate = float(store.read("optimizer", 1, ()))
+        if np.float32(rate) != np.float32(opt.learning_rate):
+            opt.learning_rate = rate
         first = 2
     state = {}
     for i, w in enumerate(keras_order):

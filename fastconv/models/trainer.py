@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 
 from .. import _rng, losses, metrics as metrics_module, optimizers, saving
+from ..saving import keras_config, keras_v3
 from .._progress import Progbar
 from .._version import __version__
 from ..callbacks import Callback, History
@@ -540,33 +541,82 @@ class Trainer:
         return [[type(l).__name__, [list(w.shape) for w in l.weights]] for l in self.layers]
 
     def save_weights(self, filepath):
-        """Write all weights to an .npz file (plain arrays and a JSON description of the
-        layers; nothing pickled; fastconv.saving has the format). The file is replaced
-        atomically: a crash leaves the old file or the new one, never a torn one."""
+        """Write all weights to a file, replaced atomically (a crash leaves the old file or
+        the new one, never a torn one). A name ending in ``.weights.h5`` gets a Keras 3
+        weights file (Keras's ``load_weights`` reads it; needs h5py, the keras extra), any
+        other an ``.npz`` of plain arrays and a JSON description of the layers (nothing
+        pickled; fastconv.saving.native has the format)."""
         self._require_built("save_weights")
-        saving.save_weights(filepath, self._architecture(), self.get_weights())
+        path = os.fspath(filepath)
+        if path.endswith(".weights.h5"):
+            paths = self._keras_paths()
+            keras_v3.write_weights(path, {paths[l.name]: l.weights for l in self.layers
+                                          if l.weights})
+            return
+        saving.save_weights(path, self._architecture(), self.get_weights())
 
     def load_weights(self, filepath):
-        """Read weights written by save_weights. Refuses, with ValueError, a file that is
-        truncated or not a fastconv weights file, and one made for other layers or shapes."""
+        """Read weights written by save_weights, or by Keras's ``save_weights`` (a Keras 3
+        ``.weights.h5`` file, matched by Keras's layout). Refuses, with ValueError, a file
+        that is truncated or not a weights file, and one made for other layers or shapes."""
         self._require_built("load_weights")
-        self.set_weights(saving.load_weights(filepath, self._architecture()))
+        path = os.fspath(filepath)
+        if keras_v3.is_hdf5(path):
+            paths = self._keras_paths()
+            with keras_v3.weights_file(path, self._weights_budget()) as store:
+                try:
+                    arrays = [store.read_layer(paths[l.name], [w.shape for w in l.weights])
+                              for l in self.layers]
+                except ValueError as e:
+                    raise ValueError(f"load_weights: {path}: {e}") from None
+            for layer, values in zip(self.layers, arrays):
+                layer.set_weights(values)
+            return
+        self.set_weights(saving.load_weights(path, self._architecture()))
+
+    def _weights_budget(self):
+        """Bytes a Keras weights store for this model may take: the weights, an optimizer's
+        two slots per weight, and HDF5's own bookkeeping."""
+        nbytes = sum(w.nbytes for layer in self.layers for w in layer.weights)
+        return 3 * nbytes + (64 << 10) * (len(self.layers) + 16)
+
+    def _keras_config(self):
+        """(Keras's config of this model, the layer names in Keras's model.layers order)."""
+        kind = "Sequential" if type(self).__name__ == "Sequential" else "Model"
+        shapes = {l.name: (l.input_shape, l.output_shape) for l in self.layers}
+        return keras_config.to_keras(kind, self.get_config(), shapes)
+
+    def _keras_paths(self):
+        """layer name -> the group Keras keeps its variables in."""
+        config, order = self._keras_config()
+        by_name = {l.name: l for l in self.layers}
+        return keras_config.weight_paths([(type(by_name[n]).__name__, n) for n in order])
 
     # -- whole-model files -------------------------------------------------------------------
     def _trainable_params(self):
         return [w for layer in self.layers for w in layer.trainable_weights]
 
     def save(self, filepath, overwrite=True):
-        """Write the whole model to one file: the architecture (each layer's get_config),
-        the weights, the compile settings and the optimizer's state (so that training
-        resumes exactly where it stopped), and the random generators' states. The file is
-        fastconv's own model format (fastconv.saving has it: a zip archive holding
-        config.json and .npy arrays, nothing pickled), whatever its name: ".keras" is the
-        usual one, but Keras cannot read it, nor fastconv Keras's. Written atomically."""
+        """Write the whole model to one file: the architecture, the weights, the compile
+        settings and the optimizer's state (so that training resumes exactly where it
+        stopped), and the random generators' states. Written atomically.
+
+        A name ending in ``.keras`` gets a Keras 3 file, which Keras's ``load_model`` opens
+        (no custom_objects: every layer is one Keras has; needs h5py, the keras extra), and
+        fastconv's random generators ride along in a member Keras ignores. Any other name
+        (``.fastconv`` is the one to use) gets fastconv's own format, which needs NumPy alone
+        (fastconv.saving.native: a zip archive of config.json and .npy arrays, nothing
+        pickled). ``.h5`` (Keras's legacy format) is not written."""
         self._require_built("save")
         path = os.fspath(filepath)
         if not overwrite and os.path.exists(path):
             raise ValueError(f"save: {path} exists and overwrite is False")
+        if path.lower().endswith((".h5", ".hdf5")):
+            raise ValueError(f"save: {path}: fastconv does not write Keras's legacy HDF5 "
+                             f"format; use .keras (Keras 3) or .fastconv (fastconv's own)")
+        if path.endswith(".keras"):
+            self._save_keras(path)
+            return
         arrays, weights = {}, []
         for layer in self.layers:
             names = []
@@ -599,3 +649,30 @@ class Trainer:
                 "optimizer_iterations": iterations, "optimizer_slots": slots}
         saving.save_model(path, config, arrays)
 
+    def _save_keras(self, path):
+        """A Keras 3 .keras file: Keras's config, the weights in its layout, the optimizer's
+        variables (step count, learning rate, slots interleaved per trainable weight in
+        Keras's order, as Keras keeps them) and fastconv's generators in fastconv.json."""
+        config, order = self._keras_config()
+        by_name = {l.name: l for l in self.layers}
+        paths = keras_config.weight_paths([(type(by_name[n]).__name__, n) for n in order])
+        variables = {paths[n]: by_name[n].weights for n in order if by_name[n].weights}
+        if self.loss is not None:
+            config["compile_config"] = keras_config.compile_to_keras(
+                self.optimizer.get_config(), self.loss.get_config(),
+                [m if isinstance(m, str) else m.name for m in self._metric_names])
+            iterations, state = self.optimizer.get_state()
+            params = self._trainable_params()
+            slots = {id(p): s for p, s in zip(params, state or [{}] * len(params))}
+            names = sorted(self.optimizer._new_state(np.zeros(0)))
+            values = [np.int64(iterations), np.float32(self.optimizer.learning_rate)]
+            for n in order:
+                for w in by_name[n].trainable_weights:
+                    values += [slots[id(w)].get(k, np.zeros_like(w)) for k in names]
+            variables["optimizer"] = values
+        extra = {"fastconv_version": __version__,
+                 "layer_random_states": {l.name: l._generator.bit_generator.state
+                                         for l in self.layers
+                                         if getattr(l, "_generator", None) is not None},
+                 "random_state": _rng.get_state()}
+        keras_v3.write(path, config, variables, extra)

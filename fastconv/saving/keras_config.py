@@ -234,19 +234,23 @@ def from_keras(model):
     return result
 
 
-def _weight_paths(entries):
-    """Keras's weights path for each layer (its config entries in model.layers order)."""
+def weight_paths(layers):
+    """Keras's weights group for each layer, from (class name, layer name) pairs in Keras's
+    model.layers order: layers/<snake_case class>, then _1, _2 ... for the next ones."""
     used, paths = {}, {}
-    for entry in entries:
-        base = snake_case(entry["class_name"])
+    for class_name, name in layers:
+        base = snake_case(class_name)
         if base in used:
             used[base] += 1
-            path = f"layers/{base}_{used[base]}"
+            paths[name] = f"layers/{base}_{used[base]}"
         else:
             used[base] = 0
-            path = f"layers/{base}"
-        paths[entry["config"]["name"]] = path
+            paths[name] = f"layers/{base}"
     return paths
+
+
+def _weight_paths(entries):
+    return weight_paths([(e["class_name"], e["config"]["name"]) for e in entries])
 
 
 def _sequential(config, model, problems, regularized):
@@ -329,14 +333,13 @@ def _endpoints(value, what):
 
 def _functional(config, problems, regularized):
     entries = config["layers"]
-    layers, order = [], []
+    layers = []
     for i, entry in enumerate(entries):
         where = f"layer {i} ({_label(entry)})"
         if isinstance(entry, dict) and entry.get("class_name") == "InputLayer":
             made = _input_layer(entry, where, problems)
             if made is not None:
                 layers.append({"class_name": "InputLayer", "config": made, "inbound": []})
-                order.append({"class_name": "InputLayer", "config": made})
             continue
         made = layer_config(entry, where, problems, regularized)
         if made is None:
@@ -351,7 +354,6 @@ def _functional(config, problems, regularized):
                                 "other way round")
         made["inbound"] = inbound
         layers.append(made)
-        order.append(made)
     if problems.items:
         return None
     inputs, _ = _endpoints(config.get("input_layers"), "input layers")
@@ -364,10 +366,14 @@ def _functional(config, problems, regularized):
             problems.add("the model", f"input or output layer {name!r} is not among its layers")
     if problems.items:
         return None
+    # Keras keeps the weights in its own order of model.layers, which it works out from the
+    # graph when it loads a model, whatever the order of the config's list
+    by_name = {layer["config"]["name"]: layer for layer in layers}
+    keras_layers = keras_order({n: l["inbound"] for n, l in by_name.items()}, inputs, outputs)
     return ("Model",
             {"name": config.get("name", "functional"), "layers": layers,
              "input_layers": inputs, "output_layers": outputs, "single_output": single},
-            _weight_paths(order))
+            _weight_paths([by_name[n] for n in keras_layers]))
 
 
 def _run_order(layers, problems):
@@ -484,3 +490,165 @@ def compile_from_keras(compile_config):
         raise NotRestorable(f"metrics {metrics!r:.100}")
     return _optimizer(compile_config.get("optimizer")), _loss(compile_config.get("loss")), \
         metrics
+
+
+# -- fastconv's configs, as Keras writes them -----------------------------------------------
+
+def keras_order(inbound, inputs, outputs):
+    """The layer names of a functional graph in the order Keras lists model.layers (and keeps
+    their weights): by depth, the longest path to an output, deepest first, ties by the order a
+    depth-first walk back from the outputs (each output in turn, each layer's inputs in
+    turn) first meets them. inbound: name -> the names of the layers it takes inputs from."""
+    index, post, finished = {}, [], set()
+    for output in outputs:
+        stack = [(output, False)]
+        while stack:                          # the walk, without recursion
+            name, expanded = stack.pop()
+            if name in finished:
+                continue
+            if expanded:
+                finished.add(name)
+                post.append(name)
+                continue
+            index.setdefault(name, len(index))
+            stack.append((name, True))
+            for source in reversed(inbound[name]):
+                if source not in finished:
+                    stack.append((source, False))
+    depth = {}
+    for name in reversed(post):               # each layer after every layer it feeds
+        d = depth.setdefault(name, 0)
+        for source in inbound[name]:
+            depth[source] = max(depth.get(source, 0), d + 1)
+    for name in inputs:                       # an input no output uses
+        if name not in depth:
+            depth[name], index[name] = 0, -1
+    return sorted(depth, key=lambda n: (-depth[n], index[n]))
+
+
+def _policy(dtype):
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
+            "registered_name": None}
+
+
+def _shape_list(shape):
+    return [None if d is None else int(d) for d in shape]
+
+
+def _keras_layer(entry, input_shape):
+    """Keras's entry for one of fastconv's layer configs ({"class_name", "config"})."""
+    name, config = entry["class_name"], dict(entry["config"])
+    config.pop("input_shape", None)                # the InputLayer carries it
+    config["dtype"] = _policy(config.get("dtype", "float32"))
+    if "data_format" in _LAYERS[name][1]:
+        config["data_format"] = "channels_last"
+    for key, value in config.items():
+        if isinstance(value, tuple):
+            config[key] = list(value)
+    out = {"module": "keras.layers", "class_name": name, "config": config,
+           "registered_name": None}
+    if input_shape is not None:
+        out["build_config"] = {"input_shape": input_shape}
+    return out
+
+
+def to_keras(kind, config, shapes):
+    """(Keras's model config, the layer names in Keras's model.layers order) for fastconv's
+    get_config of a Sequential (kind "Sequential") or a Model. shapes: layer name -> (input
+    shape, or a list of them for a merge; output shape), batch dimension None. Every layer
+    must be one Keras has (ValueError naming the others)."""
+    problems = _Problems()
+    for i, entry in enumerate(config["layers"]):
+        if entry["class_name"] not in _LAYERS and entry["class_name"] != "InputLayer":
+            problems.add(f"layer {i} ({entry['class_name']} {entry['config'].get('name')!r})",
+                         "a class Keras does not have; save it as .fastconv, fastconv's own "
+                         "format")
+    if problems.items:
+        raise ValueError("Keras cannot load " + "; ".join(problems.items))
+    if kind == "Sequential":
+        first_shape = _shape_list(config["input_shape"])
+        layers = [{"module": "keras.layers", "class_name": "InputLayer",
+                   "config": {"batch_shape": first_shape, "dtype": _dtype_of(config),
+                              "sparse": False, "name": "input_layer"},
+                   "registered_name": None}]
+        layers += [_keras_layer(e, _shapes_list(shapes[e["config"]["name"]][0]))
+                   for e in config["layers"]]
+        model = {"module": "keras", "class_name": "Sequential",
+                 "config": {"name": config["name"], "trainable": True, "dtype": _policy(
+                     "float32"), "layers": layers, "build_input_shape": first_shape},
+                 "registered_name": None, "build_config": {"input_shape": first_shape}}
+        return model, [e["config"]["name"] for e in config["layers"]]
+    by_name = {e["config"]["name"]: e for e in config["layers"]}
+    inbound = {name: list(e.get("inbound", [])) for name, e in by_name.items()}
+    order = keras_order(inbound, config["input_layers"], config["output_layers"])
+    layers = []
+    for name in order:
+        entry = by_name[name]
+        if entry["class_name"] == "InputLayer":
+            c = entry["config"]
+            layers.append({"module": "keras.layers", "class_name": "InputLayer",
+                           "config": {"batch_shape": [None] + _shape_list(c["shape"]),
+                                      "dtype": c["dtype"], "sparse": False, "name": name},
+                           "registered_name": None, "name": name, "inbound_nodes": []})
+            continue
+        made = _keras_layer(entry, _shapes_list(shapes[name][0]))
+        made["name"] = name
+        tensors = [{"class_name": "__keras_tensor__",
+                    "config": {"shape": _shape_list(shapes[source][1]),
+                               "dtype": by_name[source]["config"].get("dtype", "float32"),
+                               "keras_history": [source, 0, 0]}}
+                   for source in inbound[name]]
+        arg = tensors if entry["class_name"] in ("Add", "Concatenate") else tensors[0]
+        made["inbound_nodes"] = [{"args": [arg], "kwargs": {}}]
+        layers.append(made)
+
+    def ends(names, single):
+        return [names[0], 0, 0] if single else [[n, 0, 0] for n in names]
+    model = {"module": "keras.src.models.functional", "class_name": "Functional",
+             "config": {"name": config["name"], "trainable": True, "layers": layers,
+                        "input_layers": ends(config["input_layers"],
+                                             len(config["input_layers"]) == 1),
+                        "output_layers": ends(config["output_layers"],
+                                              config.get("single_output", True))},
+             "registered_name": "Functional", "build_config": {"input_shape": None}}
+    return model, order
+
+
+def _dtype_of(config):
+    layers = config["layers"]
+    return layers[0]["config"].get("dtype", "float32") if layers else "float32"
+
+
+def _shapes_list(shape):
+    if shape and isinstance(shape[0], (tuple, list)):
+        return [_shape_list(s) for s in shape]
+    return _shape_list(shape)
+
+
+_KERAS_OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+_KERAS_LOSSES = {v: k for k, v in _LOSSES.items()}
+_KERAS_LOSSES["mse"] = "MeanSquaredError"
+
+
+def compile_to_keras(optimizer, loss, metrics):
+    """Keras's compile_config for fastconv's optimizer config, loss config and metric names."""
+    config = dict(optimizer)
+    name = config.pop("name")
+    config.update(name=name, weight_decay=None, clipnorm=None, global_clipnorm=None,
+                  clipvalue=None, use_ema=False, ema_momentum=0.99,
+                  ema_overwrite_frequency=None, loss_scale_factor=None,
+                  gradient_accumulation_steps=None)
+    if name == "rmsprop":
+        config.update(momentum=0.0, centered=False)
+    if name == "adam":
+        config["amsgrad"] = False
+    loss = dict(loss)
+    loss_name = loss.pop("name")
+    loss_config = {"name": loss_name, "reduction": "sum_over_batch_size"}
+    loss_config.update(loss)
+    return {"optimizer": {"module": "keras.optimizers", "class_name": _KERAS_OPTIMIZERS[name],
+                          "config": config, "registered_name": None},
+            "loss": {"module": "keras.losses", "class_name": _KERAS_LOSSES[loss_name],
+                     "config": loss_config, "registered_name": None},
+            "loss_weights": None, "metrics": list(metrics) or None, "weighted_metrics": None,
+            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}

@@ -15,6 +15,9 @@ import io
 import json
 import zipfile
 
+import numpy as np
+
+from .._files import atomic_write
 from .native import _DAMAGED
 
 _MAX_JSON = 16 << 20
@@ -30,6 +33,84 @@ def h5py():
         raise ImportError('Keras model files (.keras, .h5) need h5py, the "keras" extra: '
                           'pip install "fastconv[keras]"') from None
     return module
+
+
+# The Keras release whose layout these files follow (metadata.json's keras_version; Keras reads
+# the field for information only).
+KERAS_VERSION = "3.15.1"
+# What fastconv keeps beside Keras's members (its random generators' states), which Keras
+# ignores.
+EXTRA = "fastconv.json"
+
+
+def _h5_bytes(variables):
+    """An HDF5 file holding variables ({"layers/conv2d": [kernel, bias], ...}) as Keras
+    lays them out: each array as <path>/vars/<i>, and the model's own empty vars group."""
+    buffer = io.BytesIO()
+    with h5py().File(buffer, "w", track_order=True) as f:
+        f.create_group("vars")
+        for where, arrays in variables.items():
+            group = f.create_group(f"{where}/vars")
+            for i, array in enumerate(arrays):
+                group.create_dataset(str(i), data=np.asarray(array))
+    return buffer.getvalue()
+
+
+def write_weights(path, variables):
+    """A Keras 3 weights file (what Keras's save_weights writes to x.weights.h5), atomically."""
+    data = _h5_bytes(variables)
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def is_hdf5(path):
+    with open(path, "rb") as f:
+        return f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+
+
+class weights_file:
+    """An open Keras 3 weights file (``.weights.h5``), read whole up to budget bytes: the
+    H5Store, as a context manager; ValueError naming the file if it is not one."""
+
+    def __init__(self, path, budget):
+        self.path, self.budget = path, budget
+
+    def __enter__(self):
+        with open(self.path, "rb") as f:
+            data = f.read(self.budget + 1)
+        where = f"load_weights: {self.path}"
+        if len(data) > self.budget:
+            raise ValueError(f"{where}: larger than the model's weights can make it "
+                             f"({self.budget} bytes)")
+        try:
+            self.store = H5Store(data)
+            if "layers" not in self.store._file and "layer_names" in self.store._file.attrs:
+                raise ValueError("a legacy (Keras 2) HDF5 weights file, which fastconv does "
+                                 "not read yet")
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        except _DAMAGED as e:
+            raise ValueError(f"{where} is not a complete HDF5 file ({type(e).__name__}: "
+                             f"{e})") from None
+        return self.store
+
+    def __exit__(self, *exc):
+        self.store.close()
+
+
+def write(path, config, variables, extra=None):
+    """Write a .keras file atomically: config (Keras's model config) as config.json, the
+    variables ({"layers/conv2d": [kernel, bias], ...}, each written as <path>/vars/<i>) in
+    model.weights.h5, and extra (JSON-able) as fastconv.json. The same model gives the same
+    bytes (no dates, fixed zip times)."""
+    members = [("metadata.json", json.dumps({"keras_version": KERAS_VERSION})),
+               ("config.json", json.dumps(config)), ("model.weights.h5", _h5_bytes(variables))]
+    if extra is not None:
+        members.append((EXTRA, json.dumps(extra)))
+    with atomic_write(path) as f:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as archive:
+            for name, data in members:
+                archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
 
 
 def is_keras_archive(names):
@@ -49,6 +130,7 @@ class KerasArchive:
                 raise ValueError(f"a Keras archive without {required}")
         self.config = self._json("config.json")
         self.metadata = self._json("metadata.json") if "metadata.json" in names else {}
+        self.extra = self._json(EXTRA) if EXTRA in names else None
         if not isinstance(self.config, dict):
             raise ValueError("its config.json is not a dict")
         if not isinstance(self.metadata, dict):
@@ -137,6 +219,13 @@ class H5Store:
         except _DAMAGED as e:
             raise ValueError(f"{path}/vars/{key} cannot be read ({type(e).__name__}: "
                              f"{e})") from None
+
+    def read_layer(self, path, shapes):
+        """The floating arrays of these shapes in ``<path>/vars``, which must hold as many."""
+        count = self.count(path) if path else 0
+        if count != len(shapes):
+            raise ValueError(f"a layer with {len(shapes)} weights finds {count} in {path}/vars")
+        return [self.read(path, i, shape) for i, shape in enumerate(shapes)]
 
     def close(self):
         self._file.close()

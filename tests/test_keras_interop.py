@@ -1,0 +1,169 @@
+"""fastconv and real Keras 3 on each other's files: Keras writes models of every layer kind
+fastconv reads, and fastconv must predict what Keras predicts; fastconv writes models, and Keras
+must load them without custom_objects, predict the same and train on. Skipped unless Keras is
+installed: CI's Keras stage (.ci/keras) runs it in a virtual environment with Keras on its
+JAX backend, h5py and the fastconv wheel."""
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+if os.environ.get("FASTCONV_KERAS_STAGE"):
+    import keras                    # the Keras stage: a missing Keras is a failure, not a skip
+else:
+    keras = pytest.importorskip("keras")
+
+from fastconv import layers as fl, models as fm  # noqa: E402
+
+RTOL = 1e-4          # of the output's largest magnitude, float32 (Winograd paths included)
+
+
+def close(got, want, what=""):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, what
+    assert np.abs(got - want).max() <= RTOL * max(np.abs(want).max(), 1e-30), what
+
+
+def keras_models():
+    """Keras models covering every layer fastconv reads, each with an input shape."""
+    L = keras.layers
+    yield "convnet", keras.Sequential([
+        keras.Input((20, 20, 3)), L.Rescaling(1 / 255, offset=0.1),
+        L.RandomFlip("horizontal"), L.RandomRotation(0.1), L.RandomZoom(0.2),
+        L.RandomTranslation(0.1, 0.1), L.RandomContrast(0.2),
+        L.Conv2D(16, 3, activation="relu"), L.BatchNormalization(momentum=0.9),
+        L.MaxPooling2D(2), L.Conv2D(32, 3, padding="same", activation="tanh"),
+        L.Conv2D(32, (2, 3), strides=(1, 2), use_bias=False),
+        L.AveragePooling2D(3, strides=2, padding="same"), L.Flatten(), L.Dropout(0.4),
+        L.Dense(16, activation="sigmoid"), L.Dense(5, activation="softmax")])
+    inputs = keras.Input((16, 16, 8))
+    a = L.Conv2D(32, 3, padding="same", activation="relu")(inputs)     # Winograd-sized
+    b = L.Conv2D(32, 1)(inputs)
+    x = L.Add()([a, b])
+    x = L.Activation("relu")(x)
+    g = L.Concatenate()([L.GlobalAveragePooling2D()(x),
+                         L.GlobalMaxPooling2D()(L.MaxPooling2D(3, strides=2)(x))])
+    yield "graph", keras.Model(inputs, [L.Dense(3, activation="softmax")(g),
+                                        L.Dense(1, activation="sigmoid")(g)])
+    yield "keepdims", keras.Sequential([
+        keras.Input((9, 9, 4)), L.Conv2D(6, 3, strides=2, padding="same"),
+        L.GlobalAveragePooling2D(keepdims=True), L.Flatten(), L.Dense(2)])
+
+
+@pytest.mark.parametrize("name", ["convnet", "graph", "keepdims"])
+def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
+    keras.utils.set_random_seed(1)
+    model = dict(keras_models())[name]
+    rng = np.random.default_rng(0)
+    shape = model.inputs[0].shape[1:]
+    x = (rng.random((6,) + tuple(shape)) * (255 if name == "convnet" else 1)).astype("float32")
+    if name == "convnet":               # moving statistics away from their start
+        model.compile("adam", "categorical_crossentropy")
+        model.fit(x, np.eye(5)[np.arange(6) % 5], epochs=2, verbose=0)
+    model.save(tmp_path / "k.keras")
+    want = model.predict(x, verbose=0)
+    got = fm.load_model(tmp_path / "k.keras").predict(x, verbose=0)
+    for g, w in zip(got if isinstance(got, list) else [got],
+                    want if isinstance(want, list) else [want]):
+        close(g, w, name)
+
+
+def fastconv_models():
+    yield "sequential", fm.Sequential([
+        fl.Input((12, 12, 3)), fl.RandomFlip("horizontal", seed=1), fl.Rescaling(1 / 255),
+        fl.Conv2D(8, 3, activation="relu"), fl.BatchNormalization(),
+        fl.MaxPooling2D(), fl.Conv2D(16, 3, padding="same", activation="tanh"),
+        fl.AveragePooling2D(2, padding="same"), fl.Flatten(), fl.Dropout(0.3),
+        fl.Dense(8, activation="relu"), fl.Dense(3, activation="softmax")])
+    inputs = fl.Input((10, 10, 16))
+    a = fl.Conv2D(32, 3, padding="same", activation="relu")(inputs)
+    b = fl.Conv2D(32, 1)(inputs)
+    x = fl.BatchNormalization()(fl.Add()([a, b]))
+    g = fl.Concatenate()([fl.GlobalAveragePooling2D()(x),
+                          fl.GlobalMaxPooling2D()(fl.MaxPooling2D(2)(x))])
+    yield "functional", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(fl.Dropout(0.2)(g)))
+
+
+def steady_models():
+    """fastconv models whose training draws nothing at random (no dropout, no
+    augmentation), so that a step in Keras and a step in fastconv can be compared."""
+    yield "sequential", fm.Sequential([
+        fl.Input((10, 10, 3)), fl.Rescaling(1 / 255), fl.Conv2D(8, 3, activation="relu"),
+        fl.BatchNormalization(), fl.MaxPooling2D(), fl.Flatten(),
+        fl.Dense(3, activation="softmax")])
+    inputs = fl.Input((8, 8, 16))
+    a = fl.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    x = fl.Add()([a, fl.Conv2D(16, 1)(inputs)])
+    yield "functional", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
+        fl.GlobalAveragePooling2D()(x)))
+
+
+def data_for(model, name):
+    rng = np.random.default_rng(1)
+    x = rng.random((8,) + model.input_shape[1:]).astype("float32")
+    if name == "sequential":                       # pixels, for its Rescaling layer
+        x *= 255
+        return x, np.eye(3)[np.arange(8) % 3].astype("float32"), "categorical_crossentropy"
+    return x, (np.arange(8) % 2).astype("float32").reshape(-1, 1), "binary_crossentropy"
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
+@pytest.mark.parametrize("name", ["sequential", "functional"])
+def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
+    model = dict(fastconv_models())[name]
+    x, y, loss = data_for(model, name)
+    model.compile(optimizer, loss, metrics=["accuracy"])
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "f.keras")
+    loaded = keras.models.load_model(tmp_path / "f.keras")
+    close(loaded.predict(x, verbose=0), model.predict(x, verbose=0), name)
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert type(loaded.optimizer).__name__.lower() == optimizer
+    loaded.fit(x, y, batch_size=4, epochs=1, verbose=0)       # and trains on
+    assert int(loaded.optimizer.iterations.numpy()) == 4
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd_nesterov"])
+@pytest.mark.parametrize("name", ["sequential", "functional"])
+def test_a_step_in_keras_after_loading_equals_the_step_in_fastconv(tmp_path, name, optimizer):
+    # the optimizer's step count, learning rate and slots came across in Keras's order
+    from fastconv import optimizers
+    model = dict(steady_models())[name]
+    x, y, loss = data_for(model, name)
+    opt = {"rmsprop": lambda: optimizers.RMSprop(0.01), "adam": lambda: optimizers.Adam(
+        0.01, beta_1=0.8), "sgd_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9,
+                                                                  nesterov=True)}[optimizer]
+    model.compile(opt(), loss)
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    model.save(tmp_path / "f.keras")
+    loaded = keras.models.load_model(tmp_path / "f.keras")
+    loaded.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    # to 1e-5 of the model's largest weight: a slot out of place moves a weight by about
+    # the learning rate (1e-2), float32 rounding by 1e-7 of the weights
+    largest = max(np.abs(w).max() for w in model.get_weights())
+    for layer in model.layers:
+        theirs = loaded.get_layer(layer.name).get_weights()
+        assert len(theirs) == len(layer.weights), layer.name
+        for got, want in zip(layer.get_weights(), theirs):
+            assert np.abs(got - want).max() <= 1e-5 * largest, layer.name
+
+
+def test_keras_reads_fastconvs_weights_files(tmp_path):
+    model = dict(fastconv_models())["sequential"]
+    model.save(tmp_path / "f.keras")
+    model.save_weights(tmp_path / "w.weights.h5")
+    loaded = keras.models.load_model(tmp_path / "f.keras")
+    for w in loaded.weights:
+        w.assign(np.zeros(w.shape, w.dtype))
+    loaded.load_weights(tmp_path / "w.weights.h5")
+    x = np.random.default_rng(2).random((3, 12, 12, 3)).astype("float32")
+    close(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    # and fastconv reads Keras's
+    loaded.save_weights(tmp_path / "k.weights.h5")
+    back = fm.load_model(tmp_path / "f.keras")
+    for layer in back.layers:
+        layer.set_weights([np.zeros_like(w) for w in layer.weights])
+    back.load_weights(tmp_path / "k.weights.h5")
+    close(back.predict(x, verbose=0), model.predict(x, verbose=0))
