@@ -179,7 +179,7 @@ REFUSED = [
     ("dilation", conv("c", 2, dilation_rate=[2, 2]), r"dilation_rate=\[2, 2\]"),
     ("groups", conv("c", 2, groups=2), "groups=2"),
     ("float16", entry("Flatten", name="f", dtype=policy("float16")), "dtype policy 'float16'"),
-    ("activation", entry("Activation", name="a", activation="gelu"), "activation 'gelu'"),
+    ("activation", entry("Activation", name="a", activation="mish"), "activation 'mish'"),
 ]
 
 

@@ -46,12 +46,26 @@ def keras_models():
                          L.GlobalMaxPooling2D()(L.MaxPooling2D(3, strides=2)(x))])
     yield "graph", keras.Model(inputs, [L.Dense(3, activation="softmax")(g),
                                         L.Dense(1, activation="sigmoid")(g)])
+    inputs = keras.Input((8, 8, 4))
+    x = L.ZeroPadding2D(((1, 0), (0, 2)))(inputs)
+    x = L.Conv2D(6, 3)(x)
+    acts = [L.Activation(name)(x) for name in (
+        "relu6", "silu", "swish", "gelu", "hard_sigmoid", "hard_silu", "elu", "selu",
+        "softplus", "exponential")]
+    x = L.Concatenate()(acts[:5] + [L.Average()(acts[5:])])
+    x = L.Conv2D(8, 1)(x)
+    y = L.LeakyReLU(0.2)(x)
+    z = L.ReLU(max_value=2.0, negative_slope=0.1, threshold=0.5)(x)
+    x = L.Maximum()([L.Multiply()([y, z]), L.Subtract()([y, z]), L.Minimum()([y, x])])
+    x = L.GaussianNoise(0.3)(L.SpatialDropout2D(0.3)(L.Identity()(x)))
+    x = L.Reshape((-1, 8))(L.Permute((2, 1, 3))(x))
+    yield "modern", keras.Model(inputs, L.Dense(3)(L.Flatten()(x)))
     yield "keepdims", keras.Sequential([
         keras.Input((9, 9, 4)), L.Conv2D(6, 3, strides=2, padding="same"),
         L.GlobalAveragePooling2D(keepdims=True), L.Flatten(), L.Dense(2)])
 
 
-@pytest.mark.parametrize("name", ["convnet", "graph", "keepdims"])
+@pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
@@ -83,6 +97,17 @@ def fastconv_models():
     g = fl.Concatenate()([fl.GlobalAveragePooling2D()(x),
                           fl.GlobalMaxPooling2D()(fl.MaxPooling2D(2)(x))])
     yield "functional", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(fl.Dropout(0.2)(g)))
+    inputs = fl.Input((6, 6, 3))
+    x = fl.Conv2D(4, 3, activation="gelu")(fl.ZeroPadding2D(1)(inputs))
+    x = fl.ReLU(6.0)(x)
+    gate = fl.Activation("hard_sigmoid")(fl.Conv2D(4, 1)(x))
+    x = fl.Multiply()([x, gate])
+    y = fl.Subtract()([x, fl.LeakyReLU(0.1)(fl.Conv2D(4, 1, activation="selu")(x))])
+    x = fl.Average()([fl.Maximum()([x, y]), fl.Minimum()([x, y])])
+    x = fl.GaussianNoise(0.1)(fl.SpatialDropout2D(0.2)(fl.Identity()(x)))
+    x = fl.Reshape((-1,))(fl.Permute((2, 1, 3))(x))
+    yield "modern", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
+        fl.Activation("swish")(x)))
 
 
 def steady_models():
@@ -109,7 +134,7 @@ def data_for(model, name):
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
-@pytest.mark.parametrize("name", ["sequential", "functional"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "modern"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     model = dict(fastconv_models())[name]
     x, y, loss = data_for(model, name)

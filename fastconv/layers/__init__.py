@@ -1,17 +1,23 @@
-"""Keras-style layers: convolution and pooling, dense and core layers, normalisation,
-merging, and the image preprocessing and augmentation layers."""
+"""Keras-style layers: convolution and pooling, dense and core layers, activations,
+normalisation, merging, reshaping, training noise, and the image preprocessing and
+augmentation layers."""
+from .activation import LeakyReLU, ReLU
 from .base import Layer
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer
-from .merging import Add, Concatenate
+from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
 from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
                       MaxPooling2D)
 from .preprocessing import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                             RandomZoom, Rescaling)
+from .regularization import GaussianNoise, SpatialDropout2D
+from .reshaping import Identity, Permute, Reshape, ZeroPadding2D
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "Dense", "Flatten", "Activation", "Dropout", "Input",
-           "InputLayer", "Add", "Concatenate",
+           "InputLayer", "Add", "Concatenate", "Subtract", "Multiply", "Average", "Maximum",
+           "Minimum", "ReLU", "LeakyReLU", "ZeroPadding2D", "Reshape", "Permute", "Identity",
+           "GaussianNoise", "SpatialDropout2D",
            "BatchNormalization", "Rescaling", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast"]

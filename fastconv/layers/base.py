@@ -1,12 +1,13 @@
 """Layer: the Keras-style base class. A layer is built from its input shape, keeps in
 ``forward`` what ``backward`` needs, and stores its parameters' gradients in ``grads``."""
 import itertools
+import numbers
 import re
 from collections import defaultdict
 
 import numpy as np
 
-from .. import activations
+from .. import _rng, activations
 
 _name_counters = defaultdict(itertools.count)
 
@@ -220,6 +221,27 @@ class Layer:
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+class SeededLayer(Layer):
+    """A layer that draws at random in training: from its own generator, given a seed (an
+    integer >= 0), else from fastconv's shared one."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                                 or seed < 0):
+            raise ValueError(f"{type(self).__name__}: seed must be None or an integer >= 0, "
+                             f"got {seed!r}")
+        self.seed = None if seed is None else int(seed)
+        self._generator = None if seed is None else np.random.default_rng(self.seed)
+
+    @property
+    def rng(self):
+        return self._generator or _rng.generator()
+
+    def get_config(self):
+        return dict(super().get_config(), seed=self.seed)
 
 
 class ActivatedLayer(Layer):

@@ -107,9 +107,14 @@ class Dropout(Layer):
             self._scale = None
             return x
         rng = self._generator or _rng.generator()
-        keep = rng.random(x.shape, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+        keep = rng.random(self._noise_shape(x),
+                          dtype=np.float64 if x.dtype == np.float64 else np.float32)
         self._scale = (keep >= self.rate).astype(x.dtype) / x.dtype.type(1 - self.rate)
         return x * self._scale
+
+    def _noise_shape(self, x):
+        """The shape of the mask drawn (broadcast over x): one draw per value."""
+        return x.shape
 
     def backward(self, dy):
         if not self.needs_input_grad:

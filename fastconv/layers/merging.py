@@ -1,5 +1,6 @@
-"""Add and Concatenate: the layers that merge branches of a functional model (a residual
-block's shortcut, an Inception module's towers). They take a list of inputs."""
+"""The layers that merge branches of a functional model (a residual block's shortcut, an
+Inception module's towers, a squeeze-and-excitation gate): Add, Subtract, Multiply, Average,
+Maximum, Minimum and Concatenate. They take a list of inputs."""
 import numpy as np
 
 from .base import Layer, SymbolicTensor
@@ -41,16 +42,20 @@ class _Merge(Layer):
                              f"{self.input_shape} (one batch size), got {got}")
 
 
-class Add(_Merge):
-    """The element-wise sum of its inputs, which must all have one shape."""
+class _Elementwise(_Merge):
+    """A merge of inputs of one shape, element by element."""
 
     def compute_output_shape(self, input_shape):
         first = tuple(input_shape[0])
         for shape in input_shape[1:]:
             if tuple(shape[1:]) != first[1:]:
-                raise ValueError(f"Add {self.name!r} needs inputs of one shape, got "
-                                 f"{[tuple(s) for s in input_shape]}")
+                raise ValueError(f"{type(self).__name__} {self.name!r} needs inputs of one "
+                                 f"shape, got {[tuple(s) for s in input_shape]}")
         return first
+
+
+class Add(_Elementwise):
+    """The element-wise sum of its inputs, which must all have one shape."""
 
     def forward(self, inputs, training=False, activate=True):
         out = inputs[0] + inputs[1]
@@ -61,6 +66,87 @@ class Add(_Merge):
     def backward(self, dy):
         # each input gets dy itself: layers never write into the gradient they receive
         return [dy] * len(self.input_shape) if self.needs_input_grad else None
+
+
+class Subtract(_Elementwise):
+    """inputs[0] - inputs[1]: exactly two inputs."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if len(self.input_shape) != 2:
+            raise ValueError(f"Subtract {self.name!r} takes exactly 2 inputs, got "
+                             f"{len(self.input_shape)}")
+
+    def forward(self, inputs, training=False, activate=True):
+        return inputs[0] - inputs[1]
+
+    def backward(self, dy):
+        return [dy, -dy] if self.needs_input_grad else None
+
+
+class Multiply(_Elementwise):
+    """The element-wise product of its inputs."""
+
+    def forward(self, inputs, training=False, activate=True):
+        self._inputs = inputs
+        out = inputs[0] * inputs[1]
+        for x in inputs[2:]:
+            out *= x
+        return out
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        grads = []
+        for i in range(len(self._inputs)):
+            g = dy.copy()
+            for j, x in enumerate(self._inputs):
+                if j != i:
+                    g *= x
+            grads.append(g)
+        return grads
+
+
+class Average(Add):
+    """The element-wise mean of its inputs."""
+
+    def forward(self, inputs, training=False, activate=True):
+        out = super().forward(inputs)
+        out /= out.dtype.type(len(inputs))
+        return out
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        g = dy / dy.dtype.type(len(self.input_shape))
+        return [g] * len(self.input_shape)
+
+
+class _Extreme(_Elementwise):
+    """The element-wise maximum or minimum; its gradient goes to the first input that holds
+    it (as Keras's pairwise maximum and minimum give it)."""
+    _pick = None
+
+    def forward(self, inputs, training=False, activate=True):
+        stacked = np.stack(inputs)
+        self._which = type(self)._pick(stacked, axis=0)
+        return np.take_along_axis(stacked, self._which[None], axis=0)[0]
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        return [np.where(self._which == i, dy, dy.dtype.type(0))
+                for i in range(len(self.input_shape))]
+
+
+class Maximum(_Extreme):
+    """The element-wise maximum of its inputs."""
+    _pick = staticmethod(np.argmax)
+
+
+class Minimum(_Extreme):
+    """The element-wise minimum of its inputs."""
+    _pick = staticmethod(np.argmin)
 
 
 class Concatenate(_Merge):

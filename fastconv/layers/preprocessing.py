@@ -14,8 +14,8 @@ import numbers
 
 import numpy as np
 
-from .. import _api, _rng
-from .base import Layer, require_images
+from .. import _api
+from .base import Layer, SeededLayer, require_images
 
 
 class Rescaling(Layer):
@@ -42,22 +42,12 @@ class Rescaling(Layer):
         return dict(super().get_config(), scale=self.scale, offset=self.offset)
 
 
-class _RandomLayer(Layer):
+class _RandomLayer(SeededLayer):
     """Base of the augmentation layers: a seed, its generator, and the training switch."""
 
     def __init__(self, seed=None, **kwargs):
-        super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or seed < 0):
-            raise ValueError(f"{type(self).__name__}: seed must be None or an integer >= 0, "
-                             f"got {seed!r}")
-        self.seed = None if seed is None else int(seed)
-        self._generator = None if seed is None else np.random.default_rng(self.seed)
+        super().__init__(seed=seed, **kwargs)
         self._applied = None      # what the last training forward pass did, for backward
-
-    @property
-    def rng(self):
-        return self._generator or _rng.generator()
 
     def build(self, input_shape):
         require_images(self, input_shape, "images")
@@ -73,9 +63,6 @@ class _RandomLayer(Layer):
         if not self.needs_input_grad:
             return None
         return dy if self._applied is None else self._augment_backward(dy)
-
-    def get_config(self):
-        return dict(super().get_config(), seed=self.seed)
 
 
 def _as_given(factor):

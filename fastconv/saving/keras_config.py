@@ -69,8 +69,24 @@ _LAYERS = {
     "RandomTranslation": (("height_factor", "width_factor", "fill_mode", "interpolation",
                            "seed", "fill_value"), _CHANNELS_LAST, set()),
     "RandomContrast": (("factor", "seed", "value_range"), _CHANNELS_LAST, set()),
+    "ReLU": (("max_value", "negative_slope", "threshold"), {}, set()),
+    "LeakyReLU": (("negative_slope",), {}, set()),
+    "ZeroPadding2D": (("padding",), _CHANNELS_LAST, set()),
+    "Reshape": (("target_shape",), {}, set()),
+    "Permute": (("dims",), {}, set()),
+    "Identity": ((), {}, set()),
+    "Subtract": ((), {}, set()),
+    "Multiply": ((), {}, set()),
+    "Average": ((), {}, set()),
+    "Maximum": ((), {}, set()),
+    "Minimum": ((), {}, set()),
+    "GaussianNoise": (("stddev", "seed"), {}, set()),
+    "SpatialDropout2D": (("rate", "seed"), dict(_CHANNELS_LAST, noise_shape=(None,)), set()),
 }
-_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "relu6", "silu", "swish",
+                "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "elu", "selu", "softplus",
+                "exponential")
 # The dtype policies fastconv runs: the mixed ones keep float32 variables, and run here in
 # float32 (more precise than Keras's float16 or bfloat16 arithmetic).
 _DTYPES = {"float32": "float32", "float64": "float64", "mixed_float16": "float32",
@@ -349,7 +365,7 @@ def _functional(config, problems, regularized):
         except ValueError as e:
             problems.add(where, str(e).split(": ", 1)[-1])
             continue
-        if as_list != (made["class_name"] in ("Add", "Concatenate")):
+        if as_list != (made["class_name"] in MERGES):
             problems.add(where, "inputs given as a list to a layer that takes one, or the "
                                 "other way round")
         made["inbound"] = inbound
@@ -526,6 +542,10 @@ def keras_order(inbound, inputs, outputs):
     return sorted(depth, key=lambda n: (-depth[n], index[n]))
 
 
+# arguments Keras's constructor does not take for a class (its get_config leaves them out)
+_KERAS_LACKS = {"SpatialDropout2D": ("trainable",)}
+
+
 def _policy(dtype):
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
             "registered_name": None}
@@ -539,6 +559,8 @@ def _keras_layer(entry, input_shape):
     """Keras's entry for one of fastconv's layer configs ({"class_name", "config"})."""
     name, config = entry["class_name"], dict(entry["config"])
     config.pop("input_shape", None)                # the InputLayer carries it
+    for key in _KERAS_LACKS.get(name, ()):
+        config.pop(key, None)
     config["dtype"] = _policy(config.get("dtype", "float32"))
     if "data_format" in _LAYERS[name][1]:
         config["data_format"] = "channels_last"
@@ -598,7 +620,7 @@ def to_keras(kind, config, shapes):
                                "dtype": by_name[source]["config"].get("dtype", "float32"),
                                "keras_history": [source, 0, 0]}}
                    for source in inbound[name]]
-        arg = tensors if entry["class_name"] in ("Add", "Concatenate") else tensors[0]
+        arg = tensors if entry["class_name"] in MERGES else tensors[0]
         made["inbound_nodes"] = [{"args": [arg], "kwargs": {}}]
         layers.append(made)
 

@@ -1,0 +1,131 @@
+"""Layers that move values without arithmetic: ZeroPadding2D, Reshape, Permute, Identity."""
+import numbers
+
+import numpy as np
+
+from .base import Layer, require_images
+
+
+def _count(value, name, owner):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{owner}: {name} must hold integers >= 0, got {value!r}")
+    return int(value)
+
+
+class ZeroPadding2D(Layer):
+    """Zero rows and columns around NHWC images: padding an int (all four sides), a pair
+    (rows top and bottom, columns left and right) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, numbers.Integral) and not isinstance(padding, bool):
+            pads = ((padding, padding), (padding, padding))
+        elif isinstance(padding, (tuple, list)) and len(padding) == 2:
+            pads = tuple((p, p) if isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                         else tuple(p) if isinstance(p, (tuple, list)) and len(p) == 2
+                         else (None, None) for p in padding)
+        else:
+            pads = ((None, None), (None, None))
+        self.padding = tuple(tuple(_count(v, "padding", "ZeroPadding2D") for v in pair)
+                             for pair in pads)
+
+    def build(self, input_shape):
+        require_images(self, input_shape)
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (t, b), (l, r) = self.padding
+        return (n, None if h is None else h + t + b, None if w is None else w + l + r, c)
+
+    def forward(self, x, training=False, activate=True):
+        (t, b), (l, r) = self.padding
+        y = np.zeros((x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r, x.shape[3]), x.dtype)
+        y[:, t:t + x.shape[1], l:l + x.shape[2]] = x
+        self._hw = x.shape[1:3]
+        return y
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        (t, _), (l, _) = self.padding
+        h, w = self._hw
+        return dy[:, t:t + h, l:l + w].copy()
+
+    def get_config(self):
+        return dict(super().get_config(), padding=self.padding)
+
+
+class Reshape(Layer):
+    """Each sample reshaped to target_shape (one entry may be -1: what the rest leaves)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(target_shape, (tuple, list)) or any(
+                isinstance(d, bool) or not isinstance(d, numbers.Integral) or
+                (d < 1 and d != -1) for d in target_shape) or list(target_shape).count(-1) > 1:
+            raise ValueError(f"Reshape: target_shape must be a tuple of positive integers "
+                             f"(one may be -1), got {target_shape!r}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape):
+        rest = input_shape[1:]
+        if None in rest:
+            return (input_shape[0],) + tuple(None if d == -1 else d for d in self.target_shape)
+        size = int(np.prod(rest))
+        known = int(np.prod([d for d in self.target_shape if d != -1]))
+        if (-1 in self.target_shape and size % known) or \
+                (-1 not in self.target_shape and known != size):
+            raise ValueError(f"Reshape {self.name!r}: an input of shape {tuple(input_shape)} "
+                             f"cannot take the shape {self.target_shape}")
+        return (input_shape[0],) + tuple(size // known if d == -1 else d
+                                         for d in self.target_shape)
+
+    def forward(self, x, training=False, activate=True):
+        self._shape = x.shape
+        return x.reshape((x.shape[0],) + self.target_shape)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape) if self.needs_input_grad else None
+
+    def get_config(self):
+        return dict(super().get_config(), target_shape=self.target_shape)
+
+
+class Permute(Layer):
+    """The non-batch axes reordered: dims is a permutation of 1 .. rank - 1 (Keras's
+    numbering: the batch axis is 0 and stays first)."""
+
+    def __init__(self, dims, **kwargs):
+        super().__init__(**kwargs)
+        dims = tuple(dims) if isinstance(dims, (tuple, list)) else None
+        if dims is None or sorted(dims) != list(range(1, len(dims) + 1)):
+            raise ValueError(f"Permute: dims must be a permutation of 1 .. n, got {dims!r}")
+        self.dims = tuple(int(d) for d in dims)
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != len(self.dims) + 1:
+            raise ValueError(f"Permute {self.name!r}: dims {self.dims} for inputs of shape "
+                             f"{tuple(input_shape)}")
+        return (input_shape[0],) + tuple(input_shape[d] for d in self.dims)
+
+    def forward(self, x, training=False, activate=True):
+        return np.ascontiguousarray(x.transpose((0,) + self.dims))
+
+    def backward(self, dy):
+        if not self.needs_input_grad:
+            return None
+        return np.ascontiguousarray(dy.transpose(np.argsort((0,) + self.dims)))
+
+    def get_config(self):
+        return dict(super().get_config(), dims=self.dims)
+
+
+class Identity(Layer):
+    """Its input, unchanged."""
+
+    def forward(self, x, training=False, activate=True):
+        return x
+
+    def backward(self, dy):
+        return dy if self.needs_input_grad else None

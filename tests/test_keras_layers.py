@@ -1,0 +1,196 @@
+"""The layers Keras convnets use that are plain array work (ReLU, LeakyReLU, ZeroPadding2D,
+Reshape, Permute, Identity, the merges, GaussianNoise, SpatialDropout2D) and the activations by
+Keras's names: values by their definitions, gradients by finite differences in float64,
+configs in Keras's names, and a model of them through a file."""
+import math
+
+import numpy as np
+import pytest
+
+from fastconv import activations, layers, models
+from _helpers import numerical_gradient, random
+
+ACTIVATIONS = ["relu6", "silu", "swish", "gelu", "hard_sigmoid", "hard_silu", "hard_swish",
+               "elu", "selu", "softplus", "exponential"]
+
+
+def definition(name, z):
+    """Keras 3's activations, written out here (float64)."""
+    sig = 1 / (1 + np.exp(-z))
+    erf = np.vectorize(math.erf)
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return {"relu6": np.minimum(np.maximum(z, 0), 6), "silu": z * sig, "swish": z * sig,
+            "gelu": 0.5 * z * (1 + erf(z / np.sqrt(2))),
+            "hard_sigmoid": np.minimum(np.maximum(z + 3, 0), 6) / 6,
+            "hard_silu": z * np.minimum(np.maximum(z + 3, 0), 6) / 6,
+            "hard_swish": z * np.minimum(np.maximum(z + 3, 0), 6) / 6,
+            "elu": np.where(z > 0, z, np.exp(z) - 1),
+            "selu": scale * np.where(z > 0, z, alpha * (np.exp(z) - 1)),
+            "softplus": np.log1p(np.exp(z)), "exponential": np.exp(z)}[name]
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activations_equal_their_definitions_and_finite_differences(rng, name):
+    # away from the kinks (0, 6, -3, 3), where the one-sided slopes differ
+    z = rng.uniform(-7, 7, 200)
+    z = z[np.min(np.abs(z[:, None] - np.array([0, 6, -3, 3])), axis=1) > 1e-3]
+    a = activations.get(name)
+    np.testing.assert_allclose(a.forward(z.copy()), definition(name, z), rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(z.shape)
+    got = a.backward(dy)
+    work = z.copy()
+    num = numerical_gradient(lambda: float(np.sum(activations.get(name).forward(work) * dy)),
+                             work)
+    # central differences lose about 1e-10 of the values' scale (exp(7) = 1100)
+    np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-8 * max(1, np.abs(num).max()))
+    z32 = z.astype(np.float32)
+    assert activations.get(name).forward(z32).dtype == np.float32
+
+
+def layer_gradients_match(layer, inputs, rng):
+    """backward against finite differences of sum(forward(x) * dy), for each input."""
+    single = not isinstance(inputs, list)
+    xs = [inputs] if single else inputs
+    layer.build((None,) + xs[0].shape[1:] if single else [(None,) + x.shape[1:] for x in xs])
+    y = layer.forward(xs[0] if single else xs, training=False)
+    assert y.shape[1:] == tuple(layer.output_shape[1:])
+    dy = rng.standard_normal(y.shape)
+    got = layer.backward(dy)
+    got = [got] if single else got
+    for x, g in zip(xs, got):
+        num = numerical_gradient(
+            lambda: float(np.sum(layer.forward(xs[0] if single else xs) * dy)), x)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
+    return y
+
+
+def f64(cls, *args, **kwargs):
+    return cls(*args, dtype="float64", **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"max_value": 6.0}, {"negative_slope": 0.1},
+                                    {"max_value": 2.0, "negative_slope": 0.2, "threshold": 0.5}])
+def test_relu_is_keras_definition(rng, kwargs):
+    x = random(rng, (3, 4, 5, 2)) * 4
+    y = layer_gradients_match(f64(layers.ReLU, **kwargs), x, rng)
+    m, a, t = kwargs.get("max_value"), kwargs.get("negative_slope", 0), kwargs.get("threshold",
+                                                                                   0)
+    want = np.where(x < t, a * (x - t), x)
+    if m is not None:
+        want = np.where(x >= m, m, want)
+    np.testing.assert_array_equal(y, want)
+    assert layers.ReLU(**kwargs).get_config()["max_value"] == m
+
+
+def test_leaky_relu_defaults_to_keras_three_slope(rng):
+    x = random(rng, (2, 3, 3, 2))
+    y = layer_gradients_match(f64(layers.LeakyReLU), x, rng)
+    np.testing.assert_array_equal(y, np.where(x >= 0, x, 0.3 * x))
+    with pytest.raises(ValueError, match="negative_slope"):
+        layers.LeakyReLU(-1)
+
+
+@pytest.mark.parametrize("padding,want", [(1, ((1, 1), (1, 1))), ((2, 0), ((2, 2), (0, 0))),
+                                          (((1, 0), (0, 3)), ((1, 0), (0, 3)))])
+def test_zero_padding_2d(rng, padding, want):
+    x = random(rng, (2, 3, 4, 2))
+    layer = f64(layers.ZeroPadding2D, padding)
+    y = layer_gradients_match(layer, x, rng)
+    assert layer.padding == want
+    (t, b), (l, r) = want
+    np.testing.assert_array_equal(y, np.pad(x, ((0, 0), (t, b), (l, r), (0, 0))))
+    with pytest.raises(ValueError, match="padding"):
+        layers.ZeroPadding2D(-1)
+
+
+def test_reshape_permute_identity(rng):
+    x = random(rng, (2, 3, 4, 2))
+    np.testing.assert_array_equal(layer_gradients_match(f64(layers.Reshape, (4, -1)), x, rng),
+                                  x.reshape(2, 4, 6))
+    np.testing.assert_array_equal(layer_gradients_match(f64(layers.Permute, (3, 1, 2)), x, rng),
+                                  x.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(layer_gradients_match(f64(layers.Identity), x, rng), x)
+    with pytest.raises(ValueError, match="cannot take the shape"):
+        layers.Reshape((5, 5)).build((None, 3, 4, 2))
+    with pytest.raises(ValueError, match="permutation"):
+        layers.Permute((1, 1))
+
+
+@pytest.mark.parametrize("cls,fn", [(layers.Subtract, lambda a, b: a - b),
+                                    (layers.Multiply, lambda a, b: a * b),
+                                    (layers.Average, lambda a, b: (a + b) / 2),
+                                    (layers.Maximum, np.maximum), (layers.Minimum, np.minimum)])
+def test_two_input_merges(rng, cls, fn):
+    a, b = random(rng, (2, 3, 3, 4)), random(rng, (2, 3, 3, 4))
+    y = layer_gradients_match(f64(cls), [a, b], rng)
+    np.testing.assert_array_equal(y, fn(a, b))
+
+
+@pytest.mark.parametrize("cls", [layers.Multiply, layers.Average, layers.Maximum,
+                                 layers.Minimum])
+def test_three_input_merges_and_ties(rng, cls):
+    xs = [random(rng, (2, 5)) for _ in range(3)]
+    layer_gradients_match(f64(cls), xs, rng)
+    if cls in (layers.Maximum, layers.Minimum):
+        # ties: the gradient goes to the first input holding the value, as Keras's pairwise
+        # maximum and minimum give it
+        same = np.ones((1, 3))
+        layer = f64(cls)
+        layer.build([(None, 3)] * 2)
+        layer.forward([same, same.copy()])
+        g = layer.backward(np.ones((1, 3)))
+        np.testing.assert_array_equal(g[0], 1)
+        np.testing.assert_array_equal(g[1], 0)
+    with pytest.raises(ValueError, match="exactly 2"):
+        layers.Subtract().build([(None, 3)] * 3)
+
+
+def test_training_noise_is_the_identity_at_inference_and_seeded_in_training(rng):
+    x = random(rng, (4, 5, 5, 8))
+    for cls, kwargs in ((layers.GaussianNoise, {"stddev": 0.5}),
+                        (layers.SpatialDropout2D, {"rate": 0.5})):
+        layer, twin = f64(cls, seed=3, **kwargs), f64(cls, seed=3, **kwargs)
+        layer.build(x.shape)
+        twin.build(x.shape)
+        np.testing.assert_array_equal(layer.forward(x), x)
+        y = layer.forward(x, training=True)
+        np.testing.assert_array_equal(y, twin.forward(x, training=True))
+        assert not np.array_equal(y, x)
+        dy = random(rng, x.shape)
+        g = layer.backward(dy)
+        if cls is layers.SpatialDropout2D:
+            # whole channels, the same for every pixel of an image, kept ones scaled by 2
+            kept = y != 0
+            assert (kept == kept[:, :1, :1]).all() and 0 < kept.mean() < 1
+            np.testing.assert_allclose(y[kept], 2 * x[kept])
+            np.testing.assert_array_equal(g, np.where(kept, 2 * dy, 0))
+        else:
+            assert 0.3 < np.std(y - x) < 0.7
+            np.testing.assert_array_equal(g, dy)
+
+
+def test_a_model_of_the_new_layers_trains_and_goes_through_both_formats(tmp_path, rng):
+    inputs = layers.Input((6, 6, 3))
+    x = layers.ZeroPadding2D(1)(inputs)
+    x = layers.Conv2D(4, 3, activation="gelu")(x)
+    x = layers.ReLU(6.0)(x)
+    gate = layers.Activation("hard_sigmoid")(layers.Conv2D(4, 1)(x))
+    x = layers.Multiply()([x, gate])
+    y = layers.Subtract()([x, layers.LeakyReLU(0.1)(layers.Conv2D(4, 1)(x))])
+    x = layers.Maximum()([x, y])
+    x = layers.Average()([x, layers.Minimum()([x, y])])
+    x = layers.GaussianNoise(0.1)(layers.SpatialDropout2D(0.2)(x))
+    x = layers.Permute((2, 1, 3))(layers.Identity()(x))
+    x = layers.Reshape((-1,))(x)
+    outputs = layers.Dense(2, activation="softmax")(layers.Activation("swish")(x))
+    model = models.Model(inputs, outputs)
+    model.compile("adam", "categorical_crossentropy")
+    data = rng.standard_normal((16, 6, 6, 3)).astype(np.float32)
+    target = np.eye(2)[np.arange(16) % 2]
+    history = model.fit(data, target, epochs=8, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    want = model.predict(data, verbose=0)
+    for name in ("m.keras", "m.fastconv"):
+        model.save(tmp_path / name)
+        np.testing.assert_array_equal(models.load_model(tmp_path / name).predict(
+            data, verbose=0), want)
