@@ -411,14 +411,154 @@ def test_keras_weights_files_both_ways(tmp_path, rng):
         fresh.load_weights(tmp_path / "bad.weights.h5")
 
 
-def test_legacy_hdf5_is_refused_for_now(tmp_path, rng):
+def test_saving_as_legacy_hdf5_is_refused(tmp_path, rng):
     config, variables = two_convs(rng)
     model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
     with pytest.raises(ValueError, match="legacy HDF5"):
         model.save(tmp_path / "m.h5")
-    with h5py.File(tmp_path / "legacy.h5", "w") as f:
-        f.attrs["layer_names"] = [b"conv2d"]
-    with pytest.raises(ValueError, match="legacy"):
-        model.load_weights(tmp_path / "legacy.h5")
-    with pytest.raises(ValueError, match="legacy Keras HDF5 model file"):
-        models.load_model(tmp_path / "legacy.h5")
+    assert not (tmp_path / "m.h5").exists()
+
+
+# -- legacy HDF5: Keras 2 / tf.keras model and weights files ---------------------------------------
+
+@pytest.mark.parametrize("name", ["functional_graph", "augmented_binary"])
+def test_legacy_files_keras_wrote_predict_as_keras_did(name):
+    # the whole model (model.save("x.h5")) and the weights alone, in keras.applications'
+    # layout (layer_names at the root, weight_names per layer), matched by order
+    _, io_ = keras_written(name)
+    with pytest.warns() if name == "functional_graph" else _no_warning():
+        model = models.load_model(os.path.join(DATA, name + ".h5"))
+    outputs = model.predict(io_["x"], verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    for i, got in enumerate(outputs):
+        close_to_keras(got, io_[f"y{i}"])
+    if name == "augmented_binary":
+        assert model.loss.name == "binary_crossentropy" and model._metric_names == ["accuracy"]
+        assert type(model.optimizer).__name__ == "SGD" and model.optimizer.momentum == 0.9
+    fresh = models.load_model(os.path.join(DATA, name + ".keras"), compile=False)
+    for layer in fresh.layers:
+        layer.set_weights([np.zeros_like(w) for w in layer.weights])
+    fresh.load_weights(os.path.join(DATA, name + ".weights-legacy.h5"))
+    outputs = fresh.predict(io_["x"], verbose=0)
+    for i, got in enumerate(outputs if isinstance(outputs, list) else [outputs]):
+        close_to_keras(got, io_[f"y{i}"])
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+
+
+def write_legacy(path, layers_weights, model_config=None, training_config=None,
+                 chunks=1):
+    """A legacy HDF5 file as Keras 2 wrote it: layer_names (split into chunks attributes
+    layer_names0 ... when chunks > 1), weight_names "layer/kernel:0" per layer; with a
+    model_config, a whole-model file (weights under model_weights)."""
+    with h5py.File(path, "w") as f:
+        group = f
+        if model_config is not None:
+            f.attrs["model_config"] = json.dumps(model_config).encode()
+            f.attrs["keras_version"] = b"2.15.0"
+            if training_config is not None:
+                f.attrs["training_config"] = json.dumps(training_config).encode()
+            group = f.create_group("model_weights")
+        names = [n.encode() for n, _ in layers_weights]
+        if chunks == 1:
+            group.attrs["layer_names"] = names
+        else:
+            step = -(-len(names) // chunks)
+            for c in range(chunks):
+                group.attrs[f"layer_names{c}"] = names[c * step:(c + 1) * step]
+        for name, arrays in layers_weights:
+            layer = group.create_group(name)
+            labels = [f"{name}/{w}:0" for w in ("kernel", "bias", "moving_mean",
+                                                 "moving_variance")[:len(arrays)]]
+            layer.attrs["weight_names"] = [l.encode() for l in labels]
+            for label, a in zip(labels, arrays):
+                layer.create_dataset(label, data=a)
+    return path
+
+
+def keras2_functional():
+    """A Keras 2 functional config: inbound_nodes as [[layer, node, tensor, kwargs]], a
+    LeakyReLU with alpha, outputs in a list even for one."""
+    def layer(cls, name, inbound, **config):
+        return {"class_name": cls, "name": name, "inbound_nodes": [
+            [[n, 0, 0, {}] for n in inbound]] if inbound else [],
+                "config": dict(config, name=name, trainable=True, dtype="float32")}
+    return {"class_name": "Functional", "config": {"name": "model", "layers": [
+        {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
+         "config": {"batch_input_shape": [None, 5, 5, 2], "dtype": "float32",
+                    "sparse": False, "ragged": False, "name": "input_1"}},
+        layer("Conv2D", "conv", ["input_1"], filters=2, kernel_size=[3, 3], strides=[1, 1],
+              padding="same", data_format="channels_last", dilation_rate=[1, 1], groups=1,
+              activation="linear", use_bias=True),
+        layer("LeakyReLU", "leaky", ["conv"], alpha=0.2),
+        layer("Add", "add", ["leaky", "input_1"]),
+        layer("Flatten", "flat", ["add"], data_format="channels_last"),
+        layer("Dense", "out", ["flat"], units=1, activation="sigmoid", use_bias=True)],
+        "input_layers": [["input_1", 0, 0]], "output_layers": [["out", 0, 0]]}}
+
+
+def test_a_keras2_model_file_with_its_own_config_forms(tmp_path, rng):
+    k, b = rng.standard_normal((3, 3, 2, 2)), rng.standard_normal(2)
+    dk, db = rng.standard_normal((50, 1)), rng.standard_normal(1)
+    training = {"loss": "binary_crossentropy", "metrics": [["accuracy"]],
+                "optimizer_config": {"class_name": "RMSprop", "config": {
+                    "name": "RMSprop", "learning_rate": 0.002, "decay": 0.0, "rho": 0.9,
+                    "momentum": 0.0, "epsilon": 1e-07, "centered": False,
+                    "jit_compile": False, "is_legacy_optimizer": False}}}
+    path = write_legacy(tmp_path / "m.h5", [("conv", [k, b]), ("out", [dk, db])],
+                        keras2_functional(), training)
+    model = models.load_model(path)
+    assert model.loss.name == "binary_crossentropy"
+    assert model.optimizer.learning_rate == 0.002
+    x = rng.standard_normal((3, 5, 5, 2)).astype(np.float32)
+    from fastconv import conv2d
+    z = conv2d(x.astype(np.float64), k, b, padding="same")
+    z = np.where(z >= 0, z, 0.2 * z) + x
+    want = 1 / (1 + np.exp(-(z.reshape(3, -1) @ dk + db)))
+    got = model.predict(x, verbose=0)
+    assert got.shape == (3, 1)                 # one output, not a list of one
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_legacy_weights_by_order_by_name_and_mismatches(tmp_path, rng):
+    config, variables = two_convs(rng)
+    model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))
+    k1, b1 = rng.standard_normal((3, 3, 2, 3)), rng.standard_normal(3)
+    k2, b2 = rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
+    # by order: the file's names need not be the model's; layer_names split in chunks
+    path = write_legacy(tmp_path / "w.h5", [("block1_conv", [k1, b1]), ("pool", []),
+                                            ("block2_conv", [k2, b2])], chunks=2)
+    model.load_weights(path)
+    for got, want in zip(model.get_weights(), [k1, b1, k2, b2]):
+        np.testing.assert_allclose(got, want.astype(np.float32))
+    # by name: only the layers the file has (here the second)
+    before = model.get_weights()
+    named = write_legacy(tmp_path / "n.h5", [("first_by_name", [k2 * 2, b2 * 2]),
+                                             ("elsewhere", [k1, b1])])
+    model.load_weights(named, by_name=True)
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])
+    np.testing.assert_allclose(model.get_weights()[2], (k2 * 2).astype(np.float32))
+    # a count or a shape that does not fit: refused, naming the file, unless skipped
+    write_legacy(tmp_path / "one.h5", [("a", [k1, b1])])
+    with pytest.raises(ValueError, match=r"load_weights: .*one.h5: it holds weights for 1 "
+                                         r"layers \(a\), the model has 2"):
+        model.load_weights(tmp_path / "one.h5")
+    wrong = write_legacy(tmp_path / "wrong.h5", [("a", [k2, b2]), ("b", [k2, b2])])
+    with pytest.raises(ValueError, match=r"wrong.h5: a/a/kernel:0 has shape \(3, 3, 3, 4\)"):
+        model.load_weights(wrong)
+    before = model.get_weights()
+    model.load_weights(wrong, skip_mismatch=True)          # the first stays, the second fits
+    np.testing.assert_array_equal(model.get_weights()[0], before[0])
+    np.testing.assert_allclose(model.get_weights()[2], k2.astype(np.float32))
+    # a weights-only file given to load_model says what to do
+    with pytest.raises(ValueError, match="weights only .* load_weights"):
+        models.load_model(path)

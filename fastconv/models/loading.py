@@ -1,5 +1,6 @@
 """load_model: a whole model back from a file: fastconv's own model format, or a Keras 3
 ``.keras`` file (told apart by what the file holds, not by its name)."""
+import contextlib
 import io
 import os
 import warnings
@@ -8,7 +9,7 @@ import zipfile
 import numpy as np
 
 from .. import _rng, losses, optimizers, saving
-from ..saving import keras_config, keras_v3
+from ..saving import keras_config, keras_v3, legacy_h5
 from ..saving.native import _DAMAGED
 from .functional import Model
 from .sequential import Sequential
@@ -21,7 +22,8 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
     weights and, with compile=True, its optimizer (with its state), loss and metrics, ready
     to resume training.
 
-    A Keras 3 ``.keras`` file loads too (``pip install "fastconv[keras]"`` for h5py): every
+    A Keras 3 ``.keras`` file, or a legacy HDF5 one (``model.save("x.h5")`` of Keras 2,
+    tf.keras or Keras 3), loads too (``pip install "fastconv[keras]"`` for h5py): every
     layer in it must be one fastconv has (ValueError listing those it lacks, before any weight
     is read; a Lambda layer or another package's class is refused, never run), and its
     weights are matched by Keras's own layout; with compile=True its loss, metrics and
@@ -39,8 +41,7 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
     with open(path, "rb") as f:
         content = f.read()
     if content.startswith(keras_v3._HDF5_SIGNATURE):
-        raise ValueError(f"load_model: {path} is a legacy Keras HDF5 model file, which "
-                         f"fastconv does not read yet; save it from Keras as .keras")
+        return _load_legacy(path, content, compile)
     if _is_keras_archive(content):
         return _load_keras(path, content, compile, restore_random_state)
     with saving.ModelFile(path, content) as f:
@@ -109,33 +110,38 @@ def _load_keras(path, content, compile, restore_random_state):
     """A Keras 3 .keras file's model: its config translated to fastconv's, its weights by
     Keras's layout, its compile settings where fastconv has them, and, from a file fastconv
     wrote, its random generators."""
+    with _refused(path, "Keras model file"), keras_v3.KerasArchive(content) as archive:
+        kind, config, paths = keras_config.from_keras(archive.config)
+        with _rng.isolated():
+            model = _MODEL_CLASSES[kind].from_config(config)
+        if not model.built:
+            raise ValueError("the model has no input shape")
+        store = archive.weights(model._weights_budget())
+        for layer in model.layers:
+            try:
+                values = store.read_layer(paths.get(layer.name),
+                                          [w.shape for w in layer.weights])
+            except ValueError as e:
+                raise ValueError(f"layer {layer.name!r}: {e}") from None
+            layer.set_weights(values)
+        compile_config = archive.config.get("compile_config")
+        if compile and compile_config:
+            _compile_as_keras(model, compile_config, store, paths, path)
+        _restore_generators(model, archive.extra, restore_random_state)
+    return model
+
+
+@contextlib.contextmanager
+def _refused(path, what):
+    """Every failure to read a file, as a ValueError naming it (an ImportError for a missing
+    h5py goes through)."""
     try:
-        with keras_v3.KerasArchive(content) as archive:
-            kind, config, paths = keras_config.from_keras(archive.config)
-            with _rng.isolated():
-                model = _MODEL_CLASSES[kind].from_config(config)
-            if not model.built:
-                raise ValueError("the model has no input shape")
-            # the weights, an optimizer's two slots per weight and HDF5's own bookkeeping
-            nbytes = sum(w.nbytes for layer in model.layers for w in layer.weights)
-            store = archive.weights(3 * nbytes + (64 << 10) * (len(model.layers) + 16))
-            for layer in model.layers:
-                try:
-                    values = store.read_layer(paths.get(layer.name),
-                                              [w.shape for w in layer.weights])
-                except ValueError as e:
-                    raise ValueError(f"layer {layer.name!r}: {e}") from None
-                layer.set_weights(values)
-            compile_config = archive.config.get("compile_config")
-            if compile and compile_config:
-                _compile_as_keras(model, compile_config, store, paths, path)
-            _restore_generators(model, archive.extra, restore_random_state)
+        yield
     except ValueError as e:
         raise ValueError(f"load_model: {path}: {e}") from None
     except _DAMAGED + (AttributeError, RecursionError) as e:
-        raise ValueError(f"load_model: {path} is not a complete Keras model file "
+        raise ValueError(f"load_model: {path} is not a complete {what} "
                          f"({type(e).__name__}: {e})") from None
-    return model
 
 
 def _restore_generators(model, extra, restore_random_state):
@@ -152,6 +158,47 @@ def _restore_generators(model, extra, restore_random_state):
             layer._generator.bit_generator.state = state
     if restore_random_state:
         _rng.set_state(extra["random_state"])
+
+
+def _load_legacy(path, content, compile):
+    """A legacy HDF5 model file's model: model_config translated as a .keras file's config
+    is, the weights matched by layer name, and the compile settings from training_config
+    (the optimizer's state, kept in Keras 2's own layout, is not restored)."""
+    with _refused(path, "Keras HDF5 model file"), legacy_h5.LegacyFile(content) as f:
+        if f.model_config is None:
+            raise ValueError("it holds weights only (no model_config): build the model, "
+                             "then call its load_weights")
+        kind, config, paths = keras_config.from_keras(f.model_config, legacy=True)
+        with _rng.isolated():
+            model = _MODEL_CLASSES[kind].from_config(config)
+        if not model.built:
+            raise ValueError("the model has no input shape")
+        for layer, arrays in legacy_h5.layer_weights(f, model.layers, by_name=True):
+            layer.set_weights(arrays)
+        missing = [l.name for l in model.layers if l.weights and
+                   l.name not in f.layer_names]
+        if missing:
+            raise ValueError(f"no weights for layers {missing}")
+        training = f.training_config
+        if compile and training:
+            try:
+                optimizer, loss, metrics = keras_config.compile_from_keras(
+                    {"optimizer": training.get("optimizer_config"),
+                     "loss": training.get("loss"), "metrics": _flat(training.get("metrics")),
+                     "loss_weights": training.get("loss_weights"),
+                     "weighted_metrics": training.get("weighted_metrics") or None})
+                model.compile(optimizers.get(optimizer), losses.get(loss), metrics)
+            except keras_config.NotRestorable as e:
+                warnings.warn(f"load_model: {path}: the model is not compiled: fastconv has "
+                              f"no {e}", RuntimeWarning, stacklevel=3)
+    return model
+
+
+def _flat(metrics):
+    """Keras 2's metrics (a list, or a list per output) as one list."""
+    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
+        return metrics[0]
+    return metrics
 
 
 def _compile_as_keras(model, compile_config, store, paths, path):

@@ -11,7 +11,8 @@ import warnings
 import numpy as np
 
 from .. import _rng, losses, metrics as metrics_module, optimizers, saving
-from ..saving import keras_config, keras_v3
+from ..saving import keras_config, keras_v3, legacy_h5
+from ..saving.native import _DAMAGED
 from .._progress import Progbar
 from .._version import __version__
 from ..callbacks import Callback, History
@@ -555,30 +556,50 @@ class Trainer:
             return
         saving.save_weights(path, self._architecture(), self.get_weights())
 
-    def load_weights(self, filepath):
-        """Read weights written by save_weights, or by Keras's ``save_weights`` (a Keras 3
-        ``.weights.h5`` file, matched by Keras's layout). Refuses, with ValueError, a file
-        that is truncated or not a weights file, and one made for other layers or shapes."""
+    def load_weights(self, filepath, skip_mismatch=False, by_name=False):
+        """Read weights written by save_weights, or by Keras: a Keras 3 ``.weights.h5`` file
+        (matched by Keras's layout), or a legacy HDF5 weights file (Keras 2's
+        ``save_weights("x.h5")``, keras.applications' published weights), matched as Keras
+        matches them: by order of the layers with weights, or with by_name=True by layer name
+        (layers the file lacks keep their weights); skip_mismatch=True leaves a layer whose
+        weights do not fit as it is. Refuses, with ValueError naming the file, a file that is
+        truncated or not a weights file, and one made for other layers or shapes."""
         self._require_built("load_weights")
         path = os.fspath(filepath)
         if keras_v3.is_hdf5(path):
-            paths = self._keras_paths()
-            with keras_v3.weights_file(path, self._weights_budget()) as store:
+            with keras_v3.weights_file(path, self._weights_budget(legacy=True)) as store:
                 try:
-                    arrays = [store.read_layer(paths[l.name], [w.shape for w in l.weights])
-                              for l in self.layers]
+                    if store.is_legacy():
+                        with legacy_h5.LegacyFile(store.data) as legacy:
+                            pairs = legacy_h5.layer_weights(
+                                legacy, self._keras_layers(), by_name, skip_mismatch)
+                    else:
+                        paths = self._keras_paths()
+                        pairs = [(l, store.read_layer(paths[l.name],
+                                                      [w.shape for w in l.weights]))
+                                 for l in self.layers]
                 except ValueError as e:
                     raise ValueError(f"load_weights: {path}: {e}") from None
-            for layer, values in zip(self.layers, arrays):
+                except _DAMAGED as e:
+                    raise ValueError(f"load_weights: {path} is not a complete weights file "
+                                     f"({type(e).__name__}: {e})") from None
+            for layer, values in pairs:
                 layer.set_weights(values)
             return
         self.set_weights(saving.load_weights(path, self._architecture()))
 
-    def _weights_budget(self):
+    def _weights_budget(self, legacy=False):
         """Bytes a Keras weights store for this model may take: the weights, an optimizer's
-        two slots per weight, and HDF5's own bookkeeping."""
+        two slots per weight, and HDF5's own bookkeeping. A legacy file may hold weights in
+        float64 and layers this model lacks (by_name), so it may take more."""
         nbytes = sum(w.nbytes for layer in self.layers for w in layer.weights)
-        return 3 * nbytes + (64 << 10) * (len(self.layers) + 16)
+        return (6 if legacy else 3) * nbytes + (64 << 10) * (len(self.layers) + 16)
+
+    def _keras_layers(self):
+        """The layers in Keras's model.layers order."""
+        _, order = self._keras_config()
+        by_name = {l.name: l for l in self.layers}
+        return [by_name[n] for n in order]
 
     def _keras_config(self):
         """(Keras's config of this model, the layer names in Keras's model.layers order)."""

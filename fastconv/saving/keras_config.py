@@ -84,6 +84,10 @@ _LAYERS = {
     "SpatialDropout2D": (("rate", "seed"), dict(_CHANNELS_LAST, noise_shape=(None,)), set()),
 }
 MERGES = {"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"}
+# Keras 2's names for what Keras 3 renamed, and what its configs carry that changes nothing
+# here (the input shape is read from the first layer before this)
+_RENAMED = {("LeakyReLU", "alpha"): "negative_slope"}
+_LEGACY_IGNORED = {"batch_input_shape", "input_dim", "autocast"}
 _ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax", "relu6", "silu", "swish",
                 "gelu", "hard_sigmoid", "hard_silu", "hard_swish", "elu", "selu", "softplus",
                 "exponential")
@@ -180,7 +184,8 @@ def layer_config(entry, where, problems, regularized):
     if not isinstance(out["name"], str) or not out["name"]:
         problems.add(where, "a layer without a name")
     for key, value in config.items():
-        if key in ("name", "trainable", "dtype"):
+        key = _RENAMED.get((name, key), key)
+        if key in ("name", "trainable", "dtype") or key in _LEGACY_IGNORED:
             continue
         if key in keep:
             out[key] = _activation(value, where, problems) if key == "activation" else value
@@ -222,7 +227,7 @@ def _input_layer(entry, where, problems):
             "dtype": _dtype_name(config.get("dtype"), where, problems)}
 
 
-def from_keras(model):
+def from_keras(model, legacy=False):
     """(kind, config) for ``Sequential.from_config`` (kind "Sequential") or
     ``Model.from_config`` (kind "Model"), and the Keras weight paths: for each fastconv layer
     name, the group ``layers/<snake_case class>[_N]`` Keras keeps its variables in (by the
@@ -241,7 +246,7 @@ def from_keras(model):
     if kind == "Sequential":
         result = _sequential(config, model, problems, regularized)
     else:
-        result = _functional(config, problems, regularized)
+        result = _functional(config, problems, regularized, legacy)
     problems.raise_any()
     if regularized:
         warnings.warn(f"the regularizers of {', '.join(regularized)} are not applied in "
@@ -277,6 +282,9 @@ def _sequential(config, model, problems, regularized):
         entries = entries[1:]
         if first is not None:
             input_shape = [None] + first["shape"]
+    elif entries and isinstance(entries[0], dict) and isinstance(entries[0].get("config"), dict) \
+            and isinstance(entries[0]["config"].get("batch_input_shape"), list):
+        input_shape = [None] + _shape(entries[0]["config"]["batch_input_shape"])   # Keras 2
     elif isinstance(config.get("build_input_shape"), list):
         input_shape = [None] + _shape(config["build_input_shape"])
     elif isinstance(model.get("build_config"), dict) and \
@@ -324,6 +332,16 @@ def _inbound(entry, where):
         raise ValueError(f"{where}: called {count} times; fastconv runs layers called once "
                          f"(shared layers are not supported)")
     node = nodes[0]
+    if isinstance(node, list):                  # Keras 2: [[layer, node, tensor, kwargs], ...]
+        names = []
+        for item in node:
+            if not (isinstance(item, list) and len(item) in (3, 4) and isinstance(item[0], str)
+                    and item[1:3] == [0, 0]):
+                raise ValueError(f"{where}: a damaged or shared-layer input {item!r:.200}")
+            if len(item) == 4 and item[3] and any(v is not None for v in item[3].values()):
+                raise ValueError(f"{where}: a call with arguments {item[3]!r:.200}")
+            names.append(item[0])
+        return names, None
     if not isinstance(node, dict) or not isinstance(node.get("args"), list) or \
             len(node["args"]) != 1:
         raise ValueError(f"{where}: a call that is not one input (or one list of inputs)")
@@ -347,7 +365,7 @@ def _endpoints(value, what):
     raise ValueError(f"the model's {what} {value!r:.200} are damaged")
 
 
-def _functional(config, problems, regularized):
+def _functional(config, problems, regularized, legacy=False):
     entries = config["layers"]
     layers = []
     for i, entry in enumerate(entries):
@@ -365,7 +383,7 @@ def _functional(config, problems, regularized):
         except ValueError as e:
             problems.add(where, str(e).split(": ", 1)[-1])
             continue
-        if as_list != (made["class_name"] in MERGES):
+        if as_list is not None and as_list != (made["class_name"] in MERGES):
             problems.add(where, "inputs given as a list to a layer that takes one, or the "
                                 "other way round")
         made["inbound"] = inbound
@@ -374,6 +392,8 @@ def _functional(config, problems, regularized):
         return None
     inputs, _ = _endpoints(config.get("input_layers"), "input layers")
     outputs, single = _endpoints(config.get("output_layers"), "output layers")
+    if legacy and len(outputs) == 1:
+        single = True
     layers = _run_order(layers, problems)
     if layers is None:
         return None
@@ -435,14 +455,16 @@ _METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accur
 # change nothing
 _OPTIMIZER_OFF = {"weight_decay": (None, 0, 0.0), "clipnorm": (None,), "clipvalue": (None,),
                   "global_clipnorm": (None,), "use_ema": (False,),
-                  "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,)}
+                  "loss_scale_factor": (None,), "gradient_accumulation_steps": (None,),
+                  "decay": (0, 0.0)}
 _OPTIMIZERS = {
     "SGD": ("sgd", ("learning_rate", "momentum", "nesterov"), {}),
     "RMSprop": ("rmsprop", ("learning_rate", "rho", "epsilon"),
                 {"momentum": (0, 0.0), "centered": (False,)}),
     "Adam": ("adam", ("learning_rate", "beta_1", "beta_2", "epsilon"), {"amsgrad": (False,)}),
 }
-_OPTIMIZER_IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency"}
+_OPTIMIZER_IGNORED = {"name", "ema_momentum", "ema_overwrite_frequency", "jit_compile",
+                      "is_legacy_optimizer"}
 
 
 class NotRestorable(Exception):

@@ -84,9 +84,7 @@ class weights_file:
                              f"({self.budget} bytes)")
         try:
             self.store = H5Store(data)
-            if "layers" not in self.store._file and "layer_names" in self.store._file.attrs:
-                raise ValueError("a legacy (Keras 2) HDF5 weights file, which fastconv does "
-                                 "not read yet")
+            self.store.data = data
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
         except _DAMAGED as e:
@@ -170,6 +168,22 @@ class KerasArchive:
         self.close()
 
 
+def read_dataset(where, dataset, shape, integer=False):
+    """A dataset's values, after checking it is one, floating (or integer), of this shape."""
+    if not isinstance(dataset, h5py().Dataset):
+        raise ValueError(f"{where} is not a dataset")
+    if dataset.dtype.kind not in ("iu" if integer else "f") or dataset.dtype.itemsize > 8:
+        raise ValueError(f"{where} has dtype {dataset.dtype}, where a "
+                         f"{'integer' if integer else 'floating'} array is expected")
+    if tuple(dataset.shape) != tuple(shape):
+        raise ValueError(f"{where} has shape {tuple(dataset.shape)}, where the model's "
+                         f"variable has {tuple(shape)}")
+    try:
+        return dataset[()]
+    except _DAMAGED as e:
+        raise ValueError(f"{where} cannot be read ({type(e).__name__}: {e})") from None
+
+
 class H5Store:
     """Variables in an HDF5 file laid out as Keras 3 lays them out: ``vars(path)`` lists the
     datasets of ``<path>/vars`` in order, ``read(path, i, shape)`` reads one after checking
@@ -204,21 +218,13 @@ class H5Store:
         key = str(i)
         if group is None or key not in group:
             raise ValueError(f"{path}/vars/{key} is missing")
-        dataset = group[key]
-        if not isinstance(dataset, h5py().Dataset):
-            raise ValueError(f"{path}/vars/{key} is not a dataset")
-        kinds = "iu" if integer else "f"
-        if dataset.dtype.kind not in kinds or dataset.dtype.itemsize > 8:
-            raise ValueError(f"{path}/vars/{key} has dtype {dataset.dtype}, where a "
-                             f"{'integer' if integer else 'floating'} array is expected")
-        if tuple(dataset.shape) != tuple(shape):
-            raise ValueError(f"{path}/vars/{key} has shape {tuple(dataset.shape)}, where the "
-                             f"model's variable has {tuple(shape)}")
-        try:
-            return dataset[()]
-        except _DAMAGED as e:
-            raise ValueError(f"{path}/vars/{key} cannot be read ({type(e).__name__}: "
-                             f"{e})") from None
+        return read_dataset(f"{path}/vars/{key}", group[key], shape, integer)
+
+    def is_legacy(self):
+        """Whether this is a legacy (Keras 2 layout) weights file rather than Keras 3's."""
+        f = self._file
+        return "layers" not in f and ("layer_names" in f.attrs or "layer_names0" in f.attrs
+                                      or "model_weights" in f)
 
     def read_layer(self, path, shapes):
         """The floating arrays of these shapes in ``<path>/vars``, which must hold as many."""

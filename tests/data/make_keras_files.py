@@ -5,8 +5,9 @@ them, so that the tests can check fastconv's reader without TensorFlow.
     KERAS_BACKEND=torch python tests/data/make_keras_files.py tests/data
 
 Each model is trained a step or two (so that the optimizer has state and BatchNormalization
-moving statistics) and saved as NAME.keras; NAME.npz holds the inputs ``x`` and Keras's
-``predict(x)`` (``y0``, ``y1`` ... for several outputs). The files written by the last run:
+moving statistics) and saved as NAME.keras (two also in the legacy HDF5 formats, see LEGACY);
+NAME.npz holds the inputs ``x`` and Keras's ``predict(x)`` (``y0``, ``y1`` ... for several
+outputs). The files written by the last run:
 Keras 3.15.1 on its torch backend (torch 2.13.0, CPU).
 """
 import os
@@ -93,6 +94,21 @@ def resumed(folder, rng):
         print(name, os.path.getsize(os.path.join(folder, name + ".keras")), "bytes")
 
 
+# Also in Keras's legacy HDF5 format: the whole model (NAME.h5, model.save's legacy format,
+# which Keras 3 still writes) and its weights alone in the layout keras.applications'
+# published weight files have (NAME.weights-legacy.h5: layer_names at the root, weight_names
+# per layer; Keras's own legacy writer).
+LEGACY = ("functional_graph", "augmented_binary")
+
+
+def legacy(model, stem):
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+    model.save(stem + ".h5")
+    with h5py.File(stem + ".weights-legacy.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
 def main(folder):
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
@@ -109,6 +125,8 @@ def main(folder):
         np.savez(os.path.join(folder, name + ".npz"), x=x,
                  **{f"y{i}": out for i, out in enumerate(y)})
         print(name, os.path.getsize(os.path.join(folder, name + ".keras")), "bytes")
+        if name in LEGACY:
+            legacy(model, os.path.join(folder, name))
     resumed(folder, rng)
 
 
