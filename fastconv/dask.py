@@ -384,7 +384,8 @@ def predict(model, x, batch_size=None, *, threads_per_task=1):
 
 # the layers apply runs tile by tile: windows (by kind) and pointwise layers, whose outputs
 # at a pixel depend on that pixel alone
-_POINTWISE = ("Activation", "Dropout", "BatchNormalization", "Rescaling")
+_POINTWISE = ("Activation", "Dropout", "BatchNormalization", "Rescaling", "ReLU", "LeakyReLU",
+              "Identity", "GaussianNoise", "SpatialDropout2D")
 
 
 def _stack(model, fn):
@@ -503,7 +504,8 @@ def apply(model, x, *, threads_per_task=1, recompute_halos=None):
     array equal to ``model.predict(x.compute())``.
 
     model is a chain of Conv2D, MaxPooling2D and pointwise layers (Activation, Dropout,
-    BatchNormalization, Rescaling), built for inputs of x's size or of any size (an input
+    BatchNormalization, Rescaling, ReLU, LeakyReLU, Identity, GaussianNoise,
+    SpatialDropout2D), built for inputs of x's size or of any size (an input
     shape of (None, None, channels)). x is NHWC, chunked in any way along batch, height and
     width (channels joined into one chunk); each output tile reads the input tile that the
     stack's receptive field needs, overlaps included, and runs every layer on it, so no

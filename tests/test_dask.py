@@ -222,6 +222,17 @@ def test_apply_equals_the_stack_on_the_whole_image(client, rng, monkeypatch, til
         np.testing.assert_array_equal(got, want)
 
 
+def test_apply_takes_the_other_pointwise_layers(rng):
+    # identities at inference (noise, spatial dropout) and element-wise activations
+    model = models.Sequential([
+        layers.Conv2D(6, 3, padding="same", input_shape=(None, None, 2)), layers.ReLU(6.0),
+        layers.GaussianNoise(0.5), layers.Conv2D(4, 3, strides=2), layers.LeakyReLU(0.1),
+        layers.SpatialDropout2D(0.5), layers.Identity(), layers.Activation("gelu")])
+    img = rng.standard_normal((2, 23, 19, 2)).astype(np.float32)
+    got = fd.apply(model, da.from_array(img, chunks=(1, 7, 9, 2))).compute(scheduler="sync")
+    np.testing.assert_array_equal(got, model.predict(img, verbose=0))
+
+
 def test_apply_on_uint8_pixels_casts_as_predict_does(client, rng):
     model = models.Sequential([layers.Rescaling(1 / 255, input_shape=(None, None, 3)),
                                layers.Conv2D(8, 5, activation="relu"),
