@@ -192,6 +192,17 @@ def test_what_fastconv_cannot_run_is_refused_by_name(tmp_path, rng, what, layer,
         models.load_model(path)
 
 
+def test_a_model_nested_as_a_layer_is_refused_by_name_for_now(tmp_path, rng):
+    # (the pretrained-networks issue makes models usable as layers)
+    config, variables = two_convs(rng)
+    inner = sequential(conv("inner_conv", 2), shape=(6, 6, 4))
+    inner["config"]["name"] = "augmentation"
+    config["config"]["layers"].append(inner)
+    path = write_keras(tmp_path / "m.keras", config, variables)
+    with pytest.raises(ValueError, match="a nested Sequential model as a layer"):
+        models.load_model(path)
+
+
 def test_every_problem_is_listed_at_once_before_any_weight_is_read(tmp_path, rng):
     config, _ = two_convs(rng)
     config["config"]["layers"][1]["config"]["dilation_rate"] = [2, 2]
