@@ -1,1 +1,2 @@
-"""Runnable examples: ``python -m fastconv.examples.mnist`` (also ``fastconv train-mnist``)."""
+"""The programs the ``fastconv`` command runs: ``fastconv train-mnist`` (mnist), ``fastconv
+train-images`` and ``fastconv draw-images`` (images, drawn_images, pictures)."""
