@@ -19,11 +19,9 @@ would not add the penalty.
 import re
 import warnings
 
-# Keras's own sort of a class name into a weights path: Conv2D -> conv2d, MaxPooling2D ->
-# max_pooling2d, BatchNormalization -> batch_normalization.
-
-
 def snake_case(name):
+    """A class name as Keras writes it in a weights path: Conv2D -> conv2d, MaxPooling2D ->
+    max_pooling2d, BatchNormalization -> batch_normalization."""
     name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
