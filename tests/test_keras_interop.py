@@ -14,7 +14,9 @@ if os.environ.get("FASTCONV_KERAS_STAGE"):
 else:
     keras = pytest.importorskip("keras")
 
+import fastconv  # noqa: E402
 from fastconv import layers as fl, models as fm  # noqa: E402
+from _helpers import winograd_calls  # noqa: E402
 
 RTOL = 1e-4          # of the output's largest magnitude, float32 (Winograd paths included)
 
@@ -37,7 +39,7 @@ def keras_models():
         L.Conv2D(32, (2, 3), strides=(1, 2), use_bias=False),
         L.AveragePooling2D(3, strides=2, padding="same"), L.Flatten(), L.Dropout(0.4),
         L.Dense(16, activation="sigmoid"), L.Dense(5, activation="softmax")])
-    inputs = keras.Input((16, 16, 8))
+    inputs = keras.Input((16, 16, 16))
     a = L.Conv2D(32, 3, padding="same", activation="relu")(inputs)     # Winograd-sized
     b = L.Conv2D(32, 1)(inputs)
     x = L.Add()([a, b])
@@ -77,10 +79,21 @@ def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
         model.fit(x, np.eye(5)[np.arange(6) % 5], epochs=2, verbose=0)
     model.save(tmp_path / "k.keras")
     want = model.predict(x, verbose=0)
-    got = fm.load_model(tmp_path / "k.keras").predict(x, verbose=0)
-    for g, w in zip(got if isinstance(got, list) else [got],
-                    want if isinstance(want, list) else [want]):
-        close(g, w, name)
+    want = want if isinstance(want, list) else [want]
+    loaded = fm.load_model(tmp_path / "k.keras")
+    # as fastconv chooses, then with every 3x3 stride-1 convolution on each Winograd tile
+    for tile in (None, 2, 4):
+        with pytest.MonkeyPatch.context() as patched:
+            if tile:
+                patched.setattr(fastconv._api, "_winograd_shape_pays",
+                                lambda kh, kw, sh, sw, *rest, t=tile:
+                                t if (kh, kw, sh, sw) == (3, 3, 1, 1) else 0)
+            calls = winograd_calls(patched)
+            got = loaded.predict(x, verbose=0)
+        if name == "graph":
+            assert ("forward", True, tile or 4) in calls, calls
+        for g, w in zip(got if isinstance(got, list) else [got], want):
+            close(g, w, f"{name}, Winograd tile {tile}")
 
 
 def fastconv_models():
