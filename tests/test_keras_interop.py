@@ -126,9 +126,11 @@ def fastconv_models():
 def steady_models():
     """fastconv models whose training draws nothing at random (no dropout, no
     augmentation), so that a step in Keras and a step in fastconv can be compared."""
+    # (no bias before the BatchNormalization and no ReLU between: a gradient that is zero
+    # but for rounding, scaled up by Adam's normalised step, would compare two roundings)
     yield "sequential", fm.Sequential([
-        fl.Input((10, 10, 3)), fl.Rescaling(1 / 255), fl.Conv2D(8, 3, activation="relu"),
-        fl.BatchNormalization(), fl.MaxPooling2D(), fl.Flatten(),
+        fl.Input((10, 10, 3)), fl.Rescaling(1 / 255), fl.Conv2D(8, 3, use_bias=False),
+        fl.BatchNormalization(), fl.Activation("relu"), fl.MaxPooling2D(), fl.Flatten(),
         fl.Dense(3, activation="softmax")])
     inputs = fl.Input((8, 8, 16))
     a = fl.Conv2D(16, 3, padding="same", activation="relu")(inputs)
@@ -149,6 +151,8 @@ def data_for(model, name):
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 @pytest.mark.parametrize("name", ["sequential", "functional", "modern"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
+    from fastconv import utils
+    utils.set_random_seed(2)
     model = dict(fastconv_models())[name]
     x, y, loss = data_for(model, name)
     model.compile(optimizer, loss, metrics=["accuracy"])
@@ -166,7 +170,8 @@ def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, o
 @pytest.mark.parametrize("name", ["sequential", "functional"])
 def test_a_step_in_keras_after_loading_equals_the_step_in_fastconv(tmp_path, name, optimizer):
     # the optimizer's step count, learning rate and slots came across in Keras's order
-    from fastconv import optimizers
+    from fastconv import optimizers, utils
+    utils.set_random_seed(3)
     model = dict(steady_models())[name]
     x, y, loss = data_for(model, name)
     opt = {"rmsprop": lambda: optimizers.RMSprop(0.01), "adam": lambda: optimizers.Adam(
