@@ -53,9 +53,12 @@ def test_training_resumes_from_a_keras_file_as_keras_resumes_it(name):
     model.train_on_batch(io_["x"], io_["y"])
     weights = model.get_weights()
     assert len(weights) == len([k for k in io_.files if k.startswith("w")])
+    # to 1e-5 of the model's largest weight: a slot out of place moves a weight by about the
+    # learning rate (1e-2); float32 rounding, amplified where a gradient is near zero (the
+    # conv's bias before the BatchNormalization), by 1e-7 of it
+    largest = max(np.abs(io_[f"w{i}"]).max() for i in range(len(weights)))
     for i, got in enumerate(weights):
-        want = io_[f"w{i}"]
-        assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max(), f"weight {i}"
+        assert np.abs(got - io_[f"w{i}"]).max() <= 1e-5 * largest, f"weight {i}"
 
 
 def test_a_functional_file_with_two_outputs_predicts_as_keras_did():
