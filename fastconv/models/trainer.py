@@ -572,7 +572,7 @@ class Trainer:
                     if store.is_legacy():
                         with legacy_h5.LegacyFile(store.data) as legacy:
                             pairs = legacy_h5.layer_weights(
-                                legacy, self._keras_layers(), by_name, skip_mismatch)
+                                legacy, self._keras_config()[1], by_name, skip_mismatch)
                     else:
                         paths = self._keras_paths()
                         pairs = [(l, store.read_layer(paths[l.name],
@@ -595,23 +595,21 @@ class Trainer:
         nbytes = sum(w.nbytes for layer in self.layers for w in layer.weights)
         return (6 if legacy else 3) * nbytes + (64 << 10) * (len(self.layers) + 16)
 
-    def _keras_layers(self):
-        """The layers in Keras's model.layers order."""
-        _, order = self._keras_config()
-        by_name = {l.name: l for l in self.layers}
-        return [by_name[n] for n in order]
 
     def _keras_config(self):
-        """(Keras's config of this model, the layer names in Keras's model.layers order)."""
+        """(Keras's config of this model, its layers in Keras's model.layers order, layer name ->
+        the group Keras keeps that layer's variables in)."""
         kind = "Sequential" if type(self).__name__ == "Sequential" else "Model"
         shapes = {l.name: (l.input_shape, l.output_shape) for l in self.layers}
-        return keras_config.to_keras(kind, self.get_config(), shapes)
+        config, order = keras_config.to_keras(kind, self.get_config(), shapes)
+        by_name = {l.name: l for l in self.layers}
+        layers = [by_name[n] for n in order]
+        paths = keras_config.weight_paths([(type(l).__name__, l.name) for l in layers])
+        return config, layers, paths
 
     def _keras_paths(self):
         """layer name -> the group Keras keeps its variables in."""
-        config, order = self._keras_config()
-        by_name = {l.name: l for l in self.layers}
-        return keras_config.weight_paths([(type(by_name[n]).__name__, n) for n in order])
+        return self._keras_config()[2]
 
     # -- whole-model files -------------------------------------------------------------------
     def _trainable_params(self):
@@ -674,10 +672,8 @@ class Trainer:
         """A Keras 3 .keras file: Keras's config, the weights in its layout, the optimizer's
         variables (step count, learning rate, slots interleaved per trainable weight in
         Keras's order, as Keras keeps them) and fastconv's generators in fastconv.json."""
-        config, order = self._keras_config()
-        by_name = {l.name: l for l in self.layers}
-        paths = keras_config.weight_paths([(type(by_name[n]).__name__, n) for n in order])
-        variables = {paths[n]: by_name[n].weights for n in order if by_name[n].weights}
+        config, layers, paths = self._keras_config()
+        variables = {paths[l.name]: l.weights for l in layers if l.weights}
         if self.loss is not None:
             config["compile_config"] = keras_config.compile_to_keras(
                 self.optimizer.get_config(), self.loss.get_config(),
@@ -687,8 +683,8 @@ class Trainer:
             slots = {id(p): s for p, s in zip(params, state or [{}] * len(params))}
             names = sorted(self.optimizer._new_state(np.zeros(0)))
             values = [np.int64(iterations), np.float32(self.optimizer.learning_rate)]
-            for n in order:
-                for w in by_name[n].trainable_weights:
+            for layer in layers:
+                for w in layer.trainable_weights:
                     values += [slots[id(w)].get(k, np.zeros_like(w)) for k in names]
             variables["optimizer"] = values
         extra = {"fastconv_version": __version__,

@@ -669,7 +669,6 @@ def _shapes_list(shape):
 
 _KERAS_OPTIMIZERS = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
 _KERAS_LOSSES = {v: k for k, v in _LOSSES.items()}
-_KERAS_LOSSES["mse"] = "MeanSquaredError"
 
 
 def compile_to_keras(optimizer, loss, metrics):

@@ -84,7 +84,6 @@ class weights_file:
                              f"({self.budget} bytes)")
         try:
             self.store = H5Store(data)
-            self.store.data = data
         except ValueError as e:
             raise ValueError(f"{where}: {e}") from None
         except _DAMAGED as e:
@@ -192,6 +191,7 @@ class H5Store:
     def __init__(self, data):
         if not data.startswith(_HDF5_SIGNATURE):
             raise ValueError("its weights are not an HDF5 file")
+        self.data = data                  # the bytes, for a legacy reader of the same file
         self._file = h5py().File(io.BytesIO(data), "r")
 
     def count(self, path):
