@@ -27,6 +27,12 @@ class Optimizer:
     def apply(self, params, grads):
         if self._state is None:
             self._state = [self._new_state(p) for p in params]
+        elif len(self._state) != len(params) or any(
+                v.shape != p.shape for p, slots in zip(params, self._state)
+                for v in slots.values()):
+            raise ValueError(f"{type(self).__name__}: its state is for {len(self._state)} other "
+                             f"weights, this step updates {len(params)}: a model whose "
+                             f"trainable weights changed needs a new optimizer at compile")
         self.iterations += 1
         for p, g, s in zip(params, grads, self._state):
             self._update(p, g.astype(p.dtype, copy=False), s)

@@ -43,7 +43,8 @@ def test_sequential_files_keras_wrote_predict_as_keras_did_and_resume(name, opti
     assert slots is not None and all(np.abs(v).max() > 0 for s in slots for v in s.values())
 
 
-@pytest.mark.parametrize("name", ["resume_rmsprop", "resume_adam", "resume_nesterov"])
+@pytest.mark.parametrize("name", ["resume_rmsprop", "resume_adam", "resume_nesterov",
+                                  "resume_nested"])
 def test_training_resumes_from_a_keras_file_as_keras_resumes_it(name):
     # the file's optimizer state (step count, learning rate, slots in Keras's order) carries
     # on: one more step on the same batch gives Keras's weights (float32 rounding apart)
@@ -72,6 +73,28 @@ def test_a_functional_file_with_two_outputs_predicts_as_keras_did():
         close_to_keras(g, io_[key])
     assert [l.name for l in model.layers][:3] == ["image", "branch_a", "branch_b"]
     assert models.load_model(path, compile=False).loss is None
+
+
+def test_nested_models_keras_wrote_load_frozen_and_predict_as_keras_did():
+    # the transfer-learning pattern: an augmentation Sequential and a frozen functional base
+    # of unknown spatial size, nested in a functional model
+    path, io_ = keras_written("nested_transfer")
+    model = models.load_model(path)
+    close_to_keras(model.predict(io_["x"], verbose=0), io_["y0"])
+    names = [l.name for l in model.layers]
+    assert names[1:3] == ["augmentation", "conv_base"]
+    augmentation, base = model.layers[1:3]
+    assert type(augmentation).__name__ == "Sequential" and type(base).__name__ == "Model"
+    assert base.input_shape == (None, None, None, 3)
+    assert base.trainable is False and all(not l.trainable for l in base.layers[1:])
+    assert len(base.weights) == 8 and base.trainable_weights == []
+    assert len(model.trainable_weights) == 4          # the two Dense layers', as Keras counts
+    assert type(model.optimizer).__name__ == "RMSprop" and model.optimizer.iterations == 2
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any(l.split()[:2] == ["conv_base", "(Functional)"] and "(None, 6, 6, 8)" in l
+               for l in lines)
+    assert any(l.split()[:2] == ["augmentation", "(Sequential)"] for l in lines)
 
 
 # -- files written here, in Keras's layout ------------------------------------------------------
@@ -195,14 +218,14 @@ def test_what_fastconv_cannot_run_is_refused_by_name(tmp_path, rng, what, layer,
         models.load_model(path)
 
 
-def test_a_model_nested_as_a_layer_is_refused_by_name_for_now(tmp_path, rng):
-    # (the pretrained-networks issue makes models usable as layers)
+def test_what_a_nested_model_cannot_run_is_refused_naming_both_models(tmp_path, rng):
     config, variables = two_convs(rng)
-    inner = sequential(conv("inner_conv", 2), shape=(6, 6, 4))
+    inner = sequential(entry("Lambda", name="code", function="..."), shape=(16,))
     inner["config"]["name"] = "augmentation"
     config["config"]["layers"].append(inner)
     path = write_keras(tmp_path / "m.keras", config, variables)
-    with pytest.raises(ValueError, match="a nested Sequential model as a layer"):
+    with pytest.raises(ValueError, match=r"\(Sequential 'augmentation'\): layer 1 \(Lambda "
+                                         r"'code'\): a Lambda layer"):
         models.load_model(path)
 
 

@@ -65,18 +65,29 @@ def keras_models():
     yield "keepdims", keras.Sequential([
         keras.Input((9, 9, 4)), L.Conv2D(6, 3, strides=2, padding="same"),
         L.GlobalAveragePooling2D(keepdims=True), L.Flatten(), L.Dense(2)])
+    # transfer learning: an augmentation Sequential and a frozen base of unknown size nested
+    base_in = keras.Input((None, None, 3))
+    b = L.Conv2D(16, 3, padding="same", activation="relu")(base_in)
+    b = L.MaxPooling2D(2)(L.BatchNormalization()(b))
+    base = keras.Model(base_in, L.Conv2D(8, 3, activation="relu")(b), name="base")
+    base.trainable = False
+    augmentation = keras.Sequential([L.RandomFlip("horizontal"), L.RandomZoom(0.2)])
+    inputs = keras.Input((14, 14, 3))
+    x = L.Flatten()(base(augmentation(inputs)))
+    yield "nested", keras.Model(inputs, L.Dense(4, activation="softmax")(x))
 
 
-@pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims"])
+@pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
     rng = np.random.default_rng(0)
     shape = model.inputs[0].shape[1:]
     x = (rng.random((6,) + tuple(shape)) * (255 if name == "convnet" else 1)).astype("float32")
-    if name == "convnet":               # moving statistics away from their start
+    if name in ("convnet", "nested"):   # moving statistics away from their start
+        classes = model.outputs[0].shape[-1]
         model.compile("adam", "categorical_crossentropy")
-        model.fit(x, np.eye(5)[np.arange(6) % 5], epochs=2, verbose=0)
+        model.fit(x, np.eye(classes)[np.arange(6) % classes], epochs=2, verbose=0)
     model.save(tmp_path / "k.keras")
     want = model.predict(x, verbose=0)
     want = want if isinstance(want, list) else [want]
@@ -121,6 +132,22 @@ def fastconv_models():
     x = fl.Reshape((-1,))(fl.Permute((2, 1, 3))(x))
     yield "modern", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.Activation("swish")(x)))
+    yield "nested", nested_model(augment=True)
+
+
+def nested_model(augment):
+    """A functional model with a Sequential and a base of unknown size nested, the base's
+    first convolution frozen (fine-tuning)."""
+    base_in = fl.Input((None, None, 4))
+    b = fl.Conv2D(8, 3, padding="same", activation="relu", name="frozen_conv")(base_in)
+    b = fl.MaxPooling2D(2)(b)
+    base = fm.Model(base_in, fl.Conv2D(8, 3, activation="relu")(b), name="base")
+    base.get_layer("frozen_conv").trainable = False
+    front = fm.Sequential(([fl.RandomFlip("horizontal", seed=1)] if augment else []) +
+                          [fl.Conv2D(4, 1)], name="front")
+    inputs = fl.Input((10, 10, 3))
+    x = fl.GlobalAveragePooling2D()(base(front(inputs)))
+    return fm.Model(inputs, fl.Dense(1, activation="sigmoid")(x))
 
 
 def steady_models():
@@ -137,6 +164,7 @@ def steady_models():
     x = fl.Add()([a, fl.Conv2D(16, 1)(inputs)])
     yield "functional", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.GlobalAveragePooling2D()(x)))
+    yield "nested", nested_model(augment=False)
 
 
 def data_for(model, name):
@@ -149,7 +177,7 @@ def data_for(model, name):
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
-@pytest.mark.parametrize("name", ["sequential", "functional", "modern"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     from fastconv import utils
     utils.set_random_seed(2)
@@ -167,7 +195,7 @@ def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, o
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd_nesterov"])
-@pytest.mark.parametrize("name", ["sequential", "functional"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "nested"])
 def test_a_step_in_keras_after_loading_equals_the_step_in_fastconv(tmp_path, name, optimizer):
     # the optimizer's step count, learning rate and slots came across in Keras's order
     from fastconv import optimizers, utils

@@ -213,6 +213,11 @@ class Layer:
                                  f"{new.shape}")
             w[...] = new
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """A new layer from get_config's dict (custom_objects matters to models only)."""
+        return cls(**config)
+
     def get_config(self):
         config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:

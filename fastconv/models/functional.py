@@ -91,14 +91,28 @@ class Graph:
             return self.input
         raise ValueError(f"{what}: layer {layer.name!r} is not in this model")
 
-    def set_gradient_needs(self, everything=False):
-        """Each layer computes its input gradient only if a layer before it has weights (or,
-        with everything, always: for gradients with respect to the input)."""
-        upstream = {id(self.input): False}
+    def set_gradient_needs(self, everything=False, input_needs=False):
+        """Each layer computes its input gradient only if a layer before it has trainable
+        weights, or the graph's own input needs its gradient (a nested model's, inside a
+        trainable part of its model), or, with everything, always (for gradients with respect
+        to the input). A frozen layer that needs none is not run backward at all."""
+        upstream = {id(self.input): input_needs}
         for node in self.nodes:
             needs = any(upstream.get(id(t), False) for t in node.inputs)
             node.layer.needs_input_grad = everything or needs
-            upstream[id(node.output)] = needs or bool(node.layer.weights)
+            upstream[id(node.output)] = needs or bool(node.layer.trainable_weights)
+
+    def output_shapes(self, input_shape):
+        """The outputs' shapes for an input of input_shape, through each layer's
+        compute_output_shape (the built shapes when input_shape is the input's own)."""
+        if tuple(input_shape[1:]) == tuple(self.input.shape[1:]):
+            return [t.shape for t in self.outputs]
+        shapes = {id(self.input): tuple(input_shape)}
+        for node in self.nodes:
+            args = [shapes[id(t)] for t in node.inputs]
+            shapes[id(node.output)] = tuple(node.layer.compute_output_shape(
+                args if node.layer._takes_list else args[0]))
+        return [shapes[id(t)] for t in self.outputs]
 
     def run(self, x, training, logits=False, keep=None):
         """The outputs (a list) for the batch x; with keep, also the values of those
@@ -137,7 +151,7 @@ class Graph:
             g = grads.pop(id(node.output), None)
             if id(node.output) in kept_ids:
                 kept[id(node.output)] = g
-            if g is None:
+            if g is None or not (node.layer.needs_input_grad or node.layer.trainable_weights):
                 continue
             inputs_grad = node.layer.backward(g)
             if inputs_grad is None:
@@ -163,6 +177,8 @@ class Model(Trainer):
     including those of a built Sequential's layers (``layer.output``): the book's activation
     model. Layers are shared with the models they came from, not copied.
     """
+
+    _keras_class = "Functional"
 
     def __init__(self, inputs, outputs, name=None):
         self._init_trainer(name if name is not None else unique_name("functional"))
@@ -232,18 +248,44 @@ class Model(Trainer):
         return (all(len(node.inputs) == 1 for node in self._graph.nodes)
                 and len(uses) == len(set(uses)) and len(self._graph.outputs) == 1)
 
-    def summary(self, print_fn=None):
+    def _call_shapes(self):
+        """layer -> (the input shape it is called on, or a list of them for a merge; its
+        output shape) in this model (a nested model's own shapes may be None where its call
+        here has sizes)."""
+        graph = self._graph
+        shapes = {id(graph.input_layer): (graph.input.shape, graph.input.shape)}
+        for node in graph.nodes:
+            ins = [t.shape for t in node.inputs]
+            shapes[id(node.layer)] = (ins if node.layer._takes_list else ins[0],
+                                      node.output.shape)
+        return shapes
+
+    def _summary_rows(self, expand_nested, depth=0):
+        rows = []
+        shapes = self._call_shapes()
+        for l in self.layers:
+            label = getattr(l, "_keras_class", type(l).__name__)    # a nested model's
+            indent = "   " * depth + ("└ " if depth else "")
+            rows.append((l, f"{indent}{l.name} ({label})", str(shapes[id(l)][1]),
+                         f"{l.count_params():,}"))
+            if expand_nested and isinstance(l, Trainer):
+                rows += l._summary_rows(True, depth + 1)
+        return rows
+
+    def summary(self, print_fn=None, expand_nested=False):
         """Print a table of layers with output shapes and parameter counts, as Keras does,
-        and the layers each one takes from when the model is not a plain chain."""
+        and the layers each one takes from when the model is not a plain chain. A nested
+        model is one row (its class Functional or Sequential, its output shape where it is
+        called), or, with expand_nested, followed by its own layers' rows."""
         self._require_built("summary")
         print_fn = print_fn or print
         connected = not self._is_chain
         head = ("Layer (type)", "Output Shape", "Param #") + (("Connected to",) if connected
                                                              else ())
         rows = []
-        for l in self.layers:
-            row = (f"{l.name} ({type(l).__name__})", str(l.output_shape), f"{l.count_params():,}")
-            rows.append(row + ((", ".join(self._inbound(l)) or "-",) if connected else ()))
+        for l, *row in self._summary_rows(expand_nested):
+            rows.append(tuple(row) + ((", ".join(self._inbound(l)) or "-",) if connected
+                                      else ()))
         widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
         def line(r):
             cells = [f"{r[0]:<{widths[0] + 4}}", f"{r[1]:<{widths[1] + 4}}",
@@ -253,10 +295,10 @@ class Model(Trainer):
         width = 1 + sum(widths) + 8 + (4 if connected else 0) + 1
         lines = [f'Model: "{self.name}"', "_" * width, line(head), "=" * width]
         lines += [line(r) for r in rows]
-        trainable = sum(w.size for l in self.layers for w in l.trainable_weights)
+        trainable = sum(w.size for w in self.trainable_weights)
         total = self.count_params()
-        nbytes = sum(w.nbytes for l in self.layers for w in l.weights)
-        tbytes = sum(w.nbytes for l in self.layers for w in l.trainable_weights)
+        nbytes = sum(w.nbytes for w in self.weights)
+        tbytes = sum(w.nbytes for w in self.trainable_weights)
         lines += ["=" * width,
                   f" Total params: {total:,} ({_format_bytes(nbytes)})",
                   f" Trainable params: {trainable:,} ({_format_bytes(tbytes)})",
@@ -286,7 +328,7 @@ class Model(Trainer):
         self._require_built("get_config")
         layers = [{"class_name": type(l).__name__, "config": l.get_config(),
                    "inbound": self._inbound(l)} for l in self.layers]
-        return {"name": self.name, "layers": layers,
+        return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": [self._graph.input_layer.name],
                 "output_layers": [t.node.layer.name for t in self._graph.outputs],
                 "single_output": self._graph.single_output}
@@ -302,14 +344,20 @@ class Model(Trainer):
                 c = entry["config"]
                 tensors[c["name"]] = Input(tuple(c["shape"]), name=c["name"], dtype=c["dtype"])
                 continue
-            layer = registry.layer_from_config(table, i, entry)
+            layer = registry.layer_from_config(table, i, entry, custom_objects)
             inbound = [tensors[n] for n in entry["inbound"]]
             tensors[layer.name] = layer(inbound if layer._takes_list else inbound[0])
         outputs = [tensors[n] for n in config["output_layers"]]
         inputs = [tensors[n] for n in config["input_layers"]]
-        return cls(inputs[0] if len(inputs) == 1 else inputs,
-                   outputs[0] if config.get("single_output", True) else outputs,
-                   name=config["name"])
+        model = cls(inputs[0] if len(inputs) == 1 else inputs,
+                    outputs[0] if config.get("single_output", True) else outputs,
+                    name=config["name"])
+        model._trainable = bool(config.get("trainable", True))   # its layers keep their own
+        return model
+
+
+registry.register_model("Model", Model)
+registry.register_model("Functional", Model)          # Keras's name for it
 
 
 def _rebuild(cls, config, weights, custom_objects):

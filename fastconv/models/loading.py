@@ -67,10 +67,7 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
                                      f"arrays where it has {len(layer.weights)}")
                 layer.set_weights([f.array(name, w.shape)
                                    for name, w in zip(entry["arrays"], layer.weights)])
-            for layer in model.layers:
-                state = config.get("layer_random_states", {}).get(layer.name)
-                if state is not None and getattr(layer, "_generator", None) is not None:
-                    layer._generator.bit_generator.state = state
+            model._set_random_states(config.get("layer_random_states", {}))
             info = config.get("compile")
             if compile and info is not None:
                 model.compile(optimizers.get(info["optimizer"]), losses.get(info["loss"]),
@@ -111,22 +108,21 @@ def _load_keras(path, content, compile, restore_random_state):
     Keras's layout, its compile settings where fastconv has them, and, from a file fastconv
     wrote, its random generators."""
     with _refused(path, "Keras model file"), keras_v3.KerasArchive(content) as archive:
-        kind, config, paths = keras_config.from_keras(archive.config)
+        kind, config = keras_config.from_keras(archive.config)
         with _rng.isolated():
             model = _MODEL_CLASSES[kind].from_config(config)
         if not model.built:
             raise ValueError("the model has no input shape")
         store = archive.weights(model._weights_budget())
-        for layer in model.layers:
+        for group, layer in model._keras_layout()[1]:
             try:
-                values = store.read_layer(paths.get(layer.name),
-                                          [w.shape for w in layer.weights])
+                values = store.read_layer(group, [w.shape for w in layer.weights])
             except ValueError as e:
                 raise ValueError(f"layer {layer.name!r}: {e}") from None
             layer.set_weights(values)
         compile_config = archive.config.get("compile_config")
         if compile and compile_config:
-            _compile_as_keras(model, compile_config, store, paths, path)
+            _compile_as_keras(model, compile_config, store, path)
         _restore_generators(model, archive.extra, restore_random_state)
     return model
 
@@ -151,11 +147,7 @@ def _restore_generators(model, extra, restore_random_state):
         if restore_random_state:
             raise ValueError("it holds no random state to restore (fastconv did not write it)")
         return
-    states = extra.get("layer_random_states") or {}
-    for layer in model.layers:
-        state = states.get(layer.name)
-        if state is not None and getattr(layer, "_generator", None) is not None:
-            layer._generator.bit_generator.state = state
+    model._set_random_states(extra.get("layer_random_states") or {})
     if restore_random_state:
         _rng.set_state(extra["random_state"])
 
@@ -168,7 +160,7 @@ def _load_legacy(path, content, compile):
         if f.model_config is None:
             raise ValueError("it holds weights only (no model_config): build the model, "
                              "then call its load_weights")
-        kind, config, paths = keras_config.from_keras(f.model_config, legacy=True)
+        kind, config = keras_config.from_keras(f.model_config, legacy=True)
         with _rng.isolated():
             model = _MODEL_CLASSES[kind].from_config(config)
         if not model.built:
@@ -201,7 +193,7 @@ def _flat(metrics):
     return metrics
 
 
-def _compile_as_keras(model, compile_config, store, paths, path):
+def _compile_as_keras(model, compile_config, store, path):
     """compile with Keras's settings, and the optimizer's variables (step count, learning
     rate, slots) from the file, mapped from Keras's order of trainable weights (model.layers
     in Keras's order) to fastconv's."""
@@ -215,8 +207,8 @@ def _compile_as_keras(model, compile_config, store, paths, path):
     count = store.count("optimizer")
     if count == 0:
         return
-    by_name = {layer.name: layer for layer in model.layers}
-    keras_order = [w for name in paths for w in by_name[name].trainable_weights]
+    with model._as_compiled():
+        keras_order = model._keras_layout()[2]
     opt = model.optimizer
     slots = sorted(opt._new_state(np.zeros(0)))         # Keras interleaves: m, v per weight
     expected = 2 + len(slots) * len(keras_order)

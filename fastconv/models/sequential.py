@@ -15,6 +15,8 @@ class Sequential(Model):
     ...               metrics=["accuracy"])
     """
 
+    _keras_class = "Sequential"
+
     def __init__(self, layers=None, name=None):
         Model._init_trainer(self, name if name is not None else unique_name("sequential"))
         self._layers = []
@@ -109,7 +111,7 @@ class Sequential(Model):
 
     # -- config ----------------------------------------------------------------------------
     def get_config(self):
-        return {"name": self.name,
+        return {"name": self.name, "trainable": self.trainable,
                 "input_shape": None if self._input is None else list(self._input.shape),
                 "layers": [{"class_name": type(l).__name__, "config": l.get_config()}
                            for l in self._layers]}
@@ -123,5 +125,9 @@ class Sequential(Model):
         if config.get("input_shape") is not None:
             model.add(Input(shape=tuple(config["input_shape"])[1:]))
         for i, entry in enumerate(config["layers"]):
-            model.add(registry.layer_from_config(table, i, entry))
+            model.add(registry.layer_from_config(table, i, entry, custom_objects))
+        model._trainable = bool(config.get("trainable", True))   # its layers keep their own
         return model
+
+
+registry.register_model("Sequential", Sequential)

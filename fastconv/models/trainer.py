@@ -16,7 +16,7 @@ from ..saving.native import _DAMAGED
 from .._progress import Progbar
 from .._version import __version__
 from ..callbacks import Callback, History
-from ..layers.base import ActivatedLayer
+from ..layers.base import ActivatedLayer, Layer, Node, SymbolicTensor
 
 
 def _verbosity(verbose):
@@ -63,23 +63,158 @@ def _stop_on_interrupt():
         signal.signal(signal.SIGINT, previous if previous is not None
                       else signal.default_int_handler)
 
-class Trainer:
+class Trainer(Layer):
     """compile, fit, evaluate, predict, gradients, weights and whole-model files: what
     Sequential and the functional Model share. A subclass provides the graph (``_graph``, a
-    functional.Graph, None until built) and ``layers``."""
+    functional.Graph, None until built) and ``layers``.
+
+    A model is also a layer, as in Keras: called on a symbolic tensor, added to a Sequential
+    or nested in another Model, it runs its own graph forward and back, and its layers'
+    weights are its weights. ``trainable`` set on a model is set on all its layers."""
 
     def _init_trainer(self, name):
+        # Layer.__init__ is not called: a model's weights, shapes and flags come from its
+        # layers and its graph
         self.name = name
         self._graph = None
         self.optimizer = self.loss = None
         self._metric_names = []
         self._metrics = None
+        self._compiled_trainable = None
         self.stop_training = False
         self.history = None
+        self._trainable = True
+        self._needs_input_grad = True
+        self._nodes = []
 
     @property
     def built(self):
         return self._graph is not None
+
+    # -- a model as a layer ----------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """As Keras 3: the model's flag and every layer's in it, nested models' too. It takes
+        effect in training at the next compile."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = self._trainable
+
+    def _all_layers(self):
+        """Every layer, nested models' layers after the model itself, depth first."""
+        found = []
+        for layer in self.layers:
+            found.append(layer)
+            if isinstance(layer, Trainer):
+                found += layer._all_layers()
+        return found
+
+    @property
+    def weights(self):
+        """All weight arrays (the arrays themselves), layer by layer."""
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        """The weights the optimizer updates: none when the model is not trainable, else its
+        trainable layers' trainable weights."""
+        if not self.trainable:
+            return []
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    @property
+    def grads(self):
+        """The gradients of trainable_weights, in order, from the last backward pass."""
+        if not self.trainable:
+            return []
+        return [g for layer in self.layers if layer.trainable_weights for g in layer.grads]
+
+    @property
+    def needs_input_grad(self):
+        return self._needs_input_grad
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, value):
+        self._needs_input_grad = bool(value)
+        if self._graph is not None:
+            self._graph.set_gradient_needs(input_needs=self._needs_input_grad)
+
+    @property
+    def dtype(self):
+        return self._graph.input_dtype if self.built else np.dtype("float32")
+
+    @property
+    def _input_shape_arg(self):
+        """The input shape a Sequential takes from this model when it comes first in it."""
+        return self.input_shape if self.built else None
+
+    def compute_output_shape(self, input_shape):
+        """The output shape for inputs of input_shape, through the graph's layers (a model
+        built for sizes None takes any size)."""
+        self._require_built("compute_output_shape")
+        return self._graph.output_shapes(tuple(input_shape))[0]
+
+    def _symbolic_call(self, inputs):
+        if not isinstance(inputs, SymbolicTensor):
+            raise TypeError(f"model {self.name!r} takes one tensor when called as a layer, got "
+                            f"{inputs!r}")
+        if not self.built:
+            self.build(inputs.shape)
+        if len(self._graph.outputs) != 1:
+            raise ValueError(f"model {self.name!r} has {len(self._graph.outputs)} outputs; a "
+                             f"model used as a layer must have one")
+        expected = self.input_shape
+        if len(expected) != len(inputs.shape) or any(
+                e is not None and s is not None and e != s
+                for e, s in zip(expected[1:], inputs.shape[1:])):
+            raise ValueError(f"model {self.name!r} takes inputs of shape {expected}, but "
+                             f"receives {inputs.shape} here")
+        output = SymbolicTensor(self.compute_output_shape(inputs.shape), self.dtype)
+        output.node = Node(self, [inputs], output)
+        self._nodes.append(output.node)
+        return output
+
+    def __call__(self, x, training=False):
+        """On a symbolic tensor: the model as a layer of the model being defined. On an
+        array: the model's outputs for it (as predict_on_batch, in training mode if
+        training), as Keras's ``model(x)``."""
+        if isinstance(x, SymbolicTensor) or (isinstance(x, (list, tuple)) and x
+                                             and isinstance(x[0], SymbolicTensor)):
+            return self._symbolic_call(x)
+        x = self._batch(self._prepare(x, "model call"), slice(None))
+        return self._as_given(self._graph.run(x, training=training))
+
+    def forward(self, x, training=False, activate=True):
+        out, = self._graph.run(x, training, logits=not activate)
+        return out
+
+    def backward(self, dy):
+        return self._graph.backward([dy])
+
+    # -- the trainable flags compile saw -----------------------------------------------------
+    @contextlib.contextmanager
+    def _as_compiled(self):
+        """Training runs with the trainable flags the model had at compile, as in Keras (a
+        change takes effect at the next compile)."""
+        saved = [(layer, layer._trainable if isinstance(layer, Trainer) else layer.trainable)
+                 for layer in self._all_layers()]
+        for layer, flag in self._compiled_trainable or ():
+            if isinstance(layer, Trainer):
+                layer._trainable = flag
+            else:
+                layer.trainable = flag
+        try:
+            yield
+        finally:
+            for layer, flag in saved:
+                if isinstance(layer, Trainer):
+                    layer._trainable = flag
+                else:
+                    layer.trainable = flag
 
     def _require_built(self, what):
         if not self.built:
@@ -104,6 +239,9 @@ class Trainer:
             metrics_module.get(name, self.loss, None)
         self._metric_names = metrics
         self._metrics = None
+        self._compiled_trainable = [
+            (layer, layer._trainable if isinstance(layer, Trainer) else layer.trainable)
+            for layer in self._all_layers()]
 
     def _require_compiled(self, what):
         if self.loss is None:
@@ -174,11 +312,13 @@ class Trainer:
         return loss, out, grad
 
     def _train_step(self, x, y):
-        self._graph.set_gradient_needs()
-        loss, pred, grad = self._loss_and_gradient(x, y, training=True)
-        self._graph.backward([grad])
-        layers = [layer for layer in self.layers if layer.trainable_weights]
-        self.optimizer.apply(self._trainable_params(), [g for l in layers for g in l.grads])
+        with self._as_compiled():
+            self._graph.set_gradient_needs()
+            loss, pred, grad = self._loss_and_gradient(x, y, training=True)
+            self._graph.backward([grad])
+            params = self.trainable_weights
+            if params:
+                self.optimizer.apply(params, self.grads)
         return loss, pred
 
     def _log_values(self, loss_sum, count):
@@ -474,7 +614,7 @@ class Trainer:
             if d.dtype.kind not in "biuf":
                 raise TypeError(f"{what}: output_gradient must hold numbers, got {d.dtype}")
         batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
-        layers = self.layers
+        layers = [l for l in self._all_layers() if not isinstance(l, Trainer)]
         saved = [(layer, layer.needs_input_grad, layer.grads) for layer in layers]
         pools = [layer for layer in layers if hasattr(layer, "_keep_for_backward")]
         dxs, acts, grads = [], [], []
@@ -550,9 +690,8 @@ class Trainer:
         self._require_built("save_weights")
         path = os.fspath(filepath)
         if path.endswith(".weights.h5"):
-            paths = self._keras_paths()
-            keras_v3.write_weights(path, {paths[l.name]: l.weights for l in self.layers
-                                          if l.weights})
+            keras_v3.write_weights(path, {group: l.weights
+                                          for group, l in self._keras_layout()[1]})
             return
         saving.save_weights(path, self._architecture(), self.get_weights())
 
@@ -570,14 +709,18 @@ class Trainer:
             with keras_v3.weights_file(path, self._weights_budget(legacy=True)) as store:
                 try:
                     if store.is_legacy():
+                        layers = self._keras_layout()[0]
+                        nested = [l.name for l in layers if isinstance(l, Trainer)]
+                        if nested:
+                            raise ValueError(f"fastconv reads a legacy HDF5 weights file "
+                                             f"into models without nested models; this one "
+                                             f"nests {nested}")
                         with legacy_h5.LegacyFile(store.data) as legacy:
-                            pairs = legacy_h5.layer_weights(
-                                legacy, self._keras_config()[1], by_name, skip_mismatch)
+                            pairs = legacy_h5.layer_weights(legacy, layers, by_name,
+                                                            skip_mismatch)
                     else:
-                        paths = self._keras_paths()
-                        pairs = [(l, store.read_layer(paths[l.name],
-                                                      [w.shape for w in l.weights]))
-                                 for l in self.layers]
+                        pairs = [(l, store.read_layer(group, [w.shape for w in l.weights]))
+                                 for group, l in self._keras_layout()[1]]
                 except ValueError as e:
                     raise ValueError(f"load_weights: {path}: {e}") from None
                 except _DAMAGED as e:
@@ -592,28 +735,57 @@ class Trainer:
         """Bytes a Keras weights store for this model may take: the weights, an optimizer's
         two slots per weight, and HDF5's own bookkeeping. A legacy file may hold weights in
         float64 and layers this model lacks (by_name), so it may take more."""
-        nbytes = sum(w.nbytes for layer in self.layers for w in layer.weights)
-        return (6 if legacy else 3) * nbytes + (64 << 10) * (len(self.layers) + 16)
+        nbytes = sum(w.nbytes for w in self.weights)
+        return (6 if legacy else 3) * nbytes + (64 << 10) * (len(self._all_layers()) + 16)
 
+
+    def _keras_layout(self):
+        """(this model's layers in Keras's model.layers order; (weights group, layer) for
+        each layer with variables, nested models' layers included, in Keras's order; the
+        trainable weights in Keras's order, that of its optimizer's variables)."""
+        by_name = {l.name: l for l in self.layers}
+        layers = [by_name[n] for n in keras_config.layer_order(self._keras_class,
+                                                               self.get_config())]
+        paths = keras_config.weight_paths(
+            [(l._keras_class if isinstance(l, Trainer) else type(l).__name__, l.name)
+             for l in layers])
+        groups, trainable = [], []
+        for l in layers:
+            if isinstance(l, Trainer):
+                _, inner, inner_trainable = l._keras_layout()
+                groups += [(f"{paths[l.name]}/{p}", leaf) for p, leaf in inner]
+                trainable += inner_trainable if l.trainable else []
+            else:
+                if l.weights:
+                    groups.append((paths[l.name], l))
+                trainable += l.trainable_weights
+        return layers, groups, trainable
 
     def _keras_config(self):
-        """(Keras's config of this model, its layers in Keras's model.layers order, layer name ->
-        the group Keras keeps that layer's variables in)."""
-        kind = "Sequential" if type(self).__name__ == "Sequential" else "Model"
-        shapes = {l.name: (l.input_shape, l.output_shape) for l in self.layers}
-        config, order = keras_config.to_keras(kind, self.get_config(), shapes)
-        by_name = {l.name: l for l in self.layers}
-        layers = [by_name[n] for n in order]
-        paths = keras_config.weight_paths([(type(l).__name__, l.name) for l in layers])
-        return config, layers, paths
-
-    def _keras_paths(self):
-        """layer name -> the group Keras keeps its variables in."""
-        return self._keras_config()[2]
+        """Keras's config of this model (nested models' included)."""
+        shapes = self._call_shapes()
+        return keras_config.to_keras(
+            self._keras_class, self.get_config(),
+            {l.name: shapes[id(l)] for l in self.layers},
+            {l.name: l._keras_config() for l in self.layers if isinstance(l, Trainer)})
 
     # -- whole-model files -------------------------------------------------------------------
+    def _random_states(self):
+        """Layer name -> the state of its own generator, for the seeded layers (nested models'
+        included)."""
+        return {l.name: l._generator.bit_generator.state for l in self._all_layers()
+                if getattr(l, "_generator", None) is not None}
+
+    def _set_random_states(self, states):
+        for layer in self._all_layers():
+            state = states.get(layer.name)
+            if state is not None and getattr(layer, "_generator", None) is not None:
+                layer._generator.bit_generator.state = state
+
     def _trainable_params(self):
-        return [w for layer in self.layers for w in layer.trainable_weights]
+        """The weights the optimizer updates: those trainable at compile."""
+        with self._as_compiled():
+            return self.trainable_weights
 
     def save(self, filepath, overwrite=True):
         """Write the whole model to one file: the architecture, the weights, the compile
@@ -647,9 +819,7 @@ class Trainer:
                   "fastconv_version": __version__,
                   "model": {"class_name": type(self).__name__, "config": self.get_config()},
                   "weights": weights, "compile": None,
-                  "layer_random_states": {
-                      l.name: l._generator.bit_generator.state for l in self.layers
-                      if getattr(l, "_generator", None) is not None},
+                  "layer_random_states": self._random_states(),
                   "random_state": _rng.get_state()}
         if self.loss is not None:
             iterations, state = self.optimizer.get_state()
@@ -672,8 +842,10 @@ class Trainer:
         """A Keras 3 .keras file: Keras's config, the weights in its layout, the optimizer's
         variables (step count, learning rate, slots interleaved per trainable weight in
         Keras's order, as Keras keeps them) and fastconv's generators in fastconv.json."""
-        config, layers, paths = self._keras_config()
-        variables = {paths[l.name]: l.weights for l in layers if l.weights}
+        config = self._keras_config()
+        with self._as_compiled():
+            _, groups, keras_trainable = self._keras_layout()
+        variables = {group: l.weights for group, l in groups}
         if self.loss is not None:
             config["compile_config"] = keras_config.compile_to_keras(
                 self.optimizer.get_config(), self.loss.get_config(),
@@ -683,13 +855,10 @@ class Trainer:
             slots = {id(p): s for p, s in zip(params, state or [{}] * len(params))}
             names = sorted(self.optimizer._new_state(np.zeros(0)))
             values = [np.int64(iterations), np.float32(self.optimizer.learning_rate)]
-            for layer in layers:
-                for w in layer.trainable_weights:
-                    values += [slots[id(w)].get(k, np.zeros_like(w)) for k in names]
+            for w in keras_trainable:
+                values += [slots[id(w)].get(k, np.zeros_like(w)) for k in names]
             variables["optimizer"] = values
         extra = {"fastconv_version": __version__,
-                 "layer_random_states": {l.name: l._generator.bit_generator.state
-                                         for l in self.layers
-                                         if getattr(l, "_generator", None) is not None},
+                 "layer_random_states": self._random_states(),
                  "random_state": _rng.get_state()}
         keras_v3.write(path, config, variables, extra)

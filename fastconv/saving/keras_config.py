@@ -161,14 +161,22 @@ def _class_name(entry, where, problems):
     return name
 
 
-def layer_config(entry, where, problems, regularized):
-    """fastconv's {"class_name", "config"} for one Keras layer entry."""
+def layer_config(entry, where, problems, regularized, legacy=False):
+    """fastconv's {"class_name", "config"} for one Keras layer entry (a nested model's
+    included, translated whole)."""
     name = _class_name(entry, where, problems)
     if name is None:
         return None
     if name in _MODELS:
-        problems.add(where, f"a nested {name} model as a layer (not supported yet)")
-        return None
+        if legacy:
+            problems.add(where, f"a nested {name} model in a legacy HDF5 file (fastconv reads "
+                                f"nested models from .keras files)")
+            return None
+        inner = _Problems()
+        made = _model(entry, inner, regularized)
+        for item in inner.items:
+            problems.add(where, item)
+        return None if made is None else {"class_name": made[0], "config": made[1]}
     if name not in _LAYERS:
         problems.add(where, f"layer class {name!r}, which fastconv does not have")
         return None
@@ -227,9 +235,9 @@ def _input_layer(entry, where, problems):
 
 def from_keras(model, legacy=False):
     """(kind, config) for ``Sequential.from_config`` (kind "Sequential") or
-    ``Model.from_config`` (kind "Model"), and the Keras weight paths: for each fastconv layer
-    name, the group ``layers/<snake_case class>[_N]`` Keras keeps its variables in (by the
-    order of model.layers, not by name). ValueError for a config fastconv cannot run."""
+    ``Model.from_config`` (kind "Model"), nested models translated too. ValueError for a
+    config fastconv cannot run. The weights' places follow from the model built from it
+    (Keras keeps them by the order of model.layers, not by name)."""
     if not isinstance(model, dict) or "class_name" not in model:
         raise ValueError("its config.json is not a Keras model's config (no class_name)")
     problems = _Problems()
@@ -241,15 +249,27 @@ def from_keras(model, legacy=False):
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         raise ValueError("its model config has no list of layers")
     regularized = []
-    if kind == "Sequential":
-        result = _sequential(config, model, problems, regularized)
-    else:
-        result = _functional(config, problems, regularized, legacy)
+    result = _model(model, problems, regularized, legacy)
     problems.raise_any()
     if regularized:
         warnings.warn(f"the regularizers of {', '.join(regularized)} are not applied in "
                       f"fastconv's training (they change no prediction)", RuntimeWarning,
                       stacklevel=3)
+    return result
+
+
+def _model(model, problems, regularized, legacy=False):
+    """(kind, fastconv config) of a Keras model entry, or None after noting what is wrong."""
+    config = model.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        problems.add("the model", "a model config without a list of layers")
+        return None
+    if model["class_name"] == "Sequential":
+        result = _sequential(config, model, problems, regularized, legacy)
+    else:
+        result = _functional(config, problems, regularized, legacy)
+    if result is not None:
+        result[1]["trainable"] = bool(config.get("trainable", True))
     return result
 
 
@@ -268,11 +288,7 @@ def weight_paths(layers):
     return paths
 
 
-def _weight_paths(entries):
-    return weight_paths([(e["class_name"], e["config"]["name"]) for e in entries])
-
-
-def _sequential(config, model, problems, regularized):
+def _sequential(config, model, problems, regularized, legacy=False):
     entries = config["layers"]
     input_shape = None
     if entries and isinstance(entries[0], dict) and entries[0].get("class_name") == "InputLayer":
@@ -288,7 +304,7 @@ def _sequential(config, model, problems, regularized):
     elif isinstance(model.get("build_config"), dict) and \
             isinstance(model["build_config"].get("input_shape"), list):
         input_shape = [None] + _shape(model["build_config"]["input_shape"])
-    layers = [layer_config(e, f"layer {i} ({_label(e)})", problems, regularized)
+    layers = [layer_config(e, f"layer {i} ({_label(e)})", problems, regularized, legacy)
               for i, e in enumerate(entries, start=1 if input_shape else 0)]
     if input_shape is None:
         problems.add("the model", "no input shape (fastconv builds models from one)")
@@ -296,8 +312,7 @@ def _sequential(config, model, problems, regularized):
         return None
     return ("Sequential",
             {"name": config.get("name", "sequential"), "input_shape": input_shape,
-             "layers": layers},
-            _weight_paths(layers))
+             "layers": layers})
 
 
 def _label(entry):
@@ -373,7 +388,7 @@ def _functional(config, problems, regularized, legacy=False):
             if made is not None:
                 layers.append({"class_name": "InputLayer", "config": made, "inbound": []})
             continue
-        made = layer_config(entry, where, problems, regularized)
+        made = layer_config(entry, where, problems, regularized, legacy)
         if made is None:
             continue
         try:
@@ -400,14 +415,9 @@ def _functional(config, problems, regularized, legacy=False):
             problems.add("the model", f"input or output layer {name!r} is not among its layers")
     if problems.items:
         return None
-    # Keras keeps the weights in its own order of model.layers, which it works out from the
-    # graph when it loads a model, whatever the order of the config's list
-    by_name = {layer["config"]["name"]: layer for layer in layers}
-    keras_layers = keras_order({n: l["inbound"] for n, l in by_name.items()}, inputs, outputs)
     return ("Model",
             {"name": config.get("name", "functional"), "layers": layers,
-             "input_layers": inputs, "output_layers": outputs, "single_output": single},
-            _weight_paths([by_name[n] for n in keras_layers]))
+             "input_layers": inputs, "output_layers": outputs, "single_output": single})
 
 
 def _run_order(layers, problems):
@@ -594,13 +604,28 @@ def _keras_layer(entry, input_shape):
     return out
 
 
-def to_keras(kind, config, shapes):
-    """(Keras's model config, the layer names in Keras's model.layers order) for fastconv's
-    get_config of a Sequential (kind "Sequential") or a Model. shapes: layer name -> (input
-    shape, or a list of them for a merge; output shape), batch dimension None. Every layer
-    must be one Keras has (ValueError naming the others)."""
+def layer_order(kind, config):
+    """The layer names of fastconv's get_config of a Sequential (kind "Sequential") or a
+    Model in the order Keras lists model.layers and keeps their weights (for a functional
+    model Keras works it out from the graph when it loads one, whatever the order of the
+    config's list)."""
+    if kind == "Sequential":
+        return [e["config"]["name"] for e in config["layers"]]
+    inbound = {e["config"]["name"]: list(e.get("inbound", [])) for e in config["layers"]}
+    return keras_order(inbound, config["input_layers"], config["output_layers"])
+
+
+def to_keras(kind, config, shapes, nested=None):
+    """Keras's model config for fastconv's get_config of a Sequential (kind "Sequential") or
+    a Model. shapes: layer name -> (input shape, or a list of them for a merge; output
+    shape), batch dimension None, as the layer is called in this model; nested: layer name
+    -> Keras's config of a nested model (from this function). Every layer must be one Keras
+    has (ValueError naming the others)."""
+    nested = nested or {}
     problems = _Problems()
     for i, entry in enumerate(config["layers"]):
+        if entry["config"].get("name") in nested:
+            continue
         if entry["class_name"] not in _LAYERS and entry["class_name"] != "InputLayer":
             problems.add(f"layer {i} ({entry['class_name']} {entry['config'].get('name')!r})",
                          "a class Keras does not have; save it as .fastconv, fastconv's own "
@@ -613,18 +638,16 @@ def to_keras(kind, config, shapes):
                    "config": {"batch_shape": first_shape, "dtype": _dtype_of(config),
                               "sparse": False, "name": "input_layer"},
                    "registered_name": None}]
-        layers += [_keras_layer(e, _shapes_list(shapes[e["config"]["name"]][0]))
-                   for e in config["layers"]]
-        model = {"module": "keras", "class_name": "Sequential",
-                 "config": {"name": config["name"], "trainable": True, "dtype": _policy(
-                     "float32"), "layers": layers, "build_input_shape": first_shape},
-                 "registered_name": None, "build_config": {"input_shape": first_shape}}
-        return model, [e["config"]["name"] for e in config["layers"]]
+        layers += [_keras_entry(e, shapes, nested) for e in config["layers"]]
+        return {"module": "keras", "class_name": "Sequential",
+                "config": {"name": config["name"], "trainable": config.get("trainable", True),
+                           "dtype": _policy("float32"), "layers": layers,
+                           "build_input_shape": first_shape},
+                "registered_name": None, "build_config": {"input_shape": first_shape}}
     by_name = {e["config"]["name"]: e for e in config["layers"]}
     inbound = {name: list(e.get("inbound", [])) for name, e in by_name.items()}
-    order = keras_order(inbound, config["input_layers"], config["output_layers"])
     layers = []
-    for name in order:
+    for name in layer_order(kind, config):
         entry = by_name[name]
         if entry["class_name"] == "InputLayer":
             c = entry["config"]
@@ -633,7 +656,7 @@ def to_keras(kind, config, shapes):
                                       "dtype": c["dtype"], "sparse": False, "name": name},
                            "registered_name": None, "name": name, "inbound_nodes": []})
             continue
-        made = _keras_layer(entry, _shapes_list(shapes[name][0]))
+        made = _keras_entry(entry, shapes, nested)
         made["name"] = name
         tensors = [{"class_name": "__keras_tensor__",
                     "config": {"shape": _shape_list(shapes[source][1]),
@@ -646,14 +669,25 @@ def to_keras(kind, config, shapes):
 
     def ends(names, single):
         return [names[0], 0, 0] if single else [[n, 0, 0] for n in names]
-    model = {"module": "keras.src.models.functional", "class_name": "Functional",
-             "config": {"name": config["name"], "trainable": True, "layers": layers,
-                        "input_layers": ends(config["input_layers"],
-                                             len(config["input_layers"]) == 1),
-                        "output_layers": ends(config["output_layers"],
-                                              config.get("single_output", True))},
-             "registered_name": "Functional", "build_config": {"input_shape": None}}
-    return model, order
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": {"name": config["name"], "trainable": config.get("trainable", True),
+                       "layers": layers,
+                       "input_layers": ends(config["input_layers"],
+                                            len(config["input_layers"]) == 1),
+                       "output_layers": ends(config["output_layers"],
+                                             config.get("single_output", True))},
+            "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
+def _keras_entry(entry, shapes, nested):
+    """Keras's entry for a layer of a model: a nested model's own config, built for the
+    shape it is called on, or the layer's."""
+    name = entry["config"]["name"]
+    input_shape = _shapes_list(shapes[name][0])
+    if name in nested:
+        return dict(nested[name], build_config={"input_shape": input_shape},
+                    compile_config={})
+    return _keras_layer(entry, input_shape)
 
 
 def _dtype_of(config):

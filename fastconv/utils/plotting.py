@@ -22,14 +22,15 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=T
     Figure, FigureCanvasAgg, FancyBboxPatch = _matplotlib()
     model._require_built("plot_model")
     layers = model.layers
+    shapes = model._call_shapes()
     rows = []
     for layer in layers:
-        title = f"{layer.name} ({type(layer).__name__})" if show_layer_names \
-            else type(layer).__name__
-        shape_in = layer.input_shape
+        kind = getattr(layer, "_keras_class", type(layer).__name__)   # a nested model's
+        title = f"{layer.name} ({kind})" if show_layer_names else kind
+        shape_in, shape_out = shapes[id(layer)]
         if isinstance(shape_in, list):
             shape_in = ", ".join(str(s) for s in shape_in)
-        detail = f"input: {shape_in}   output: {layer.output_shape}" if show_shapes else ""
+        detail = f"input: {shape_in}   output: {shape_out}" if show_shapes else ""
         rows.append((title, detail))
     position = {layer.name: i for i, layer in enumerate(layers)}
     edges = [(position[source], i) for i, layer in enumerate(layers)

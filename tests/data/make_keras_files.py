@@ -2,7 +2,7 @@
 them, so that the tests can check fastconv's reader without TensorFlow.
 
     pip install "keras==3.15.1" "torch==2.13.0" h5py
-    KERAS_BACKEND=torch python tests/data/make_keras_files.py tests/data
+    KERAS_BACKEND=torch python tests/data/make_keras_files.py tests/data [NAME ...]
 
 Each model is trained a step or two (so that the optimizer has state and BatchNormalization
 moving statistics) and saved as NAME.keras (two also in the legacy HDF5 formats, see LEGACY);
@@ -65,23 +65,66 @@ def augmented_binary():
     return model, (24, 24, 3), lambda y: (y % 2).reshape(-1, 1).astype("float32")
 
 
+def conv_base():
+    # a convolutional base of unknown spatial size, as VGG16(include_top=False) builds one
+    inputs = keras.Input((None, None, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="block1_conv1")(inputs)
+    x = layers.BatchNormalization(name="block1_bn")(x)
+    x = layers.MaxPooling2D(2, name="block1_pool")(x)
+    x = layers.Conv2D(8, 3, activation="relu", name="block2_conv1")(x)
+    return models.Model(inputs, x, name="conv_base")
+
+
+def nested_transfer():
+    # the transfer-learning chapter's model: an augmentation Sequential and a frozen
+    # functional base nested in a functional model
+    base = conv_base()
+    base.trainable = False
+    augmentation = models.Sequential([layers.RandomFlip("horizontal"),
+                                      layers.RandomRotation(0.1)], name="augmentation")
+    inputs = keras.Input((16, 16, 3))
+    x = base(augmentation(inputs))
+    x = layers.Flatten()(x)
+    x = layers.Dense(6, activation="relu")(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = models.Model(inputs, outputs)
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model, (16, 16, 3), lambda y: (y % 2).reshape(-1, 1).astype("float32")
+
+
 MODELS = {"sequential_convnet": sequential_convnet, "functional_graph": functional_graph,
-          "augmented_binary": augmented_binary}
+          "augmented_binary": augmented_binary, "nested_transfer": nested_transfer}
 
 # Models without randomness in training, one per optimizer: RESUME.keras is saved after a
 # step, RESUME.npz holds a batch (x, y) and the weights after one more train_on_batch on it
 # (w0, w1 ...), which fastconv must reproduce from the file's optimizer state.
+# resume_nested: fine-tuning, a nested base with its first convolution frozen (Adam's slots
+# then interleave over the trainable weights of the nested and the outer layers).
 RESUME = {"resume_rmsprop": "rmsprop",
           "resume_adam": lambda: optimizers.Adam(0.01, beta_1=0.8),
-          "resume_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True)}
+          "resume_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+          "resume_nested": lambda: optimizers.Adam(0.01)}
 
 
-def resumed(folder, rng):
+def resumed_model(name):
+    if name == "resume_nested":
+        base = conv_base()
+        base.get_layer("block1_conv1").trainable = False
+        inputs = keras.Input((8, 8, 2))
+        x = layers.Conv2D(3, 1, name="to_rgb")(inputs)
+        x = layers.Flatten()(base(x))
+        return models.Model(inputs, layers.Dense(3, activation="softmax")(x))
+    return models.Sequential([
+        keras.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
+        layers.BatchNormalization(), layers.Flatten(),
+        layers.Dense(3, activation="softmax")])
+
+
+def resumed(folder, rng, only=None):
     for name, optimizer in RESUME.items():
-        model = models.Sequential([
-            keras.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
-            layers.BatchNormalization(), layers.Flatten(),
-            layers.Dense(3, activation="softmax")])
+        if only and name not in only:
+            continue
+        model = resumed_model(name)
         model.compile(optimizer=optimizer if isinstance(optimizer, str) else optimizer(),
                       loss="categorical_crossentropy")
         x = rng.random((6, 8, 8, 2)).astype("float32")
@@ -109,10 +152,14 @@ def legacy(model, stem):
         legacy_h5_format.save_weights_to_hdf5_group(f, model)
 
 
-def main(folder):
+def main(folder, only=None):
+    """Writes every file, or with only (names) those models' alone (the others' bytes stay as
+    they are: a file's metadata holds the date it was written)."""
     rng = np.random.default_rng(0)
     keras.utils.set_random_seed(0)
     for name, make in MODELS.items():
+        if only and name not in only:
+            continue
         model, shape, targets = make()
         scale = 255 if name == "augmented_binary" else 1
         x_train = (rng.random((32,) + shape) * scale).astype("float32")
@@ -127,8 +174,9 @@ def main(folder):
         print(name, os.path.getsize(os.path.join(folder, name + ".keras")), "bytes")
         if name in LEGACY:
             legacy(model, os.path.join(folder, name))
-    resumed(folder, rng)
+    resumed(folder, rng, only)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__)))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__)),
+         sys.argv[2:])
