@@ -602,6 +602,51 @@ def keras_file():
     return out.getvalue()
 
 
+def keras_nested_file():
+    """A Keras 3 .keras file of a functional model holding Keras's operations (what
+    preprocess_input records: GetItem, Stack, Add of a constant) and a nested Sequential."""
+    import json
+    import zipfile
+    import h5py
+
+    def tensor(name, shape):
+        return {"class_name": "__keras_tensor__", "config": {
+            "shape": shape, "dtype": "float32", "keras_history": [name, 0, 0]}}
+
+    def op(cls, name, args, **config):
+        return {"module": "keras.src.ops.numpy", "class_name": cls,
+                "config": dict(config, name=name), "name": name,
+                "inbound_nodes": [{"args": args, "kwargs": {}}]}
+    image = [None, 4, 4, 3]
+    items = [op("GetItem", f"g{c}", [tensor("x", image), [{"class_name": "__ellipsis__"}, c]])
+             for c in (2, 1, 0)]
+    layers_ = [{"class_name": "InputLayer", "name": "x", "inbound_nodes": [],
+                "config": {"batch_shape": image, "name": "x"}}] + items + [
+        op("Stack", "s", [[tensor(f"g{c}", image[:3]) for c in (2, 1, 0)]], axis=-1),
+        op("Add", "a", [tensor("s", image), {"class_name": "__tensor__", "config": {
+            "value": [[[[-1.0, -2.0, -3.0]]]], "dtype": "float32"}}]),
+        {"module": "keras", "class_name": "Sequential", "name": "inner", "config": {
+            "name": "inner", "layers": [
+                {"class_name": "InputLayer", "config": {"batch_shape": image}},
+                {"class_name": "Conv2D", "config": {"name": "c", "filters": 1,
+                                                    "kernel_size": [1, 1]}}]},
+         "inbound_nodes": [{"args": [tensor("a", image)], "kwargs": {}}]}]
+    config = {"module": "keras.src.models.functional", "class_name": "Functional",
+              "config": {"name": "f", "layers": layers_, "input_layers": ["x", 0, 0],
+                         "output_layers": ["inner", 0, 0]}}
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", libver="latest") as f:
+        f.create_dataset("layers/sequential/layers/conv2d/vars/0",
+                         data=np.full((1, 1, 3, 1), 0.5, np.float32))
+        f.create_dataset("layers/sequential/layers/conv2d/vars/1", data=np.zeros(1, np.float32))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("metadata.json", "{}")
+        z.writestr("config.json", json.dumps(config, separators=(",", ":")))
+        z.writestr("model.weights.h5", buffer.getvalue())
+    return out.getvalue()
+
+
 def write_seeds(folder):
     """Seeds the fuzzer cannot easily find by itself: whole weights files for the small model
     and whole model files (a Sequential, a functional graph, a Keras 3 file), as they are, with one bit
@@ -640,7 +685,8 @@ def write_seeds(folder):
     for name, data, tail in (("weights-file", content, [1, 0, 2]),
                              ("model-file", model_file, [1, 0, 4]),
                              ("functional-model-file", graph_file, [1, 0, 4]),
-                             ("keras-file", keras_file(), [1, 0, 4])):
+                             ("keras-file", keras_file(), [1, 0, 4]),
+                             ("keras-nested-file", keras_nested_file(), [1, 0, 4])):
         seeds[name] = data + bytes(tail)
         seeds[name + "-flipped"] = data[:100] + bytes([data[100] ^ 1]) + data[101:] + bytes(
             tail)

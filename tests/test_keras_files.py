@@ -273,6 +273,34 @@ def residual(rng):
     return config, variables
 
 
+def operation(class_name, name, args, **config):
+    return {"module": "keras.src.ops.numpy", "class_name": class_name,
+            "config": dict(config, name=name), "registered_name": class_name, "name": name,
+            "inbound_nodes": [{"args": args, "kwargs": {}}]}
+
+
+@pytest.mark.parametrize("op,message", [
+    (operation("Matmul", "mm", [tensor("add", [None, 5, 5, 2]), 2.0]),
+     "operation 'Matmul', which fastconv does not have"),
+    (operation("GetItem", "g", [tensor("add", [None, 5, 5, 2]), [0, 1]]),
+     r"an index \[0, 1\] other than \[\.\.\., i\]"),
+    (operation("Add", "k", [tensor("add", [None, 5, 5, 2]), "code"]),
+     "a constant operand 'code' that is not numbers"),
+    (operation("TrueDivide", "k", [tensor("add", [None, 5, 5, 2]), 0.0]),
+     "true_divide constant must not hold zeros"),
+    (operation("Add", "k", [tensor("add", [None, 5, 5, 2]), {
+        "class_name": "__tensor__", "config": {"value": [1.0, 2.0, 3.0]}}]),
+     r"constant of shape \(3,\) does not broadcast"),
+], ids=["unknown", "index", "not-numbers", "zero-divisor", "shape"])
+def test_operations_fastconv_cannot_run_are_refused(tmp_path, rng, op, message):
+    config, variables = residual(rng)
+    config["config"]["layers"].append(op)
+    config["config"]["output_layers"] = [op["name"], 0, 0]
+    path = write_keras(tmp_path / "m.keras", config, variables)
+    with pytest.raises(ValueError, match=f"load_model: {tmp_path}.*{message}"):
+        models.load_model(path)
+
+
 def test_a_functional_file_in_keras_layout(tmp_path, rng):
     config, variables = residual(rng)
     model = models.load_model(write_keras(tmp_path / "m.keras", config, variables))

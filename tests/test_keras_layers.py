@@ -194,3 +194,37 @@ def test_a_model_of_the_new_layers_trains_and_goes_through_both_formats(tmp_path
         model.save(tmp_path / name)
         np.testing.assert_array_equal(models.load_model(tmp_path / name).predict(
             data, verbose=0), want)
+
+
+@pytest.mark.parametrize("operation,fn", [("add", np.add), ("subtract", np.subtract),
+                                          ("multiply", np.multiply),
+                                          ("true_divide", np.true_divide)])
+def test_keras_operations_as_layers(rng, operation, fn):
+    # what preprocess_input leaves in a model: x[..., i], stack, arithmetic with a constant
+    x = random(rng, (2, 3, 4, 3))
+    c = np.array([[[0.5, -2.0, 3.0]]])
+    layer = f64(layers.Arithmetic, operation, c)
+    assert layer.name.startswith(operation)
+    layer_gradients_match(layer, x, rng)
+    np.testing.assert_array_equal(layer.forward(x), fn(x, c))
+    assert layers.Arithmetic(**layer.get_config()).get_config() == layer.get_config()
+    with pytest.raises(ValueError, match="does not broadcast"):
+        layers.Arithmetic(operation, np.ones((5, 3))).build((None, 3, 4, 3))
+    with pytest.raises(ValueError, match="finite numbers"):
+        layers.Arithmetic(operation, [np.nan])
+
+
+def test_get_item_and_stack(rng):
+    x = random(rng, (2, 3, 4, 3))
+    pick = f64(layers.GetItem, -1)
+    layer_gradients_match(pick, x, rng)
+    np.testing.assert_array_equal(pick.forward(x), x[..., 2])
+    parts = [random(rng, (2, 3, 4)) for _ in range(3)]
+    for axis in (-1, 1, 3):
+        stack = f64(layers.Stack, axis=axis)
+        layer_gradients_match(stack, parts, rng)
+        np.testing.assert_array_equal(stack.forward(parts), np.stack(parts, axis=axis))
+    with pytest.raises(ValueError, match="batch axis"):
+        layers.Stack(axis=0).build([(None, 3), (None, 3)])
+    with pytest.raises(ValueError, match="out of range"):
+        layers.GetItem(3).build((None, 4, 3))

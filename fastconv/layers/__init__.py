@@ -1,12 +1,13 @@
 """Keras-style layers: convolution and pooling, dense and core layers, activations,
-normalisation, merging, reshaping, training noise, and the image preprocessing and
-augmentation layers."""
+normalisation, merging, reshaping, training noise, the image preprocessing and
+augmentation layers, and Keras's tensor operations a model may hold (operations.py)."""
 from .activation import LeakyReLU, ReLU
 from .base import Layer
 from .convolutional import Conv2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
+from .operations import Arithmetic, GetItem, Stack
 from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
                       MaxPooling2D)
 from .preprocessing import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
@@ -20,4 +21,4 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "Minimum", "ReLU", "LeakyReLU", "ZeroPadding2D", "Reshape", "Permute", "Identity",
            "GaussianNoise", "SpatialDropout2D",
            "BatchNormalization", "Rescaling", "RandomFlip", "RandomRotation", "RandomZoom",
-           "RandomTranslation", "RandomContrast"]
+           "RandomTranslation", "RandomContrast", "GetItem", "Stack", "Arithmetic"]

@@ -16,8 +16,11 @@ Initializers are dropped (the weights come from the file) and so are constraints
 regularizer is dropped with a warning: fastconv runs the model as Keras does, but its training
 would not add the penalty.
 """
+import numbers
 import re
 import warnings
+
+from ..layers.operations import OPERATIONS
 
 def snake_case(name):
     """A class name as Keras writes it in a weights path: Conv2D -> conv2d, MaxPooling2D ->
@@ -378,6 +381,64 @@ def _endpoints(value, what):
     raise ValueError(f"the model's {what} {value!r:.200} are damaged")
 
 
+# Keras's tensor operations fastconv has as layers (fastconv.layers.operations), and the
+# fastconv classes that write them back
+_OPERATIONS = {"GetItem", "Stack"} | set(OPERATIONS)
+_AS_OPERATIONS = {"GetItem", "Stack", "Arithmetic"}
+
+
+def _is_operation(entry):
+    return (isinstance(entry, dict) and isinstance(entry.get("module"), str)
+            and entry["module"].startswith("keras.src.ops"))
+
+
+def _constant(value, where):
+    """A constant operand as Keras writes it: a number, or a tensor or array's values."""
+    if isinstance(value, dict) and value.get("class_name") in ("__tensor__", "__numpy__") \
+            and isinstance(value.get("config"), dict):
+        value = value["config"].get("value")
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, list)):
+        raise ValueError(f"{where}: a constant operand {value!r:.100} that is not numbers")
+    return value
+
+
+def _operation(entry, where):
+    """fastconv's entry (with "inbound") for one of Keras's operation calls; ValueError
+    naming what fastconv does not run."""
+    name = entry["class_name"]
+    config = entry.get("config")
+    if name not in _OPERATIONS or not isinstance(config, dict):
+        raise ValueError(f"{where}: operation {name!r}, which fastconv does not have "
+                         f"(it runs {', '.join(sorted(_OPERATIONS))})")
+    nodes = entry.get("inbound_nodes")
+    if not (isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], dict)
+            and isinstance(nodes[0].get("args"), list)):
+        raise ValueError(f"{where}: an operation not called exactly once")
+    args, kwargs = nodes[0]["args"], nodes[0].get("kwargs") or {}
+    if not isinstance(kwargs, dict) or any(v is not None for v in kwargs.values()):
+        raise ValueError(f"{where}: a call with arguments {kwargs!r:.200}")
+    out = {"name": config.get("name"), "dtype": "float32"}
+    if name == "Stack":
+        if len(args) != 1 or not isinstance(args[0], list):
+            raise ValueError(f"{where}: a Stack call that is not one list of tensors")
+        out["axis"] = config.get("axis", 0)
+        return {"class_name": "Stack", "config": out,
+                "inbound": [_history(t, where) for t in args[0]]}
+    if len(args) != 2:
+        raise ValueError(f"{where}: an operation call with {len(args)} arguments")
+    source = _history(args[0], where)
+    if name == "GetItem":
+        key = args[1]
+        if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], dict)
+                and key[0].get("class_name") == "__ellipsis__"
+                and isinstance(key[1], int) and not isinstance(key[1], bool)):
+            raise ValueError(f"{where}: an index {key!r:.100} other than [..., i]")
+        out["index"] = key[1]
+        return {"class_name": "GetItem", "config": out, "inbound": [source]}
+    out.update(operation=OPERATIONS[name], constant=_constant(args[1], where))
+    return {"class_name": "Arithmetic", "config": out, "inbound": [source]}
+
+
 def _functional(config, problems, regularized, legacy=False):
     entries = config["layers"]
     layers = []
@@ -387,6 +448,12 @@ def _functional(config, problems, regularized, legacy=False):
             made = _input_layer(entry, where, problems)
             if made is not None:
                 layers.append({"class_name": "InputLayer", "config": made, "inbound": []})
+            continue
+        if _is_operation(entry):
+            try:
+                layers.append(_operation(entry, where))
+            except ValueError as e:
+                problems.add(where, str(e).split(": ", 1)[-1])
             continue
         made = layer_config(entry, where, problems, regularized, legacy)
         if made is None:
@@ -624,7 +691,8 @@ def to_keras(kind, config, shapes, nested=None):
     nested = nested or {}
     problems = _Problems()
     for i, entry in enumerate(config["layers"]):
-        if entry["config"].get("name") in nested:
+        if entry["config"].get("name") in nested or (entry["class_name"] in _AS_OPERATIONS
+                                                     and kind != "Sequential"):
             continue
         if entry["class_name"] not in _LAYERS and entry["class_name"] != "InputLayer":
             problems.add(f"layer {i} ({entry['class_name']} {entry['config'].get('name')!r})",
@@ -656,13 +724,16 @@ def to_keras(kind, config, shapes, nested=None):
                                       "dtype": c["dtype"], "sparse": False, "name": name},
                            "registered_name": None, "name": name, "inbound_nodes": []})
             continue
-        made = _keras_entry(entry, shapes, nested)
-        made["name"] = name
         tensors = [{"class_name": "__keras_tensor__",
                     "config": {"shape": _shape_list(shapes[source][1]),
                                "dtype": by_name[source]["config"].get("dtype", "float32"),
                                "keras_history": [source, 0, 0]}}
                    for source in inbound[name]]
+        if entry["class_name"] in _AS_OPERATIONS:
+            layers.append(_keras_operation(entry, tensors))
+            continue
+        made = _keras_entry(entry, shapes, nested)
+        made["name"] = name
         arg = tensors if entry["class_name"] in MERGES else tensors[0]
         made["inbound_nodes"] = [{"args": [arg], "kwargs": {}}]
         layers.append(made)
@@ -677,6 +748,27 @@ def to_keras(kind, config, shapes, nested=None):
                        "output_layers": ends(config["output_layers"],
                                              config.get("single_output", True))},
             "registered_name": "Functional", "build_config": {"input_shape": None}}
+
+
+def _keras_operation(entry, tensors):
+    """Keras's entry for the call of one of its operations that a fastconv layer stands for."""
+    config = entry["config"]
+    kind, name = entry["class_name"], config["name"]
+    if kind == "Stack":
+        args, keras_config = [tensors], {"name": name, "axis": config["axis"]}
+    elif kind == "GetItem":
+        args = [tensors[0], [{"class_name": "__ellipsis__", "config": {}}, config["index"]]]
+        keras_config = {"name": name}
+    else:
+        kind = {v: k for k, v in OPERATIONS.items()}[config["operation"]]
+        constant = config["constant"]
+        if isinstance(constant, list):
+            constant = {"class_name": "__tensor__",
+                        "config": {"value": constant, "dtype": config.get("dtype", "float32")}}
+        args, keras_config = [tensors[0], constant], {"name": name}
+    return {"module": "keras.src.ops.numpy", "class_name": kind, "config": keras_config,
+            "registered_name": kind, "name": name,
+            "inbound_nodes": [{"args": args, "kwargs": {}}]}
 
 
 def _keras_entry(entry, shapes, nested):
