@@ -5,7 +5,7 @@ layers."""
 from .. import _rng
 from ..layers.base import SymbolicTensor, unique_name
 from ..layers.core import Input, InputLayer
-from ..saving import registry
+from ..saving import keras_config, registry
 from .trainer import Trainer, _format_bytes
 
 
@@ -49,6 +49,12 @@ class Graph:
         self.fusable = (last if len(self.outputs) == 1 and last in self.nodes
                         and id(self.outputs[0]) not in self._uses else None)
         self.set_gradient_needs()
+        by_name = {node.layer.name: node for node in self.nodes}
+        order = keras_config.keras_order(
+            dict({n: [t.node.layer.name for t in node.inputs] for n, node in by_name.items()},
+                 **{self.input_layer.name: []}),
+            [self.input_layer.name], [t.node.layer.name for t in self.outputs])
+        self.layers = [by_name[n].layer if n in by_name else self.input_layer for n in order]
 
     def _order(self, model_name):
         """The calls between input and outputs, depth first from the outputs, so that each
@@ -187,8 +193,11 @@ class Model(Trainer):
     # -- structure -------------------------------------------------------------------------
     @property
     def layers(self):
-        """The input layer first, then each layer after those whose outputs it takes."""
-        return [self._graph.input_layer] + [node.layer for node in self._graph.nodes]
+        """The layers in Keras's order of model.layers (and of its weights): by depth, the
+        longest path to an output, deepest first, so the input layer comes first and each
+        layer after those whose outputs it takes; a branch's layers side by side as Keras
+        lists them (``layers[:-4]`` picks what it picks in Keras)."""
+        return list(self._graph.layers)
 
     @property
     def input(self):
@@ -264,7 +273,7 @@ class Model(Trainer):
         rows = []
         shapes = self._call_shapes()
         for l in self.layers:
-            label = getattr(l, "_keras_class", type(l).__name__)    # a nested model's
+            label = getattr(l, "_keras_class", type(l).__name__)    # models, operations
             indent = "   " * depth + ("└ " if depth else "")
             rows.append((l, f"{indent}{l.name} ({label})", str(shapes[id(l)][1]),
                          f"{l.count_params():,}"))

@@ -61,7 +61,12 @@ def load_model(filepath, custom_objects=None, compile=True, restore_random_state
             if len(weights) != len(model.layers):
                 raise ValueError(f"weights for {len(weights)} layers, the model has "
                                  f"{len(model.layers)}")
-            for layer, entry in zip(model.layers, weights):
+            # by name: the file's order of layers may be another fastconv version's
+            by_name = {layer.name: layer for layer in model.layers}
+            if sorted(by_name) != sorted(entry["layer"] for entry in weights):
+                raise ValueError("its weights are for layers other than its model's")
+            for entry in weights:
+                layer = by_name[entry["layer"]]
                 if len(entry["arrays"]) != len(layer.weights):
                     raise ValueError(f"layer {layer.name!r}: {len(entry['arrays'])} weight "
                                      f"arrays where it has {len(layer.weights)}")
