@@ -9,11 +9,12 @@ from ._api import (conv2d, conv2d_backward, max_pool2d, max_pool2d_backward,
                    get_num_threads, set_num_threads, simd_path, simd_paths, set_simd_path)
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._info import show_config
-from . import (activations, callbacks, datasets, initializers, layers, losses, metrics, models,
-               optimizers, utils)
+from . import (activations, applications, callbacks, datasets, initializers, layers, losses,
+               metrics, models, optimizers, utils)
 
 __all__ = ["__version__", "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
            "get_num_threads", "set_num_threads", "simd_path", "simd_paths", "set_simd_path",
            "get_buffer_cache_limit",
-           "set_buffer_cache_limit", "show_config", "activations", "callbacks", "datasets",
+           "set_buffer_cache_limit", "show_config", "activations", "applications", "callbacks",
+           "datasets",
            "initializers", "layers", "losses", "metrics", "models", "optimizers", "utils"]

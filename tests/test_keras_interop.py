@@ -238,3 +238,54 @@ def test_keras_reads_fastconvs_weights_files(tmp_path):
         layer.set_weights([np.zeros_like(w) for w in layer.weights])
     back.load_weights(tmp_path / "k.weights.h5")
     close(back.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_preprocess_input_inside_models_both_ways(tmp_path, mode):
+    # Keras records preprocess_input on a symbolic tensor as operations (GetItem, Stack,
+    # Add, TrueDivide ...): fastconv reads them, and writes its own as Keras does
+    from fastconv.applications import imagenet_utils
+    rng = np.random.default_rng(4)
+    x = (rng.random((3, 8, 8, 3)) * 255).astype("float32")
+    inputs = keras.Input((8, 8, 3))
+    y = keras.applications.imagenet_utils.preprocess_input(inputs, mode=mode)
+    theirs = keras.Model(inputs, keras.layers.Conv2D(2, 1)(y))
+    theirs.save(tmp_path / "k.keras")
+    loaded = fm.load_model(tmp_path / "k.keras")
+    close(loaded.predict(x, verbose=0), theirs.predict(x, verbose=0), mode)
+    inputs = fl.Input((8, 8, 3))
+    ours = fm.Model(inputs, fl.Conv2D(2, 1)(imagenet_utils.preprocess_input(inputs, mode=mode)))
+    ours.save(tmp_path / "f.keras")
+    back = keras.models.load_model(tmp_path / "f.keras")
+    close(back.predict(x, verbose=0), ours.predict(x, verbose=0), mode)
+    # on arrays, the same numbers as Keras's
+    np.testing.assert_array_equal(
+        imagenet_utils.preprocess_input(x, mode=mode),
+        keras.applications.imagenet_utils.preprocess_input(x.copy(), mode=mode))
+
+
+@pytest.mark.parametrize("name", ["VGG16", "VGG19", "ResNet50"])
+def test_applications_load_keras_weight_files_and_predict_as_keras(tmp_path, name):
+    # Keras's model with random weights (moving statistics moved), written in the layout of
+    # its published ImageNet files by Keras's own legacy writer; fastconv's application
+    # loads it as Keras loads it (topologically) and predicts what Keras predicts
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+    from fastconv import applications
+    size = 64 if name == "ResNet50" else 48
+    theirs = getattr(keras.applications, name)(weights=None, include_top=False,
+                                               input_shape=(size, size, 3), pooling="avg")
+    rng = np.random.default_rng(5)
+    for w in theirs.weights:
+        value = rng.standard_normal(w.shape).astype("float32") * 0.05
+        w.assign(value + 1 if "variance" in w.path or "gamma" in w.path else value)
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, theirs)
+    ours = getattr(applications, name)(weights=str(tmp_path / "w.h5"), include_top=False,
+                                       pooling="avg")
+    assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
+    assert ours.count_params() == theirs.count_params()
+    x = (rng.random((2, size, size, 3)) * 255).astype("float32")
+    module = getattr(keras.applications, name.lower())
+    close(ours.predict(getattr(applications, name.lower()).preprocess_input(x), verbose=0),
+          theirs.predict(module.preprocess_input(x.copy()), verbose=0), name)

@@ -1,15 +1,19 @@
-"""to_categorical, set_random_seed, image_dataset_from_directory, plot_model and
+"""to_categorical, set_random_seed, get_file, image_dataset_from_directory, images one at a
+time (load_img, img_to_array, array_to_img, save_img), plot_model and
 plot_history, and the pictures of what a convnet learned: feature maps, filter patterns and
 Grad-CAM heatmaps (as arrays, and drawn)."""
 import numpy as np
 
 from .. import _rng
+from .downloads import get_file
 from .image_dataset import image_dataset_from_directory
+from .images import array_to_img, img_to_array, load_img, save_img
 from .plotting import plot_history, plot_model
 from .visualization import (feature_maps, filter_pattern, grad_cam, plot_feature_maps,
                             plot_filter_patterns, plot_grad_cam)
 
-__all__ = ["to_categorical", "set_random_seed", "image_dataset_from_directory", "plot_model",
+__all__ = ["to_categorical", "set_random_seed", "get_file", "image_dataset_from_directory",
+           "load_img", "img_to_array", "array_to_img", "save_img", "plot_model",
            "plot_history", "feature_maps", "plot_feature_maps", "filter_pattern",
            "plot_filter_patterns", "grad_cam", "plot_grad_cam"]
 
