@@ -121,7 +121,7 @@ def test_train_images_errors_are_one_line(tmp_path, args, message):
 
 def test_draw_images_command(tmp_path, capsys):
     assert cli.main(["draw-images", str(tmp_path / "d"), "--count", "4", "--size", "20"]) == 0
-    for part, count in (("train", 4), ("validation", 2)):
+    for part, count in (("train", 4), ("validation", 2), ("test", 2)):
         for cls in drawn_images.CLASSES:
             files = os.listdir(tmp_path / "d" / part / cls)
             assert len(files) == count

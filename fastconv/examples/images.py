@@ -197,26 +197,29 @@ def check_arguments(args):
 
 
 def add_draw_arguments(parser):
-    parser.add_argument("directory", help="where to write train/ and validation/")
+    parser.add_argument("directory", help="where to write train/, validation/ and test/")
     parser.add_argument("--count", type=positive_int, default=1000,
-                        help="pictures per class for training (half as many for validation)")
+                        help="pictures per class for training (half as many for validation "
+                             "and for test)")
     parser.add_argument("--size", type=positive_int, default=150, help="picture side")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
 
 
 def draw(args):
-    """Draw DIR/train/<class>/ and DIR/validation/<class>/: pictures of a disc of horizontal
-    or vertical stripes (fastconv.examples.drawn_images), in JPEG, PNG, BMP and GIF."""
+    """Draw DIR/train/<class>/, DIR/validation/<class>/ and DIR/test/<class>/ (the
+    book's three folders): pictures of a disc of horizontal or vertical stripes
+    (fastconv.examples.drawn_images), in JPEG, PNG, BMP and GIF."""
     from fastconv.examples import drawn_images
     try:
         drawn_images.write_folder(args.directory, size=args.size, seed=args.seed,
                                   formats=("jpg", "png", "bmp", "gif"),
                                   split={"train": args.count,
-                                         "validation": max(args.count // 2, 1)})
+                                         "validation": max(args.count // 2, 1),
+                                         "test": max(args.count // 2, 1)})
     except ImportError:
         raise CommandError("draw-images needs Pillow, an optional extra: "
                            "pip install 'fastconv[images]'") from None
     except OSError as e:
         raise CommandError(f"cannot write into {args.directory}: {e}") from e
-    for part in ("train", "validation"):
+    for part in ("train", "validation", "test"):
         print(f"wrote {os.path.abspath(os.path.join(args.directory, part))}")
