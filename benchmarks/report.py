@@ -7,7 +7,10 @@
 The full run also trains the seed network for whole epochs with benchmarks/epoch.py, on MNIST
 from $FASTCONV_DATA_DIR/mnist (or downloaded by fastconv.datasets.mnist), and runs the images
 chapter's 150x150 network with benchmarks/images_chapter.py (training step and epoch against
-PyTorch, the loader's time per batch beside them).
+PyTorch, the loader's time per batch beside them) and the transfer-learning chapter's
+networks with benchmarks/transfer_learning.py (VGG16's base and ResNet50 against ONNX Runtime,
+PyTorch and Keras, whichever are installed; an epoch of the chapter's second program against
+Keras).
 
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
 PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
@@ -22,6 +25,7 @@ from collections import defaultdict
 
 import epoch            # benchmarks/epoch.py, beside this script
 import images_chapter   # benchmarks/images_chapter.py
+import transfer_learning  # benchmarks/transfer_learning.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORDER = ["naive_numpy", "im2col_numpy", "torch", "fastconv"]
@@ -68,6 +72,19 @@ def run_images(path, pictures=400):
                         "--images", str(pictures)], check=True, stdout=sys.stderr)
     except subprocess.CalledProcessError as e:
         print(f"(no images-chapter timings: benchmarks/images_chapter.py failed with exit "
+              f"status {e.returncode})", file=sys.stderr)
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_transfer(path):
+    """benchmarks/transfer_learning.py's results, or None (with the reason on stderr)."""
+    try:
+        subprocess.run([sys.executable, os.path.join(HERE, "transfer_learning.py"), "--json",
+                        path], check=True, stdout=sys.stderr)
+    except subprocess.CalledProcessError as e:
+        print(f"(no transfer-learning timings: benchmarks/transfer_learning.py failed with exit "
               f"status {e.returncode})", file=sys.stderr)
         return None
     with open(path) as f:
@@ -230,12 +247,13 @@ def main():
     parser.add_argument("--memory-json", help="with --json: large_layer_memory.py's output")
     parser.add_argument("--epoch-json", help="with --json: epoch.py's output")
     parser.add_argument("--images-json", help="with --json: images_chapter.py's output")
+    parser.add_argument("--transfer-json", help="with --json: transfer_learning.py's output")
     parser.add_argument("--quick", action="store_true",
                         help="skip the naive loops and the memory measurement")
     parser.add_argument("--chart", default=os.path.join(HERE, "..", "docs", "benchmarks.png"),
                         help="where to save the bar chart (default docs/benchmarks.png)")
     args, extra = parser.parse_known_args()
-    path, memory, epochs, images = args.json, None, None, None
+    path, memory, epochs, images, transfer = args.json, None, None, None, None
     if path is None:
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "bench.json")
@@ -244,6 +262,7 @@ def main():
             memory = run_memory(os.path.join(folder, "memory.json"))
             epochs = run_epochs(os.path.join(folder, "epochs.json"))
             images = run_images(os.path.join(folder, "images.json"))
+            transfer = run_transfer(os.path.join(folder, "transfer.json"))
     else:
         if args.memory_json:
             with open(args.memory_json) as f:
@@ -254,6 +273,9 @@ def main():
         if args.images_json:
             with open(args.images_json) as f:
                 images = json.load(f)
+        if args.transfer_json:
+            with open(args.transfer_json) as f:
+                transfer = json.load(f)
     with open(path) as f:
         data = json.load(f)
     info = data.get("fastconv", {})
@@ -276,6 +298,11 @@ def main():
         print("**The images chapter's network, 150x150x3, batch 20** "
               "(`benchmarks/images_chapter.py`; in brackets: time / fastconv's time)\n")
         print(images_chapter.table(images))
+        print()
+    if transfer:
+        print("**The transfer-learning chapter's networks** (`benchmarks/transfer_learning.py`: "
+              "the same weights and threads, one process each)\n")
+        print(transfer_learning.table(transfer))
         print()
     print(large_table(data, memory))
     scaling = scaling_table(data)
