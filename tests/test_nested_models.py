@@ -271,3 +271,21 @@ def test_summary_shows_nested_models_as_keras_does():
     model.summary(print_fn=lines.append, expand_nested=True)
     assert any(l.split()[:3] == ["\u2514", "conv_base_c1", "(Conv2D)"] and
                "(None, None, None, 4)" in l for l in lines)
+
+
+def test_plot_model_draws_a_nested_model_as_one_box(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+    from fastconv.utils import plot_model
+    model, _, _ = transfer_model()
+    titles = []
+    real = Axes.text
+
+    def text(self, x, y, s, *args, **kwargs):
+        titles.append(s)
+        return real(self, x, y, s, *args, **kwargs)
+    monkeypatch.setattr(Axes, "text", text)
+    out = plot_model(model, str(tmp_path / "m.png"), show_shapes=True)
+    assert open(out, "rb").read(4) == b"\x89PNG"
+    assert "conv_base (Functional)" in titles and "augmentation (Sequential)" in titles
+    assert any("output: (None, 4, 4, 5)" in t for t in titles)

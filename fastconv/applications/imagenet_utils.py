@@ -63,6 +63,22 @@ def preprocess_input(x, data_format=None, mode="caffe"):
     return x
 
 
+def caffe_preprocess_input(x, data_format=None):
+    """preprocess_input in mode "caffe" (RGB to BGR, ImageNet's channel means subtracted), as
+    VGG16, VGG19 and ResNet50 take their images; see preprocess_input."""
+    return preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def published_files(folder, stem, top_md5, notop_md5):
+    """include_top -> (file name, URL, MD5) of Keras's published ImageNet weights for a
+    network: ``<stem>_weights_tf_dim_ordering_tf_kernels[_notop].h5`` in Keras's folder."""
+    base = f"https://storage.googleapis.com/tensorflow/keras-applications/{folder}/"
+    names = {True: f"{stem}_weights_tf_dim_ordering_tf_kernels.h5",
+             False: f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+    return {top: (name, base + name, top_md5 if top else notop_md5)
+            for top, name in names.items()}
+
+
 def _symbolic(x, mode):
     if len(x.shape) < 3 or x.shape[-1] != 3:
         raise ValueError(f"preprocess_input: x must be images with 3 channels last, got shape "

@@ -4,15 +4,14 @@ published weight files load."""
 from .. import layers
 from ..models import Model
 from . import imagenet_utils
+from .imagenet_utils import caffe_preprocess_input as preprocess_input
+from .imagenet_utils import decode_predictions
 
-_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+__all__ = ["ResNet50", "preprocess_input", "decode_predictions"]
+
 # include_top -> (file name, URL, MD5): Keras's published weights
-FILES = {True: ("resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-                _BASE + "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
-                "2cb95161c43110f7111970584f804107"),
-         False: ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 _BASE + "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 "4d473c1dd8becc155b73f8504c6f6626")}
+FILES = imagenet_utils.published_files("resnet", "resnet50", "2cb95161c43110f7111970584f804107",
+                                       "4d473c1dd8becc155b73f8504c6f6626")
 _EPSILON = 1.001e-5          # Keras's ResNets' BatchNormalization epsilon
 
 
@@ -80,16 +79,3 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     model = Model(inputs, x, name=name)
     return imagenet_utils.load_weights(model, weights, include_top, FILES, owner)
-
-
-def preprocess_input(x, data_format=None):
-    """imagenet_utils.preprocess_input in mode "caffe" (RGB to BGR, ImageNet means
-    subtracted)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__

@@ -1,16 +1,15 @@
 """VGG16, its preprocess_input (mode "caffe") and decode_predictions, as
 keras.applications.vgg16 has them."""
 from . import imagenet_utils
+from .imagenet_utils import caffe_preprocess_input as preprocess_input
+from .imagenet_utils import decode_predictions
 from ._vgg import vgg
 
-_BASE = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/"
+__all__ = ["VGG16", "preprocess_input", "decode_predictions"]
+
 # include_top -> (file name, URL, MD5): Keras's published weights
-FILES = {True: ("vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                _BASE + "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
-                "64373286793e3c8b2b4e3219cbf3544b"),
-         False: ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 _BASE + "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                 "6d6bbae143d832006294945121d1f1fc")}
+FILES = imagenet_utils.published_files("vgg16", "vgg16", "64373286793e3c8b2b4e3219cbf3544b",
+                                       "6d6bbae143d832006294945121d1f1fc")
 
 
 def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=None,
@@ -27,16 +26,3 @@ def VGG16(include_top=True, weights="imagenet", input_tensor=None, input_shape=N
     """
     return vgg((2, 2, 3, 3, 3), name, FILES, include_top, weights, input_tensor, input_shape,
                pooling, classes, classifier_activation, "VGG16")
-
-
-def preprocess_input(x, data_format=None):
-    """imagenet_utils.preprocess_input in mode "caffe" (RGB to BGR, ImageNet means
-    subtracted)."""
-    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
-
-
-def decode_predictions(preds, top=5):
-    return imagenet_utils.decode_predictions(preds, top=top)
-
-
-decode_predictions.__doc__ = imagenet_utils.decode_predictions.__doc__
