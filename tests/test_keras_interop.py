@@ -75,9 +75,18 @@ def keras_models():
     inputs = keras.Input((14, 14, 3))
     x = L.Flatten()(base(augmentation(inputs)))
     yield "nested", keras.Model(inputs, L.Dense(4, activation="softmax")(x))
+    # segmentation's resizing layers: strided down, up by both interpolations, cropped
+    inputs = keras.Input((10, 10, 3))
+    x = L.Conv2D(4, 3, strides=2, padding="same")(inputs)
+    a = L.UpSampling2D(2)(x)
+    b = L.UpSampling2D((2, 3), interpolation="bilinear")(x)
+    b = L.Cropping2D(((0, 0), (2, 3)))(b)
+    x = L.Concatenate()([a, b])
+    yield "resizing", keras.Model(inputs, L.Conv2D(2, 1)(L.Cropping2D(1)(x)))
 
 
-@pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested"])
+@pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested",
+                                  "resizing"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
@@ -133,6 +142,12 @@ def fastconv_models():
     yield "modern", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.Activation("swish")(x)))
     yield "nested", nested_model(augment=True)
+    inputs = fl.Input((8, 8, 3))
+    x = fl.Conv2D(4, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = fl.UpSampling2D(2, interpolation="bilinear")(x)
+    x = fl.Cropping2D(((1, 0), (0, 1)))(fl.UpSampling2D((1, 2))(x))
+    yield "resizing", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
+        fl.GlobalAveragePooling2D()(x)))
 
 
 def nested_model(augment):
@@ -177,7 +192,8 @@ def data_for(model, name):
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
-@pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested",
+                                  "resizing"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     from fastconv import utils
     utils.set_random_seed(2)

@@ -228,3 +228,36 @@ def test_get_item_and_stack(rng):
         layers.Stack(axis=0).build([(None, 3), (None, 3)])
     with pytest.raises(ValueError, match="out of range"):
         layers.GetItem(3).build((None, 4, 3))
+
+
+@pytest.mark.parametrize("cropping,want", [(1, ((1, 1), (1, 1))), ((2, 0), ((2, 2), (0, 0))),
+                                           (((0, 1), (2, 3)), ((0, 1), (2, 3)))])
+def test_cropping_2d(rng, cropping, want):
+    layer = f64(layers.Cropping2D, cropping)
+    assert layer.cropping == want
+    x = random(rng, (2, 7, 8, 3))
+    layer_gradients_match(layer, x, rng)
+    (t, b), (l, r) = want
+    np.testing.assert_array_equal(layer.forward(x), x[:, t:7 - b, l:8 - r])
+    with pytest.raises(ValueError, match="leaves nothing"):
+        layers.Cropping2D(4).build((None, 7, 8, 3))
+
+
+@pytest.mark.parametrize("size", [2, (3, 2), (1, 4)])
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_up_sampling_2d(rng, size, interpolation):
+    from fastconv import _api
+    layer = f64(layers.UpSampling2D, size, interpolation=interpolation)
+    x = random(rng, (2, 4, 5, 3))
+    layer_gradients_match(layer, x, rng)
+    y = layer.forward(x)
+    fh, fw = layer.size
+    assert y.shape == (2, 4 * fh, 5 * fw, 3)
+    if interpolation == "nearest":
+        np.testing.assert_array_equal(y, x.repeat(fh, 1).repeat(fw, 2))
+    else:       # TensorFlow's resize, as fastconv's compiled resampler computes it
+        for image, got in zip(x, y):
+            np.testing.assert_allclose(got, _api.resize_image(image, (4 * fh, 5 * fw)),
+                                       rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="interpolation"):
+        layers.UpSampling2D(2, interpolation="area")

@@ -13,12 +13,14 @@ from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling
 from .preprocessing import (RandomContrast, RandomFlip, RandomRotation, RandomTranslation,
                             RandomZoom, Rescaling)
 from .regularization import GaussianNoise, SpatialDropout2D
-from .reshaping import Identity, Permute, Reshape, ZeroPadding2D
+from .reshaping import (Cropping2D, Identity, Permute, Reshape, UpSampling2D,
+                        ZeroPadding2D)
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "Dense", "Flatten", "Activation", "Dropout", "Input",
            "InputLayer", "Add", "Concatenate", "Subtract", "Multiply", "Average", "Maximum",
-           "Minimum", "ReLU", "LeakyReLU", "ZeroPadding2D", "Reshape", "Permute", "Identity",
+           "Minimum", "ReLU", "LeakyReLU", "ZeroPadding2D", "Cropping2D", "UpSampling2D",
+           "Reshape", "Permute", "Identity",
            "GaussianNoise", "SpatialDropout2D",
            "BatchNormalization", "Rescaling", "RandomFlip", "RandomRotation", "RandomZoom",
            "RandomTranslation", "RandomContrast", "GetItem", "Stack", "Arithmetic"]

@@ -73,6 +73,8 @@ _LAYERS = {
     "ReLU": (("max_value", "negative_slope", "threshold"), {}, set()),
     "LeakyReLU": (("negative_slope",), {}, set()),
     "ZeroPadding2D": (("padding",), _CHANNELS_LAST, set()),
+    "Cropping2D": (("cropping",), _CHANNELS_LAST, set()),
+    "UpSampling2D": (("size", "interpolation"), _CHANNELS_LAST, set()),
     "Reshape": (("target_shape",), {}, set()),
     "Permute": (("dims",), {}, set()),
     "Identity": ((), {}, set()),
