@@ -309,3 +309,33 @@ def test_applications_load_keras_weight_files_and_predict_as_keras(tmp_path, nam
     module = getattr(keras.applications, name.lower())
     close(ours.predict(getattr(applications, name.lower()).preprocess_input(x), verbose=0),
           theirs.predict(module.preprocess_input(x.copy()), verbose=0), name)
+
+
+def test_iou_metrics_compile_configs_both_ways(tmp_path):
+    # MeanIoU and IoU in the compile config: each library restores the other's, and their
+    # values agree (Keras computes in float32 with its epsilon, fastconv in float64)
+    from fastconv import metrics as fmetrics
+    rng = np.random.default_rng(6)
+    x = rng.random((12, 6, 6, 2)).astype("float32")
+    y = np.eye(3)[np.arange(12) % 3].astype("float32")
+    L = keras.layers
+    inputs = keras.Input((6, 6, 2))
+    h = L.GlobalAveragePooling2D()(L.Conv2D(4, 3, activation="relu")(inputs))
+    theirs = keras.Model(inputs, L.Dense(3, activation="softmax")(h))
+    theirs.compile("adam", "categorical_crossentropy", metrics=[
+        keras.metrics.MeanIoU(3, sparse_y_true=False, sparse_y_pred=False),
+        keras.metrics.IoU(3, [0, 2], sparse_y_true=False, sparse_y_pred=False)])
+    theirs.fit(x, y, epochs=1, verbose=0)
+    want = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    theirs.save(tmp_path / "k.keras")
+    ours = fm.load_model(tmp_path / "k.keras")
+    got = ours.evaluate(x, y, verbose=0, return_dict=True)
+    for key in ("mean_io_u", "io_u"):
+        assert got[key] == pytest.approx(float(want[key]), abs=1e-6), key
+    ours.compile("adam", "categorical_crossentropy", metrics=[
+        fmetrics.MeanIoU(3, sparse_y_true=False, sparse_y_pred=False)])
+    ours.save(tmp_path / "f.keras")
+    back = keras.models.load_model(tmp_path / "f.keras")
+    again = back.evaluate(x, y, verbose=0, return_dict=True)
+    assert float(again["mean_io_u"]) == pytest.approx(
+        ours.evaluate(x, y, verbose=0, return_dict=True)["mean_io_u"], abs=1e-6)

@@ -834,7 +834,7 @@ class Trainer(Layer):
             config["compile"] = {
                 "optimizer": self.optimizer.get_config(),
                 "loss": self.loss.get_config(),
-                "metrics": [m if isinstance(m, str) else m.name for m in self._metric_names],
+                "metrics": [metrics_module.serialize(m) for m in self._metric_names],
                 "optimizer_iterations": iterations, "optimizer_slots": slots}
         saving.save_model(path, config, arrays)
 
@@ -849,7 +849,7 @@ class Trainer(Layer):
         if self.loss is not None:
             config["compile_config"] = keras_config.compile_to_keras(
                 self.optimizer.get_config(), self.loss.get_config(),
-                [m if isinstance(m, str) else m.name for m in self._metric_names])
+                [metrics_module.serialize(m) for m in self._metric_names])
             iterations, state = self.optimizer.get_state()
             params = self._trainable_params()
             slots = {id(p): s for p, s in zip(params, state or [{}] * len(params))}

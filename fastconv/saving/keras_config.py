@@ -590,6 +590,32 @@ def _optimizer(value):
     return config
 
 
+# Keras's metric classes fastconv has, with the arguments it takes (others must be absent)
+_METRIC_CLASSES = {"MeanIoU": ("num_classes", "name", "ignore_class", "sparse_y_true",
+                               "sparse_y_pred", "axis"),
+                   "IoU": ("num_classes", "target_class_ids", "name", "ignore_class",
+                           "sparse_y_true", "sparse_y_pred", "axis")}
+
+
+def _metric(value):
+    """fastconv's metric (a name, or metrics.serialize's dict) for one of Keras's."""
+    if isinstance(value, str):
+        if value not in _METRICS:
+            raise NotRestorable(f"metric {value!r:.100}")
+        return value
+    if not (isinstance(value, dict) and value.get("class_name") in _METRIC_CLASSES
+            and isinstance(value.get("config"), dict)):
+        raise NotRestorable(f"metric {value!r:.100}")
+    keep = _METRIC_CLASSES[value["class_name"]]
+    config = {}
+    for key, arg in value["config"].items():
+        if key in keep:
+            config[key] = arg
+        elif key != "dtype":
+            raise NotRestorable(f"{value['class_name']} {key}={arg!r:.50}")
+    return {"class_name": value["class_name"], "config": config}
+
+
 def compile_from_keras(compile_config):
     """(optimizer config, loss, metrics) for fastconv's compile, from Keras's compile_config;
     NotRestorable naming what fastconv lacks."""
@@ -599,10 +625,11 @@ def compile_from_keras(compile_config):
         if compile_config.get(key) is not None:
             raise NotRestorable(key)
     metrics = compile_config.get("metrics") or []
-    if isinstance(metrics, str):
+    if isinstance(metrics, (str, dict)):
         metrics = [metrics]
-    if not isinstance(metrics, list) or any(m not in _METRICS for m in metrics):
+    if not isinstance(metrics, list):
         raise NotRestorable(f"metrics {metrics!r:.100}")
+    metrics = [_metric(m) for m in metrics]
     return _optimizer(compile_config.get("optimizer")), _loss(compile_config.get("loss")), \
         metrics
 
@@ -819,5 +846,9 @@ def compile_to_keras(optimizer, loss, metrics):
                           "config": config, "registered_name": None},
             "loss": {"module": "keras.losses", "class_name": _KERAS_LOSSES[loss_name],
                      "config": loss_config, "registered_name": None},
-            "loss_weights": None, "metrics": list(metrics) or None, "weighted_metrics": None,
+            "loss_weights": None,
+            "metrics": [m if isinstance(m, str) else {
+                "module": "keras.metrics", "class_name": m["class_name"],
+                "config": m["config"], "registered_name": None} for m in metrics] or None,
+            "weighted_metrics": None,
             "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
