@@ -57,14 +57,23 @@ class _CrossEntropy(Loss):
         return dict(super().get_config(), from_logits=self.from_logits)
 
 
+def _distributions(a):
+    """How many class distributions an output holds: one per sample, or, for outputs
+    (n, ..., classes) such as a softmax per pixel, one per sample and position (Keras
+    averages the loss over all of them)."""
+    return a.size // a.shape[-1] if a.shape[-1] else 0
+
+
 class CategoricalCrossentropy(_CrossEntropy):
-    """-sum(y_true * log(y_pred)) per sample, y_true one-hot (or any distribution)."""
+    """-sum(y_true * log(y_pred)) over the last axis, averaged over the samples (and over
+    every position of outputs (n, ..., classes): a softmax per pixel); y_true one-hot (or
+    any distribution), of the outputs' shape."""
     name = "categorical_crossentropy"
     fuses_with = "softmax"
 
     def _value_and_grad(self, y_true, y_pred):
         # As Keras: q = y_pred / sum(y_pred), clipped to [EPSILON, 1 - EPSILON], then -y log q.
-        n = y_pred.shape[0]
+        n = max(_distributions(y_pred), 1)
         total = np.sum(y_pred, axis=-1, keepdims=True)
         q = y_pred / total
         clipped = np.clip(q, EPSILON, 1 - EPSILON)
@@ -76,7 +85,7 @@ class CategoricalCrossentropy(_CrossEntropy):
 
     def value_and_grad_from_logits(self, y_true, z):
         """(mean loss, softmax(z), gradient with respect to the logits z)."""
-        n = z.shape[0]
+        n = max(_distributions(z), 1)
         log_p = _log_softmax(z)
         p = np.exp(log_p)
         loss = -np.sum(y_true * log_p) / n
@@ -84,15 +93,17 @@ class CategoricalCrossentropy(_CrossEntropy):
         return float(loss), p, grad.astype(z.dtype, copy=False)
 
     def check_targets(self, y_true, output_shape):
-        if y_true.ndim != 2 or y_true.shape[1] != output_shape[-1]:
-            raise ValueError(f"{self.name}: targets must be one-hot of shape (n, "
-                             f"{output_shape[-1]}) for outputs {output_shape}, got "
-                             f"{y_true.shape}; integer labels go with "
-                             f"sparse_categorical_crossentropy, or use to_categorical")
+        if y_true.shape[1:] != tuple(output_shape[1:]):
+            want = "(n, " + ", ".join(str(d) for d in output_shape[1:]) + ")"
+            raise ValueError(f"{self.name}: targets must be one-hot of shape {want} for "
+                             f"outputs {output_shape}, got {y_true.shape}; integer labels go "
+                             f"with sparse_categorical_crossentropy, or use to_categorical")
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
-    """Categorical cross entropy with integer class labels as targets."""
+    """Categorical cross entropy with integer class labels as targets: (n,) or (n, 1) for
+    outputs (n, classes); (n, ...) or (n, ..., 1) for outputs (n, ..., classes), a label
+    per pixel (a segmentation mask)."""
     name = "sparse_categorical_crossentropy"
 
     @staticmethod
@@ -101,23 +112,28 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
 
     def _value_and_grad(self, y_true, y_pred):
         onehot = np.zeros(y_pred.shape, y_pred.dtype)
-        onehot[np.arange(y_pred.shape[0]), self._labels(y_true)] = 1
+        flat = onehot.reshape(-1, y_pred.shape[-1])
+        flat[np.arange(flat.shape[0]), self._labels(y_true)] = 1
         return super()._value_and_grad(onehot, y_pred)
 
     def value_and_grad_from_logits(self, y_true, z):
-        n = z.shape[0]
+        n = max(_distributions(z), 1)
         labels = self._labels(y_true)
         log_p = _log_softmax(z)
         p = np.exp(log_p)
-        loss = -np.sum(log_p[np.arange(n), labels]) / n
+        rows = np.arange(labels.size)
+        loss = -np.sum(log_p.reshape(-1, z.shape[-1])[rows, labels]) / n
         grad = p.copy()
-        grad[np.arange(n), labels] -= 1
+        grad.reshape(-1, z.shape[-1])[rows, labels] -= 1
         return float(loss), p, (grad / n).astype(z.dtype, copy=False)
 
     def check_targets(self, y_true, output_shape):
-        if not (y_true.ndim == 1 or (y_true.ndim == 2 and y_true.shape[1] == 1)):
-            raise ValueError(f"{self.name}: targets must be integer labels of shape (n,), "
-                             f"got {y_true.shape}")
+        positions = tuple(output_shape[1:-1])
+        if y_true.shape[1:] not in (positions, positions + (1,)):
+            want = ", ".join(str(d) for d in positions)
+            raise ValueError(f"{self.name}: targets must be integer labels of shape "
+                             f"(n{', ' + want if want else ''}) or (n, {want + ', ' if want else ''}1) "
+                             f"for outputs {tuple(output_shape)}, got {y_true.shape}")
         if y_true.dtype.kind not in "iuf" or (
                 y_true.dtype.kind == "f" and not np.all(np.mod(y_true, 1) == 0)):
             raise ValueError(f"{self.name}: targets must be integer labels, got "

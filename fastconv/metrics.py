@@ -24,18 +24,25 @@ class Metric:
         raise NotImplementedError
 
 
+def _per_sample(hit):
+    """Each sample's fraction of hits (its pixels' mean, for a prediction per pixel): the
+    mean over samples is then Keras's mean over every prediction."""
+    return hit.reshape(hit.shape[0], -1).mean(axis=1) if hit.ndim > 1 else hit
+
+
 class CategoricalAccuracy(Metric):
     name = "accuracy"
 
     def values(self, y_true, y_pred):
-        return np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)
+        return _per_sample(np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1))
 
 
 class SparseCategoricalAccuracy(Metric):
     name = "accuracy"
 
     def values(self, y_true, y_pred):
-        return np.asarray(y_true).reshape(-1) == np.argmax(y_pred, axis=-1)
+        predicted = np.argmax(y_pred, axis=-1)
+        return _per_sample(np.asarray(y_true).reshape(predicted.shape) == predicted)
 
 
 class BinaryAccuracy(Metric):

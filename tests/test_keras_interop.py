@@ -339,3 +339,30 @@ def test_iou_metrics_compile_configs_both_ways(tmp_path):
     again = back.evaluate(x, y, verbose=0, return_dict=True)
     assert float(again["mean_io_u"]) == pytest.approx(
         ours.evaluate(x, y, verbose=0, return_dict=True)["mean_io_u"], abs=1e-6)
+
+
+def test_a_softmax_per_pixel_model_evaluates_as_in_keras_both_ways(tmp_path):
+    # segmentation's loss and accuracy: sparse categorical cross-entropy over every pixel
+    rng = np.random.default_rng(7)
+    x = rng.random((6, 8, 8, 3)).astype("float32")
+    y = rng.integers(0, 3, (6, 8, 8, 1))
+    L = keras.layers
+    inputs = keras.Input((8, 8, 3))
+    h = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    h = L.UpSampling2D(2)(h)
+    theirs = keras.Model(inputs, L.Conv2D(3, 1, activation="softmax")(h))
+    theirs.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    theirs.fit(x, y, epochs=1, verbose=0)
+    want = theirs.evaluate(x, y, verbose=0, return_dict=True)
+    theirs.save(tmp_path / "k.keras")
+    ours = fm.load_model(tmp_path / "k.keras")
+    got = ours.evaluate(x, y, verbose=0, return_dict=True)
+    assert got["loss"] == pytest.approx(float(want["loss"]), rel=1e-5)
+    assert got["accuracy"] == pytest.approx(float(want["accuracy"]), abs=1e-6)
+    ours.fit(x, y, epochs=1, verbose=0)
+    ours.save(tmp_path / "f.keras")
+    back = keras.models.load_model(tmp_path / "f.keras")
+    again = back.evaluate(x, y, verbose=0, return_dict=True)
+    mine = ours.evaluate(x, y, verbose=0, return_dict=True)
+    assert float(again["loss"]) == pytest.approx(mine["loss"], rel=1e-5)
+    assert float(again["accuracy"]) == pytest.approx(mine["accuracy"], abs=1e-6)
