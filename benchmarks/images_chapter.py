@@ -41,8 +41,9 @@ def batch(rng):
             rng.integers(0, 2, BATCH).astype(np.float32))
 
 
-def median_step(step, steps):
-    for _ in range(3):
+def median_step(step, steps, warmup=3):
+    """Median seconds of steps calls of step(), after warmup untimed ones."""
+    for _ in range(warmup):
         step()
     times = []
     for _ in range(steps):

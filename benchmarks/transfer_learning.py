@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+import images_chapter    # benchmarks/images_chapter.py, beside this script: its timer
+
 NETWORKS = {"vgg16": ((180, 180, 3), (32,)), "resnet50": ((224, 224, 3), (16, 1))}
 IMPLS = ("fastconv", "onnxruntime", "torch", "keras")
 
@@ -181,13 +183,8 @@ def torch_forward(model, layout):
 
 
 def median_time(call, repeats):
-    call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    """Median seconds of repeats calls after one untimed warm-up call."""
+    return images_chapter.median_step(call, repeats, warmup=1)
 
 
 def child(impl, network, batch, repeats, out):

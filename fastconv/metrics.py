@@ -1,6 +1,8 @@
 """Metrics, by Keras name. "accuracy" picks its kind from the loss, as Keras does."""
 import numpy as np
 
+from ._registry import snake_case
+
 
 class Metric:
     """A running mean over the samples seen since reset()."""
@@ -86,7 +88,7 @@ class IoU(Metric):
         self.ignore_class = None if ignore_class is None else int(ignore_class)
         self.sparse_y_true, self.sparse_y_pred = bool(sparse_y_true), bool(sparse_y_pred)
         self.axis = int(axis)
-        self.name = name or _default_name(type(self).__name__)
+        self.name = name or snake_case(type(self).__name__)     # io_u, mean_io_u: Keras's
         super().__init__()
 
     def reset(self):
@@ -141,13 +143,6 @@ class MeanIoU(IoU):
         config = super().get_config()
         del config["target_class_ids"]
         return config
-
-
-def _default_name(class_name):
-    """Keras's default metric names: IoU -> io_u, MeanIoU -> mean_io_u."""
-    import re
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 CONFIGURABLE = {"IoU": IoU, "MeanIoU": MeanIoU}

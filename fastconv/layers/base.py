@@ -2,21 +2,14 @@
 ``forward`` what ``backward`` needs, and stores its parameters' gradients in ``grads``."""
 import itertools
 import numbers
-import re
 from collections import defaultdict
 
 import numpy as np
 
 from .. import _rng, activations
+from .._registry import snake_case
 
 _name_counters = defaultdict(itertools.count)
-
-
-def _snake_case(name):
-    """Conv2D -> conv2d, MaxPooling2D -> max_pooling2d: a capitalised word gets an underscore
-    before it, and so does a capital after a lowercase letter."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(prefix):
@@ -83,7 +76,7 @@ class Layer:
     """
 
     def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True):
-        self.name = name if name is not None else unique_name(_snake_case(type(self).__name__))
+        self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         self._input_shape_arg = None if input_shape is None else (None,) + tuple(input_shape)
         self.dtype = _dtype(dtype)
         self.trainable = trainable

@@ -17,18 +17,10 @@ regularizer is dropped with a warning: fastconv runs the model as Keras does, bu
 would not add the penalty.
 """
 import numbers
-import re
 import warnings
 
+from .._registry import snake_case
 from ..layers.operations import OPERATIONS
-
-def snake_case(name):
-    """A class name as Keras writes it in a weights path: Conv2D -> conv2d, MaxPooling2D ->
-    max_pooling2d, BatchNormalization -> batch_normalization."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
 
 _INITIALIZERS = {"kernel_initializer", "bias_initializer", "gamma_initializer",
                  "beta_initializer", "moving_mean_initializer", "moving_variance_initializer"}
