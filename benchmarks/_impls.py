@@ -55,8 +55,8 @@ def fastconv_layer(spec):
         return run
 
     def run():
-        y, argmax = _api._max_pool2d_with_argmax(x, 2, 2, "valid")
-        return _api._max_pool2d_backward_argmax(dy, argmax, x.shape, 2, 2, "valid")
+        y, argmax = _api.pool.max_pool2d_with_argmax(x, 2, 2, "valid")
+        return _api.pool.max_pool2d_backward_argmax(dy, argmax, x.shape, 2, 2, "valid")
     return run
 
 

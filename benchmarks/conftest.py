@@ -8,11 +8,11 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastconv
-from fastconv import _api
+from fastconv import _config
 
 
 def pytest_report_header(config):
-    return (f"fastconv {fastconv.__version__}: SIMD path {_api.simd_path()}, "
+    return (f"fastconv {fastconv.__version__}: SIMD path {_config.simd_path()}, "
             f"{fastconv.get_num_threads()} threads")
 
 
@@ -23,6 +23,6 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
         torch_version = torch.__version__
     except ImportError:
         torch_version = "not installed"
-    output_json["fastconv"] = {"version": fastconv.__version__, "simd": _api.simd_path(),
+    output_json["fastconv"] = {"version": fastconv.__version__, "simd": _config.simd_path(),
                                "threads": fastconv.get_num_threads(), "numpy": numpy.__version__,
                                "torch": torch_version}

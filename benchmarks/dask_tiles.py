@@ -216,7 +216,7 @@ def main():
     args = parser.parse_args()
     import fastconv
     print(f"{_cpu_name()}, {os.cpu_count()} CPUs; fastconv {fastconv.__version__}, SIMD path "
-          f"{fastconv._api.simd_path()}")
+          f"{fastconv._config.simd_path()}")
     if args.size > 0:
         part_one_and_two(args.size, args.chunk, args.repeat)
     for size in args.big:

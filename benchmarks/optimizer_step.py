@@ -4,7 +4,7 @@ the compiled pass (fastconv._optim) against the NumPy formula it replaces.
 usage: python benchmarks/optimizer_step.py [--repeat N]
 
 Prints the median milliseconds per `optimizer.apply(params, grads)` for each rule, both ways;
-the NumPy way is forced by making fastconv._api._update_in_place decline every array.
+the NumPy way is forced by making fastconv._api.optim.update_in_place decline every array.
 """
 import argparse
 
@@ -35,16 +35,16 @@ def main(argv=None):
     params = [w for layer in network._layers for w in layer.weights]
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal(p.shape).astype(p.dtype) * 1e-3 for p in params]
-    compiled = _api._update_in_place
+    compiled = _api.optim.update_in_place
     print(f"{sum(p.size for p in params):,} parameters in {len(params)} arrays; "
           f"median ms per step")
     for name, make in RULES.items():
         fast = median_ms(make(), [p.copy() for p in params], grads, repeat)
-        _api._update_in_place = lambda *args: False
+        _api.optim.update_in_place = lambda *args: False
         try:
             slow = median_ms(make(), [p.copy() for p in params], grads, repeat)
         finally:
-            _api._update_in_place = compiled
+            _api.optim.update_in_place = compiled
         print(f"{name:14s} compiled {fast:.3f}  numpy {slow:.3f}  ({slow / fast:.1f}x)")
 
 

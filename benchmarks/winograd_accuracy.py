@@ -24,7 +24,7 @@ import argparse
 import numpy as np
 
 import fastconv
-from fastconv import _api
+from fastconv import _api, _config
 from fastconv import reference as R
 
 SHAPES = [
@@ -34,10 +34,10 @@ SHAPES = [
 ]
 SCALES = [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3]
 # path: (the _api function that decides it, the tile it is forced to)
-PATHS = {"forward F(2x2)": ("_winograd_pays", 2), "forward F(4x4)": ("_winograd_pays", 4),
-         "input gradient F(2x2)": ("_winograd_dx_pays", 2),
-         "input gradient F(4x4)": ("_winograd_dx_pays", 4),
-         "kernel gradient": ("_winograd_dw_pays", True)}
+PATHS = {"forward F(2x2)": ("winograd_pays", 2), "forward F(4x4)": ("winograd_pays", 4),
+         "input gradient F(2x2)": ("winograd_dx_pays", 2),
+         "input gradient F(4x4)": ("winograd_dx_pays", 4),
+         "kernel gradient": ("winograd_dw_pays", True)}
 
 
 def kind(path):
@@ -51,7 +51,7 @@ def force(path_name, tile):
     def pays(args, kernel_shape, x_shape=None):
         return tile if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
     for name, _ in PATHS.values():
-        setattr(_api, name, pays if name == path_name else (lambda *a, **k: 0))
+        setattr(_api.conv, name, pays if name == path_name else (lambda *a, **k: 0))
 
 
 def errors(shape, scale, dtype, rng):
@@ -91,7 +91,7 @@ def errors(shape, scale, dtype, rng):
 def measure(dtype, seeds, shapes=SHAPES, scales=SCALES):
     """{(shape, scale, path): (direct rel, direct cond, winograd rel, winograd cond)}, each
     the worst over the seeds."""
-    saved = {name: getattr(_api, name) for name, _ in PATHS.values()}
+    saved = {name: getattr(_api.conv, name) for name, _ in PATHS.values()}
     table = {}
     try:
         for shape in shapes:
@@ -103,7 +103,7 @@ def measure(dtype, seeds, shapes=SHAPES, scales=SCALES):
                         table[(shape, scale, path)] = tuple(map(max, old, row))
     finally:
         for name, fn in saved.items():
-            setattr(_api, name, fn)
+            setattr(_api.conv, name, fn)
     return table
 
 
@@ -115,7 +115,7 @@ def main(argv=None):
     dtype = np.dtype(args.dtype)
     shapes = SHAPES if dtype == np.float32 else [(2,) + s[1:] for s in SHAPES]
     table = measure(dtype, args.seeds, shapes)
-    print(f"fastconv {fastconv.__version__}, {_api.simd_path()}, {args.dtype}, worst of "
+    print(f"fastconv {fastconv.__version__}, {_config.simd_path()}, {args.dtype}, worst of "
           f"{args.seeds} draws; rel = max error / max |reference|, cond = max error / sum of "
           f"|terms|")
     print("| shape | scale | path | direct rel | Winograd rel | ratio | direct cond | "

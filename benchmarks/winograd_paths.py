@@ -1,5 +1,5 @@
 """Each Winograd path against the direct kernel, shape by shape: the measurements behind the
-thresholds in fastconv/_api.py (_winograd_pays, _winograd_dx_pays, _winograd_dw_pays).
+thresholds in fastconv/_api/conv.py (winograd_pays, winograd_dx_pays, winograd_dw_pays).
 
 usage: python benchmarks/winograd_paths.py [--dtype float32|float64] [--repeat N]
 
@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 import fastconv
-from fastconv import _api
+from fastconv import _api, _config
 
 import _impls            # benchmarks/_impls.py, beside this script
 
@@ -34,7 +34,7 @@ SHAPES = [
     (1, 200, 32, 64, "same"),
     (20, 74, 32, 64, "valid"),     # the images chapter's conv2
 ]
-PATHS = ("_winograd_pays", "_winograd_dx_pays", "_winograd_dw_pays")
+PATHS = ("winograd_pays", "winograd_dx_pays", "winograd_dw_pays")
 
 
 def median_ms(fn, repeat):
@@ -47,10 +47,10 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
     dtype = np.dtype(args.dtype)
-    defaults = {name: getattr(_api, name) for name in PATHS}
+    defaults = {name: getattr(_api.conv, name) for name in PATHS}
     rng = np.random.default_rng(0)
     print(f"fastconv {fastconv.__version__}, {fastconv.get_num_threads()} threads, "
-          f"{_api.simd_path()}, {dtype}; median ms of the direct kernel, then direct / "
+          f"{_config.simd_path()}, {dtype}; median ms of the direct kernel, then direct / "
           f"Winograd for each tile in brackets; * = taken by default")
     print()
     print("| shape | forward direct | F(2x2) | F(4x4) | input gradient direct | F(2x2) | "
@@ -62,10 +62,10 @@ def main(argv=None):
         b = np.zeros(f, dtype)
         y = fastconv.conv2d(x, k, b, padding=padding, activation="relu")
         dy = rng.standard_normal(y.shape).astype(dtype)
-        conv_args = _api._ConvArgs("benchmark", x, k, 1, padding)
-        taken = [defaults["_winograd_pays"](conv_args, k.shape),
-                 defaults["_winograd_dx_pays"](conv_args, k.shape, x.shape),
-                 4 if defaults["_winograd_dw_pays"](conv_args, k.shape) else 0]
+        conv_args = _api.conv.ConvArgs("benchmark", x, k, 1, padding)
+        taken = [defaults["winograd_pays"](conv_args, k.shape),
+                 defaults["winograd_dx_pays"](conv_args, k.shape, x.shape),
+                 4 if defaults["winograd_dw_pays"](conv_args, k.shape) else 0]
         forward = lambda: fastconv.conv2d(x, k, b, padding=padding, activation="relu")
         backward = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding, relu_output=y)
         filter_only = lambda: fastconv.conv2d_backward(dy, x, k, padding=padding,
@@ -73,19 +73,19 @@ def main(argv=None):
         cells = []
         for i, name in enumerate(PATHS):
             times = {}
-            for tile in ((0, 4) if name == "_winograd_dw_pays" else (0, 2, 4)):
+            for tile in ((0, 4) if name == "winograd_dw_pays" else (0, 2, 4)):
                 for other in PATHS:        # only this path on, with this tile, or none
-                    setattr(_api, other, (lambda *a, t=tile: t) if other == name
+                    setattr(_api.conv, other, (lambda *a, t=tile: t) if other == name
                             else (lambda *a: 0))
-                if name == "_winograd_dx_pays":
+                if name == "winograd_dx_pays":
                     times[tile] = (median_ms(backward, args.repeat)
                                    - median_ms(filter_only, args.repeat))
-                elif name == "_winograd_dw_pays":
+                elif name == "winograd_dw_pays":
                     times[tile] = median_ms(filter_only, args.repeat)
                 else:
                     times[tile] = median_ms(forward, args.repeat)
             for other in PATHS:
-                setattr(_api, other, defaults[other])
+                setattr(_api.conv, other, defaults[other])
             for tile, t in times.items():
                 mark = " *" if tile == taken[i] else ""
                 cells.append(f"{t:.3f}{mark}" if tile == 0 else

@@ -1,6 +1,6 @@
 """The forward kernels alone (no kernel transform, no argument checks), direct against
 Winograd F(2x2, 3x3) and F(4x4, 3x3), over output sizes and channel counts: the measurements
-behind the cost per output that fastconv/_api.py's _winograd_shape_pays uses (F(2x2) about
+behind the cost per output that fastconv/_api/conv.py's winograd_shape_pays uses (F(2x2) about
 0.62, F(4x4) about 0.45 of the direct time with 32+ channels) and its channel thresholds.
 
 usage: python benchmarks/winograd_tiles.py [--quick | --batches]
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import fastconv
-from fastconv import _api, _conv
+from fastconv import _api, _config, _conv
 
 CHANNELS = [(32, 64), (64, 64), (64, 32), (128, 128), (16, 16), (16, 32), (32, 16), (24, 24),
             (8, 64)]
@@ -53,7 +53,7 @@ def main(argv=None):
                 for c, f in CHANNELS for o in outputs]
     rng = np.random.default_rng(0)
     print(f"fastconv {fastconv.__version__}, {fastconv.get_num_threads()} threads, "
-          f"{_api.simd_path()}, float32; time / direct time"
+          f"{_config.simd_path()}, float32; time / direct time"
           + ("; Winograd with its kernel transform" if args.batches else ""))
     print()
     print("| channels | outputs | batch | ov2 | ov4 | direct ms | F(2x2) | F(4x4) |")
@@ -63,13 +63,13 @@ def main(argv=None):
         k = rng.standard_normal((3, 3, c, f)).astype(np.float32)
         b = np.zeros(f, np.float32)
         y = np.empty((n, o, o, f), np.float32)
-        u2, u4 = _api._winograd_kernel(k, 2), _api._winograd_kernel(k, 4)
+        u2, u4 = _api.conv.winograd_kernel(k, 2), _api.conv.winograd_kernel(k, 4)
         d = best_ms(lambda: _conv.conv2d_forward(x, k, b, y, 1, 1, 0, 0, True, 2))
         if args.batches:        # the transform each call pays for
             w2 = best_ms(lambda: _conv.conv2d_forward_winograd(
-                x, _api._winograd_kernel(k, 2), k, b, y, 0, 0, True, 2))
+                x, _api.conv.winograd_kernel(k, 2), k, b, y, 0, 0, True, 2))
             w4 = best_ms(lambda: _conv.conv2d_forward_winograd(
-                x, _api._winograd_kernel(k, 4), k, b, y, 0, 0, True, 2))
+                x, _api.conv.winograd_kernel(k, 4), k, b, y, 0, 0, True, 2))
         else:
             w2 = best_ms(lambda: _conv.conv2d_forward_winograd(x, u2, k, b, y, 0, 0, True,
                                                                2))

@@ -5,8 +5,8 @@ run compiled, multithreaded code; ``fastconv.reference`` holds plain NumPy versi
 ``fastconv.models.Sequential`` and ``fastconv.layers`` build and train networks the Keras way.
 """
 from ._version import __version__
-from ._api import (conv2d, conv2d_backward, max_pool2d, max_pool2d_backward,
-                   get_num_threads, set_num_threads, simd_path, simd_paths, set_simd_path)
+from ._api import conv2d, conv2d_backward, max_pool2d, max_pool2d_backward
+from ._config import get_num_threads, set_num_threads, simd_path, simd_paths, set_simd_path
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._info import show_config
 from . import (activations, applications, callbacks, datasets, initializers, layers, losses,

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from . import _api, _conv
+from . import _api, _config, _conv
 from ._version import __version__
 
 _OPENMP_VERSIONS = {200505: "2.5", 200805: "3.0", 201107: "3.1", 201307: "4.0",
@@ -35,15 +35,15 @@ def config():
         "openmp": (f"yes, OpenMP {_OPENMP_VERSIONS.get(openmp, openmp)}"
                    + "".join(f", {lib}" for lib in _openmp_runtimes()) if openmp
                    else "no (built without it: one thread)"),
-        "threads": _api.get_num_threads(),
-        "simd compiled": ", ".join(_api._SIMD_NAMES[level]
+        "threads": _config.get_num_threads(),
+        "simd compiled": ", ".join(_config.SIMD_NAMES[level]
                                    for level in range(_conv.simd_compiled() + 1)),
-        "simd this cpu": ", ".join(_api.simd_paths()),
-        "simd in use": _api.simd_path(),
-        "winograd": ((("on: F(2x2) and F(4x4) tiles" if _api._WINOGRAD_4X4 else
+        "simd this cpu": ", ".join(_config.simd_paths()),
+        "simd in use": _config.simd_path(),
+        "winograd": ((("on: F(2x2) and F(4x4) tiles" if _api.conv.WINOGRAD_4X4 else
                        "on: F(2x2) tiles only (FASTCONV_WINOGRAD=2x2)")
                       + ", 3x3 stride-1 forward and gradients, 16+ channels")
-                     if _api._WINOGRAD else "off (FASTCONV_WINOGRAD=0)"),
+                     if _api.conv.WINOGRAD else "off (FASTCONV_WINOGRAD=0)"),
         "location": os.path.dirname(os.path.abspath(__file__)),
     }
 

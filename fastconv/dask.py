@@ -46,7 +46,7 @@ except ImportError as exc:          # pragma: no cover - depends on the installe
     raise ImportError("fastconv.dask needs dask: pip install 'fastconv[dask]' (dask[array] "
                       "and distributed)") from exc
 
-from . import _api
+from . import _api, _config
 
 __all__ = ["conv2d", "max_pool2d", "predict", "apply"]
 
@@ -70,7 +70,7 @@ def _dask_array(x, fn, ndim=4):
 
 def _floating(x, fn):
     """x's dtype checked as fastconv's kernels check an array's (float16/32/64 only)."""
-    _api._array(np.empty((0,), x.dtype), "x", fn)
+    _api.checks.floating_array(np.empty((0,), x.dtype), "x", fn)
 
 
 def _threads(threads_per_task, fn):
@@ -88,10 +88,10 @@ class _omp_threads:
         self.n = n
 
     def __enter__(self):
-        self.previous = _api.set_num_threads(self.n)
+        self.previous = _config.set_num_threads(self.n)
 
     def __exit__(self, *exc):
-        _api.set_num_threads(self.previous)
+        _config.set_num_threads(self.previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,12 +229,12 @@ def _one_chunk_of_channels(x):
 
 
 def _conv_task(blocks, extra_h, extra_w, kernel, u, bias, strides, relu, threads, result):
-    return _api._conv2d_region(_join(blocks), kernel, u, bias, strides, extra_h[0],
+    return _api.conv.conv2d_region(_join(blocks), kernel, u, bias, strides, extra_h[0],
                                extra_w[0], (extra_h[1], extra_w[1]), relu, threads, result)
 
 
 def _pool_task(blocks, extra_h, extra_w, pool_size, strides, threads):
-    return _api._max_pool2d_region(_join(blocks), pool_size, strides, extra_h[0], extra_w[0],
+    return _api.pool.max_pool2d_region(_join(blocks), pool_size, strides, extra_h[0], extra_w[0],
                                    (extra_h[1], extra_w[1]), threads)
 
 
@@ -261,15 +261,15 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
     fn = "fastconv.dask.conv2d"
     x = _dask_array(x, fn)
     _floating(x, fn)
-    args, kernel, bias, compute, result = _api._conv_operands(fn, x, kernel, bias, strides,
+    args, kernel, bias, compute, result = _api.conv.conv_operands(fn, x, kernel, bias, strides,
                                                               padding, activation)
     f = kernel.shape[3]
     threads = _threads(threads_per_task, fn)
     recompute = _recompute_halos(x, recompute_halos, fn)
     kernel = np.array(kernel, compute, order="C")
     bias = None if bias is None else np.array(bias, compute)
-    winograd = _api._winograd_pays(args, kernel.shape)          # its tile, 0 for none
-    u = _api._winograd_kernel(kernel, winograd) if winograd else None
+    winograd = _api.conv.winograd_pays(args, kernel.shape)          # its tile, 0 for none
+    u = _api.conv.winograd_kernel(kernel, winograd) if winograd else None
     (kh, kw), (sh, sw) = kernel.shape[:2], (args.sh, args.sw)
     tiles_h = _window_tiles(x.chunks[1], x.shape[1], kh, sh, args.pt, args.oh, winograd)
     tiles_w = _window_tiles(x.chunks[2], x.shape[2], kw, sw, args.pl, args.ow, winograd)
@@ -291,10 +291,10 @@ def max_pool2d(x, pool_size=2, *, strides=None, padding="valid", threads_per_tas
     fn = "fastconv.dask.max_pool2d"
     x = _dask_array(x, fn)
     _floating(x, fn)
-    args = _api._PoolArgs(fn, x, pool_size, strides, padding)
+    args = _api.pool.PoolArgs(fn, x, pool_size, strides, padding)
     threads = _threads(threads_per_task, fn)
     recompute = _recompute_halos(x, recompute_halos, fn)
-    _, result = _api._dtypes([np.empty((0,), x.dtype)])
+    _, result = _api.checks.dtypes([np.empty((0,), x.dtype)])
     tiles_h = _window_tiles(x.chunks[1], x.shape[1], args.ph, args.sh, args.pt, args.oh, False)
     tiles_w = _window_tiles(x.chunks[2], x.shape[2], args.pw, args.sw, args.pl, args.ow, False)
     name = "fastconv-max_pool2d-" + tokenize(x, args.kernel_args(), args.out_shape, threads,
@@ -427,7 +427,7 @@ def _geometry(steps, h, w):
                              f"input, too small for its {window[0]}x{window[1]} window")
         pads = tuple(_api.padding_amounts(n, k, s, layer.padding)[0]
                      for n, k, s in zip((h, w), window, strides))
-        winograd = kind == "Conv2D" and _api._winograd_shape_pays(
+        winograd = kind == "Conv2D" and _api.conv.winograd_shape_pays(
             window[0], window[1], strides[0], strides[1], layer.kernel.shape[2],
             layer.filters, size_out[0], size_out[1], 1.35)
         out.append((window, strides, pads, (h, w), size_out, winograd))
@@ -485,14 +485,14 @@ def _apply_task(blocks, extra_h, extra_w, shipped, dtype, threads):
             # crop what an earlier layer made for a neighbour's Winograd tiles
             x = _crop(x, eh, ew)
             if kind == "MaxPooling2D":
-                x = _api._max_pool2d_region(x, layer.pool_size, layer.strides, eh[0], ew[0],
+                x = _api.pool.max_pool2d_region(x, layer.pool_size, layer.strides, eh[0], ew[0],
                                             (eh[1], ew[1]), threads)
                 continue
             relu = layer.activation.name == "relu"
             # the Winograd decision is the whole image's, made when the graph was built
-            u = _api._winograd_kernel(layer.kernel, eh[2]) if eh[2] else None
+            u = _api.conv.winograd_kernel(layer.kernel, eh[2]) if eh[2] else None
             bias = layer.bias if layer.use_bias else None
-            x = _api._conv2d_region(x, layer.kernel, u, bias, layer.strides, eh[0], ew[0],
+            x = _api.conv.conv2d_region(x, layer.kernel, u, bias, layer.strides, eh[0], ew[0],
                                     (eh[1], ew[1]), relu, threads)
             if not relu:
                 x = layer.activation.forward(x)

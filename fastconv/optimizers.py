@@ -2,7 +2,7 @@
 
 ``apply(params, grads)`` updates the parameter arrays in place; per-parameter state is created
 on the first call and kept in the same order. Each rule runs as one compiled pass over a
-parameter and its state (fastconv._api._update_in_place) where the arrays allow it, else as
+parameter and its state (fastconv._api.optim.update_in_place) where the arrays allow it, else as
 the NumPy formula written out below, which the compiled pass matches bitwise.
 """
 import math
@@ -91,7 +91,7 @@ class SGD(Optimizer):
         return {"m": np.zeros_like(param)} if self.momentum else {}
 
     def _update(self, param, grad, state):
-        if _api._update_in_place("sgd", param, grad, [state.get("m")], self.learning_rate,
+        if _api.optim.update_in_place("sgd", param, grad, [state.get("m")], self.learning_rate,
                                  self.momentum, self.nesterov):
             return
         if not self.momentum:
@@ -123,7 +123,7 @@ class RMSprop(Optimizer):
         return {"v": np.zeros_like(param)}
 
     def _update(self, param, grad, state):
-        if _api._update_in_place("rmsprop", param, grad, [state["v"]], self.learning_rate,
+        if _api.optim.update_in_place("rmsprop", param, grad, [state["v"]], self.learning_rate,
                                  self.rho, self.epsilon):
             return
         # v += (1 - rho) * g**2 after v *= rho; p -= lr * g / sqrt(v + epsilon): the same
@@ -160,7 +160,7 @@ class Adam(Optimizer):
         m, v = state["m"], state["v"]
         # a Python float: the step is computed in the parameters' dtype, as Keras does
         step = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
-        if _api._update_in_place("adam", param, grad, [m, v], step, self.beta_1,
+        if _api.optim.update_in_place("adam", param, grad, [m, v], step, self.beta_1,
                                  self.beta_2, self.epsilon):
             return
         m += (1 - self.beta_1) * (grad - m)

@@ -14,7 +14,7 @@ They compute in the inputs' result dtype and do no argument checking beyond NumP
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._api import _pair, conv_output_size, padding_amounts
+from ._api.checks import conv_output_size, padding_amounts, pair
 
 __all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
            "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
@@ -45,7 +45,7 @@ def naive_conv2d(x, kernel, bias=None, *, strides=1, padding="valid"):
     """Convolution by explicit loops: one np.sum over each (window x kernel) product."""
     x, kernel = np.asarray(x), np.asarray(kernel)
     kh, kw, _, f = kernel.shape
-    sh, sw = _pair(strides, "strides", "naive_conv2d")
+    sh, sw = pair(strides, "strides", "naive_conv2d")
     oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
     xp = _zero_pad(x, ph, pw)
     dtype = np.result_type(x, kernel) if bias is None else np.result_type(x, kernel, bias)
@@ -65,7 +65,7 @@ def naive_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"):
     """(dx, dkernel, dbias) by the same loops, each output's gradient spread over its window."""
     dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
     kh, kw, _, f = kernel.shape
-    sh, sw = _pair(strides, "strides", "naive_conv2d_backward")
+    sh, sw = pair(strides, "strides", "naive_conv2d_backward")
     oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
     xp = _zero_pad(x, ph, pw)
     dtype = np.result_type(dy, x, kernel)
@@ -93,8 +93,8 @@ def _pool_window(h, w, i, j, pool, strides, top, left):
 def naive_max_pool2d(x, pool_size=2, *, strides=None, padding="valid"):
     """Max pooling by loops: np.max over each window, clipped to the image."""
     x = np.asarray(x)
-    pool = _pair(pool_size, "pool_size", "naive_max_pool2d")
-    strides = pool if strides is None else _pair(strides, "strides", "naive_max_pool2d")
+    pool = pair(pool_size, "pool_size", "naive_max_pool2d")
+    strides = pool if strides is None else pair(strides, "strides", "naive_max_pool2d")
     oh, ow, ph, pw = _geometry(x.shape, pool, strides, padding)
     n_, h, w, c = x.shape
     y = np.zeros((n_, oh, ow, c), x.dtype)
@@ -110,8 +110,8 @@ def naive_max_pool2d(x, pool_size=2, *, strides=None, padding="valid"):
 def naive_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="valid"):
     """Each output's gradient added at its window's first maximum (np.argmax's choice)."""
     dy, x = np.asarray(dy), np.asarray(x)
-    pool = _pair(pool_size, "pool_size", "naive_max_pool2d_backward")
-    strides = pool if strides is None else _pair(strides, "strides", "naive_max_pool2d_backward")
+    pool = pair(pool_size, "pool_size", "naive_max_pool2d_backward")
+    strides = pool if strides is None else pair(strides, "strides", "naive_max_pool2d_backward")
     oh, ow, ph, pw = _geometry(x.shape, pool, strides, padding)
     n_, h, w, c = x.shape
     dx = np.zeros(x.shape, np.result_type(dy, x))
@@ -140,7 +140,7 @@ def im2col_conv2d(x, kernel, bias=None, *, strides=1, padding="valid"):
     """Convolution as one matmul of the im2col matrix by the (kh*kw*c, f) kernel."""
     x, kernel = np.asarray(x), np.asarray(kernel)
     kh, kw, c, f = kernel.shape
-    sh, sw = _pair(strides, "strides", "im2col_conv2d")
+    sh, sw = pair(strides, "strides", "im2col_conv2d")
     oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
     cols = _im2col(_zero_pad(x, ph, pw), kh, kw, sh, sw, oh, ow)
     y = cols @ kernel.reshape(kh * kw * c, f)
@@ -153,7 +153,7 @@ def im2col_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"):
     """dkernel = cols^T @ dy, dcols = dy @ kernel^T folded back (col2im) one tap at a time."""
     dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
     kh, kw, c, f = kernel.shape
-    sh, sw = _pair(strides, "strides", "im2col_conv2d_backward")
+    sh, sw = pair(strides, "strides", "im2col_conv2d_backward")
     oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
     xp = _zero_pad(x, ph, pw)
     dy2 = dy.reshape(-1, f)
@@ -178,8 +178,8 @@ def _pool_windows(x, pool, strides, padding):
 def im2col_max_pool2d(x, pool_size=2, *, strides=None, padding="valid"):
     """Max pooling as one max over a window view (padding is -inf, never chosen over a value)."""
     x = np.asarray(x)
-    pool = _pair(pool_size, "pool_size", "im2col_max_pool2d")
-    strides = pool if strides is None else _pair(strides, "strides", "im2col_max_pool2d")
+    pool = pair(pool_size, "pool_size", "im2col_max_pool2d")
+    strides = pool if strides is None else pair(strides, "strides", "im2col_max_pool2d")
     win = _pool_windows(x, pool, strides, padding)[0]
     return win.max(axis=-1)
 
@@ -189,8 +189,8 @@ def im2col_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="val
 
     Assumes x holds no -inf where "same" padding applies (padding is -inf here)."""
     dy, x = np.asarray(dy), np.asarray(x)
-    pool = _pair(pool_size, "pool_size", "im2col_max_pool2d_backward")
-    strides = pool if strides is None else _pair(strides, "strides",
+    pool = pair(pool_size, "pool_size", "im2col_max_pool2d_backward")
+    strides = pool if strides is None else pair(strides, "strides",
                                                  "im2col_max_pool2d_backward")
     win, padded_shape, ph, pw = _pool_windows(x, pool, strides, padding)
     n, oh, ow, c = dy.shape
@@ -205,7 +205,7 @@ def im2col_max_pool2d_backward(dy, x, pool_size=2, *, strides=None, padding="val
 
 
 # ---------------------------------------------------------------------------------------------
-# resampling (fastconv._api.affine_transform), written out point by point
+# resampling (fastconv._api.image.affine_transform), written out point by point
 
 def _fill_index(k, n, mode):
     """Keras's fill modes on one pixel index: an index into [0, n), or None (constant fill)."""

@@ -32,7 +32,7 @@ import atheris
 
 with atheris.instrument_imports(include=["fastconv"]):
     import fastconv
-    from fastconv import _api, layers, models, reference
+    from fastconv import _api, _config, layers, models, reference
 
 fastconv.set_num_threads(1)             # libFuzzer's coverage is per process; one thread is enough
 
@@ -223,7 +223,7 @@ def forced_winograd(on):
     """Within the block, every 3x3 stride-1 convolution takes the Winograd paths with tile
     on (2 or 4; the kernel gradient's F(3x3, 2x2) either way), or (0) each takes the path
     fastconv picks for its shape."""
-    saved = {name: getattr(_api, name) for name in WINOGRAD_CHOICES}
+    saved = {name: getattr(_api.conv, name) for name in WINOGRAD_CHOICES}
 
     def pays(args, kernel_shape, x_shape=None):
         return on if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
@@ -232,25 +232,25 @@ def forced_winograd(on):
     def block():
         if on:
             for name in WINOGRAD_CHOICES:
-                setattr(_api, name, pays)
+                setattr(_api.conv, name, pays)
         try:
             yield
         finally:
             for name, fn in saved.items():
-                setattr(_api, name, fn)
+                setattr(_api.conv, name, fn)
     return block()
 
 
-WINOGRAD_CHOICES = ("_winograd_pays", "_winograd_dx_pays", "_winograd_dw_pays")
+WINOGRAD_CHOICES = ("winograd_pays", "winograd_dx_pays", "winograd_dw_pays")
 
 
 def winograd_taken(x, kernel, strides, padding):
     """Which of (forward, input gradient, kernel gradient) fastconv runs by Winograd for
     these arguments (as patched by forced_winograd, if it is)."""
-    args = _api._ConvArgs("fuzz", x, kernel, strides, padding)
-    return (_api._winograd_pays(args, kernel.shape),
-            _api._winograd_dx_pays(args, kernel.shape, x.shape),
-            _api._winograd_dw_pays(args, kernel.shape))
+    args = _api.conv.ConvArgs("fuzz", x, kernel, strides, padding)
+    return (_api.conv.winograd_pays(args, kernel.shape),
+            _api.conv.winograd_dx_pays(args, kernel.shape, x.shape),
+            _api.conv.winograd_dw_pays(args, kernel.shape))
 
 
 def normwise(mag, a, b, terms):
@@ -481,7 +481,7 @@ def fuzz_resample(inp):
         print(f"resample {'backward' if backward else 'forward'} x {x.dtype}{x.shape} m {m} "
               f"size {size} {interpolation} {mode} fill {fill}")
     if not backward:
-        y = call(_api.affine_transform, x, m, size, interpolation=interpolation,
+        y = call(_api.image.affine_transform, x, m, size, interpolation=interpolation,
                  fill_mode=mode, fill_value=fill)
         assert y.dtype == result_dtype(x)
         kw = dict(interpolation=interpolation, fill_mode=mode, fill_value=fill)
@@ -490,7 +490,7 @@ def fuzz_resample(inp):
         close(y, ref, mag, y.dtype)
         return
     in_size = size if size is not None else x.shape[1:3] if x.ndim == 4 else (1, 1)
-    dx = call(_api.affine_transform_backward, x, m, in_size, interpolation=interpolation,
+    dx = call(_api.image.affine_transform_backward, x, m, in_size, interpolation=interpolation,
               fill_mode=mode)
     assert dx.dtype == result_dtype(x)
     kw = dict(interpolation=interpolation, fill_mode=mode)
@@ -515,7 +515,7 @@ def fuzz_norm(inp):
     xs = as64(x).reshape(-1, c) if c else np.zeros((0, 0))
     with np.errstate(all="ignore"):
         if inp.bool():
-            s1, s2 = call(_api.batch_norm_sums, x, shift, dy)
+            s1, s2 = call(_api.norm.batch_norm_sums, x, shift, dy)
             d = xs - as64(shift)
             if dy is None:
                 terms = [(d, np.abs(d)), (d * d, d * d)]
@@ -527,7 +527,7 @@ def fuzz_norm(inp):
             return
         center, scale, offset = (inp.array((c,), dtype) for _ in range(3))
         y_scale = inp.array((c,), dtype)
-        out = call(_api.channel_affine, x, center, scale, offset, dy,
+        out = call(_api.norm.channel_affine, x, center, scale, offset, dy,
                    None if dy is None else y_scale)
         compute = np.float64 if x.dtype.itemsize == 8 else np.float32
         assert out.dtype == compute and out.shape == x.shape
@@ -549,13 +549,13 @@ def fuzz_model_file(inp):
               restore_random_state=restore)
 
 
-SIMD_PATHS = fastconv._api.simd_paths()
+SIMD_PATHS = fastconv._config.simd_paths()
 
 
 def TestOneInput(data):
     inp = Input(data)
     target = inp.int(0, 5)
-    _api.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
+    _config.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
     try:
         (fuzz_conv, fuzz_pool, fuzz_weights, fuzz_resample, fuzz_model_file,
          fuzz_norm)[target](inp)

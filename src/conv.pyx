@@ -715,7 +715,7 @@ def conv2d_forward_winograd(const floating[:, :, :, ::1] x, const floating[:, :,
                             bint relu, int num_threads):
     """y = conv(x, kernel) + bias (then ReLU) for a 3x3 kernel with strides 1, by Winograd
     F(2x2, 3x3) or F(4x4, 3x3); u (16 or 36, c, f) is the transformed kernel G g G^T, whose
-    size picks the tiles (fastconv._api._winograd_kernel). If an output comes out
+    size picks the tiles (fastconv._api.conv.winograd_kernel). If an output comes out
     non-finite (an infinite or NaN input, or overflow in the transforms), y is recomputed
     directly, and the result is False."""
     cdef ConvGeometry g = make_geometry(x.shape, kernel.shape, y.shape[1], y.shape[2],

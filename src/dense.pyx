@@ -14,7 +14,7 @@ from fc_c cimport *
 
 def set_simd_level(int level):
     """Select the micro-kernel path of this module (0 generic, 1 AVX2+FMA, 2 AVX-512;
-    fastconv._api keeps all modules alike). A level this CPU lacks is refused."""
+    fastconv._config keeps all modules alike). A level this CPU lacks is refused."""
     global fc_simd_level
     if level < 0 or level > fc_simd_detect():
         raise ValueError(f"set_simd_level: level must be 0 .. {fc_simd_detect()}, got {level}")

@@ -34,7 +34,7 @@ typedef ptrdiff_t fc_idx;
 #define FC_HAVE_AVX512_PATH 0
 #endif
 
-/* 0: generic, 1: AVX2 + FMA, 2: AVX-512. Set by the Python side at import (fastconv._api). */
+/* 0: generic, 1: AVX2 + FMA, 2: AVX-512. Set by the Python side at import (fastconv._config). */
 static int fc_simd_level = 0;
 
 #define FC_TARGET_AVX2 __attribute__((target("avx2,fma")))

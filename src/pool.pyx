@@ -24,7 +24,7 @@ cdef extern from "fc_pool.h" nogil:
 
 def set_simd_level(int level):
     """Select the instruction set of this module's vector paths (0 generic, 1 AVX2+FMA,
-    2 AVX-512; fastconv._api keeps all modules alike). A level this CPU lacks is refused."""
+    2 AVX-512; fastconv._config keeps all modules alike). A level this CPU lacks is refused."""
     global fc_simd_level
     if level < 0 or level > fc_simd_detect():
         raise ValueError(f"set_simd_level: level must be 0 .. {fc_simd_detect()}, got {level}")

@@ -15,7 +15,7 @@ TOLERANCE = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-4,
              np.dtype(np.float16): 2e-2}
 
 # Every SIMD path this CPU can run: the kernel tests run once on each (conftest's simd_path).
-SIMD_PATHS = fastconv._api.simd_paths()
+SIMD_PATHS = fastconv._config.simd_paths()
 
 
 def assert_close(actual, expected, dtype=None, what="", magnitude=None):

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fastconv  # noqa: E402
-from fastconv import _api  # noqa: E402
+from fastconv import _config  # noqa: E402
 from _helpers import SIMD_PATHS  # noqa: E402
 
 
@@ -22,9 +22,9 @@ def rng(request):
 
 @pytest.fixture(params=SIMD_PATHS)
 def simd_path(request):
-    previous = _api.set_simd_path(request.param)
+    previous = _config.set_simd_path(request.param)
     yield request.param
-    _api.set_simd_path(previous)
+    _config.set_simd_path(previous)
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def threads():
 
 def pytest_report_header(config):
     return (f"fastconv SIMD paths: {', '.join(SIMD_PATHS)} (the kernel tests run on each); "
-            f"default {_api.simd_path()}")
+            f"default {_config.simd_path()}")
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -260,17 +260,17 @@ def test_concurrent_calls_from_python_threads_match_serial_calls(rng):
 
 def test_every_simd_path_agrees(rng):
     from _helpers import SIMD_PATHS
-    from fastconv import _api
+    from fastconv import _config
     if len(SIMD_PATHS) < 2:
         pytest.skip("this CPU has only the generic path")
     x, k = random(rng, (4, 9, 9, 5), np.float32), random(rng, (3, 3, 5, 19), np.float32)
     out = {}
     for path in SIMD_PATHS:
-        previous = _api.set_simd_path(path)
+        previous = _config.set_simd_path(path)
         try:
             out[path] = fastconv.conv2d(x, k)
         finally:
-            _api.set_simd_path(previous)
+            _config.set_simd_path(previous)
     for path in SIMD_PATHS[1:]:
         assert_close(out["generic"], out[path].astype(np.float64), what=path)
     if "avx512" in out:       # both use fused multiply-adds, in the same order
@@ -278,29 +278,29 @@ def test_every_simd_path_agrees(rng):
 
 
 def test_thread_and_simd_settings_are_validated(threads):
-    from fastconv import _api
+    from fastconv import _config
     with pytest.raises(ValueError, match="n must be >= 1"):
         fastconv.set_num_threads(0)
     with pytest.raises(ValueError, match="name must be one of"):
-        _api.set_simd_path("avx1024")
+        _config.set_simd_path("avx1024")
     with pytest.raises(ValueError, match="name must be one of"):
-        _api.set_simd_path(2)
+        _config.set_simd_path(2)
     for name in ("generic", "avx2+fma", "avx512"):
-        if name not in _api.simd_paths():
+        if name not in _config.simd_paths():
             with pytest.raises(ValueError, match="does not support"):
-                _api.set_simd_path(name)
+                _config.set_simd_path(name)
     with pytest.raises(ValueError, match="level must be"):
         fastconv._conv.set_simd_level(fastconv._conv.simd_detect() + 1)
     with pytest.raises(ValueError, match="level must be"):
         fastconv._pool.set_simd_level(-1)
-    previous = _api.set_simd_path("generic")
+    previous = _config.set_simd_path("generic")
     try:
-        assert _api.simd_path() == "generic"
-        if "avx2+fma" in _api.simd_paths():
-            assert _api.set_simd_path("AVX2") == "generic"
-            assert _api.simd_path() == "avx2+fma"
+        assert _config.simd_path() == "generic"
+        if "avx2+fma" in _config.simd_paths():
+            assert _config.set_simd_path("AVX2") == "generic"
+            assert _config.simd_path() == "avx2+fma"
     finally:
-        _api.set_simd_path(previous)
+        _config.set_simd_path(previous)
     assert fastconv.set_num_threads(2) >= 1
     assert fastconv.get_num_threads() == (2 if OPENMP else 1)
 

@@ -68,8 +68,8 @@ def test_info_shows_the_build(capsys):
     info = fastconv._info.config()
     assert info["fastconv"] == fastconv.__version__ and info["numpy"] == np.__version__
     assert info["threads"] == fastconv.get_num_threads()
-    assert info["simd in use"] in fastconv._api.simd_paths()
-    assert info["simd this cpu"] == ", ".join(fastconv._api.simd_paths())
+    assert info["simd in use"] in fastconv._config.simd_paths()
+    assert info["simd this cpu"] == ", ".join(fastconv._config.simd_paths())
     assert info["simd compiled"].startswith("generic")
     assert info["compiler"] != "unknown"
     assert info["location"] == os.path.dirname(os.path.abspath(fastconv.__file__))
@@ -90,7 +90,7 @@ def fastconv_command(*args, **env):
 @pytest.mark.parametrize("wanted", ["generic", "avx2", "avx512", "AVX512", "sse9", ""])
 def test_fastconv_simd_forces_a_path_or_warns(wanted):
     import fastconv
-    paths = fastconv._api.simd_paths()
+    paths = fastconv._config.simd_paths()
     code, out, err = fastconv_command("info", FASTCONV_SIMD=wanted)
     assert code == 0, err
     in_use = next(line.split(":", 1)[1].strip() for line in out.splitlines()

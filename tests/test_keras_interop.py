@@ -105,7 +105,7 @@ def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     for tile in (None, 2, 4):
         with pytest.MonkeyPatch.context() as patched:
             if tile:
-                patched.setattr(fastconv._api, "_winograd_shape_pays",
+                patched.setattr(fastconv._api.conv, "winograd_shape_pays",
                                 lambda kh, kw, sh, sw, *rest, t=tile:
                                 t if (kh, kw, sh, sw) == (3, 3, 1, 1) else 0)
             calls = winograd_calls(patched)

@@ -257,7 +257,7 @@ def test_up_sampling_2d(rng, size, interpolation):
         np.testing.assert_array_equal(y, x.repeat(fh, 1).repeat(fw, 2))
     else:       # TensorFlow's resize, as fastconv's compiled resampler computes it
         for image, got in zip(x, y):
-            np.testing.assert_allclose(got, _api.resize_image(image, (4 * fh, 5 * fw)),
+            np.testing.assert_allclose(got, _api.image.resize_image(image, (4 * fh, 5 * fw)),
                                        rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="interpolation"):
         layers.UpSampling2D(2, interpolation="area")

@@ -424,10 +424,10 @@ def test_batch_normalization_passes_take_unaligned_vectors(rng):
     from fastconv import _api
     x = rng.standard_normal((4, 3, 3, 5))
     center, scale, offset = (rng.standard_normal(5) for _ in range(3))
-    expected = _api.channel_affine(x, center, scale, offset)
-    got = _api.channel_affine(unaligned(x), unaligned(center), unaligned(scale),
+    expected = _api.norm.channel_affine(x, center, scale, offset)
+    got = _api.norm.channel_affine(unaligned(x), unaligned(center), unaligned(scale),
                               unaligned(offset))
     assert np.array_equal(got, expected)
-    s1, s2 = _api.batch_norm_sums(unaligned(x), unaligned(center))
-    e1, e2 = _api.batch_norm_sums(x, center)
+    s1, s2 = _api.norm.batch_norm_sums(unaligned(x), unaligned(center))
+    e1, e2 = _api.norm.batch_norm_sums(x, center)
     assert np.array_equal(s1, e1) and np.array_equal(s2, e2)

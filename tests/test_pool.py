@@ -103,10 +103,10 @@ def test_max_pool_random_shapes_match_im2col_reference(n, h, w, c, ph, pw, sh, s
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_allclose(
         fastconv.max_pool2d_backward(dy, x, (ph, pw), indices=idx, **args), dx_ref, **tol)
-    y, argmax = _api._max_pool2d_with_argmax(x, (ph, pw), (sh, sw), padding)
+    y, argmax = _api.pool.max_pool2d_with_argmax(x, (ph, pw), (sh, sw), padding)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_allclose(
-        _api._max_pool2d_backward_argmax(dy, argmax, x.shape, (ph, pw), (sh, sw), padding),
+        _api.pool.max_pool2d_backward_argmax(dy, argmax, x.shape, (ph, pw), (sh, sw), padding),
         dx_ref, **tol)
 
 
@@ -162,15 +162,15 @@ def test_argmax_codes_that_are_not_window_positions_are_refused(rng, strides, co
     # code; tiled ones drop a gradient whose code matches no pixel.
     from fastconv import _api
     x = random(rng, (1, 6, 6, 2))
-    y, argmax = _api._max_pool2d_with_argmax(x, 2, strides, "valid")
+    y, argmax = _api.pool.max_pool2d_with_argmax(x, 2, strides, "valid")
     bad = argmax.copy()
     bad[0, 1, 1, 1] = code
     dy = np.ones_like(y)
     if strides == 1:
         with pytest.raises(ValueError, match="argmax does not come from"):
-            _api._max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
+            _api.pool.max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
     else:
-        dx = _api._max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
+        dx = _api.pool.max_pool2d_backward_argmax(dy, bad, x.shape, 2, strides, "valid")
         assert dx[0, 2:4, 2:4, 1].sum() == 0 and dx.sum() == y.size - 1
 
 
@@ -182,7 +182,7 @@ def test_backward_kernel_writes_every_value_of_dx(rng, pool_size, strides, paddi
     # window and overlapping windows must all end up right.
     from fastconv import _api, _pool
     x = random(rng, (2, 11, 10, 3))
-    args = _api._PoolArgs("test", x, pool_size, strides, padding)
+    args = _api.pool.PoolArgs("test", x, pool_size, strides, padding)
     y, idx = fastconv.max_pool2d(x, pool_size, strides=strides, padding=padding,
                                  return_indices=True)
     dy = random(rng, y.shape)
@@ -219,9 +219,9 @@ def test_every_pooling_path_matches_the_reference(rng, pool_size, strides, paddi
     dy = random(rng, y_ref.shape, dtype)
     dx_ref = R.naive_max_pool2d_backward(dy, x, pool_size, **args)
 
-    y, argmax = _api._max_pool2d_with_argmax(x, pool_size, strides, padding)
+    y, argmax = _api.pool.max_pool2d_with_argmax(x, pool_size, strides, padding)
     np.testing.assert_array_equal(y, y_ref)
-    dx = _api._max_pool2d_backward_argmax(dy, argmax, x.shape, pool_size, strides, padding)
+    dx = _api.pool.max_pool2d_backward_argmax(dy, argmax, x.shape, pool_size, strides, padding)
     np.testing.assert_allclose(dx, dx_ref, **tol)
 
     np.testing.assert_array_equal(fastconv.max_pool2d(x, pool_size, **args), y_ref)
@@ -237,7 +237,7 @@ def test_every_pooling_path_matches_the_reference(rng, pool_size, strides, paddi
 def test_layer_argmax_refuses_codes_outside_the_window(rng):
     from fastconv import _api
     x = random(rng, (1, 6, 6, 2))
-    y, argmax = _api._max_pool2d_with_argmax(x, 3, 1, "valid")     # overlapping windows
+    y, argmax = _api.pool.max_pool2d_with_argmax(x, 3, 1, "valid")     # overlapping windows
     argmax[0, 0, 0, 0] = 9
     with pytest.raises(ValueError, match="argmax does not come from this layer"):
-        _api._max_pool2d_backward_argmax(np.ones_like(y), argmax, x.shape, 3, 1, "valid")
+        _api.pool.max_pool2d_backward_argmax(np.ones_like(y), argmax, x.shape, 3, 1, "valid")

@@ -19,9 +19,9 @@ def force(monkeypatch, tile):
     forward and input gradient, and the kernel gradient's; or none does (tile 0)."""
     def pays(args, kernel_shape, x_shape=None):
         return tile if kernel_shape[:2] == (3, 3) and (args.sh, args.sw) == (1, 1) else 0
-    monkeypatch.setattr(_api, "_winograd_pays", pays)
-    monkeypatch.setattr(_api, "_winograd_dx_pays", pays)
-    monkeypatch.setattr(_api, "_winograd_dw_pays", lambda *a: bool(pays(*a)))
+    monkeypatch.setattr(_api.conv, "winograd_pays", pays)
+    monkeypatch.setattr(_api.conv, "winograd_dx_pays", pays)
+    monkeypatch.setattr(_api.conv, "winograd_dw_pays", lambda *a: bool(pays(*a)))
 
 
 @pytest.fixture(params=[2, 4], ids=["F2x2", "F4x4"])
@@ -37,9 +37,9 @@ def winograd(monkeypatch, tile):
 
 def run_kernel(x, k, b, padding, relu=False, tile=2):
     """The Winograd kernel itself: (y, whether it kept its own result)."""
-    args = _api._ConvArgs("test", x, k, 1, padding)
+    args = _api.conv.ConvArgs("test", x, k, 1, padding)
     y = np.full(args.out_shape, np.nan, x.dtype)
-    kept = _conv.conv2d_forward_winograd(x, _api._winograd_kernel(k, tile), k, b, y, args.pt,
+    kept = _conv.conv2d_forward_winograd(x, _api.conv.winograd_kernel(k, tile), k, b, y, args.pt,
                                          args.pl, relu, 2)
     return y, kept
 
@@ -106,7 +106,7 @@ def test_winograd_kernel_gradient_runs_and_matches_the_reference(rng, simd_path,
     if padding == "valid" and min(h, w) < 3:
         pytest.skip("no output")
     x, k = random(rng, (n, h, w, c), dtype), random(rng, (3, 3, c, f), dtype)
-    args = _api._ConvArgs("test", x, k, 1, padding)
+    args = _api.conv.ConvArgs("test", x, k, 1, padding)
     y = fastconv.conv2d(x, k, padding=padding, activation="relu")
     dy = random(rng, y.shape, dtype)
     for relu in (None, y):
@@ -131,7 +131,7 @@ def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer
     turned = np.ascontiguousarray(k[::-1, ::-1].transpose(0, 1, 3, 2))
     dx = np.full(x.shape, -1.0)
     # the kernel reports the spread NaN: the caller then runs the direct kernel
-    assert not _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned, tile),
+    assert not _conv.conv2d_backward_input_winograd(dy, _api.conv.winograd_kernel(turned, tile),
                                                     turned, dx, 1, 1, 2, y)
     force(monkeypatch, 0)
     want = fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0]
@@ -140,7 +140,7 @@ def test_winograd_input_gradient_is_taken_and_keeps_to_the_direct_kernels_answer
         fastconv.conv2d_backward(dy, x, k, padding="same", relu_output=y)[0], want)
     # with only masked values NaN, the Winograd result stands, and is finite
     dy[live] = 0
-    assert _conv.conv2d_backward_input_winograd(dy, _api._winograd_kernel(turned, tile), turned,
+    assert _conv.conv2d_backward_input_winograd(dy, _api.conv.winograd_kernel(turned, tile), turned,
                                                 dx, 1, 1, 2, y)
     assert np.isfinite(dx).all()
     want = R.naive_conv2d_backward(np.where(y > 0, dy, 0), x, k, padding="same")[0]
@@ -178,11 +178,11 @@ def test_winograd_random_shapes_match_im2col_reference(monkeypatch, n, h, w, c, 
 def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     def pays(shape, kernel_shape, strides=1, padding="same"):
         x = np.broadcast_to(np.float32(0), shape)
-        return _api._winograd_pays(_api._ConvArgs("t", x, np.broadcast_to(
+        return _api.conv.winograd_pays(_api.conv.ConvArgs("t", x, np.broadcast_to(
             np.float32(0), kernel_shape), strides, padding), kernel_shape)
-    on = _api._WINOGRAD
-    four = 4 if _api._WINOGRAD_4X4 else 2       # where F(4x4) wins: F(2x2) without it
-    only4 = 4 if _api._WINOGRAD_4X4 else 0      # where F(2x2) does not pay: direct without it
+    on = _api.conv.WINOGRAD
+    four = 4 if _api.conv.WINOGRAD_4X4 else 2       # where F(4x4) wins: F(2x2) without it
+    only4 = 4 if _api.conv.WINOGRAD_4X4 else 0      # where F(2x2) does not pay: direct without it
     assert pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
     assert pays((64, 13, 13, 32), (3, 3, 32, 64), padding="valid") == on * four  # 11x11
     assert pays((64, 6, 6, 32), (3, 3, 32, 64), padding="valid") == on * four   # 4x4 outputs
@@ -200,7 +200,7 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     def dx_pays(shape, kernel_shape, padding="same"):
         x = np.broadcast_to(np.float32(0), shape)
         k = np.broadcast_to(np.float32(0), kernel_shape)
-        return _api._winograd_dx_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape,
+        return _api.conv.winograd_dx_pays(_api.conv.ConvArgs("t", x, k, 1, padding), kernel_shape,
                                       shape)
     assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
     assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on * four  # 13x13: 1.16, 1.10
@@ -210,16 +210,16 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
     def dw_pays(shape, kernel_shape, padding="same"):
         x = np.broadcast_to(np.float32(0), shape)
         k = np.broadcast_to(np.float32(0), kernel_shape)
-        return _api._winograd_dw_pays(_api._ConvArgs("t", x, k, 1, padding), kernel_shape)
+        return _api.conv.winograd_dw_pays(_api.conv.ConvArgs("t", x, k, 1, padding), kernel_shape)
     assert dw_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on
     assert not dw_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid")      # 11x11 in 6x6 tiles
     assert not dw_pays((64, 32, 32, 32), (3, 3, 32, 32))               # 32 x 32 pairs
 
 
 def test_fastconv_winograd_2x2_keeps_the_small_tiles():
-    code = ("import fastconv._api as a, numpy as np; z = np.float32(0); "
+    code = ("import fastconv._api.conv as a, numpy as np; z = np.float32(0); "
             "x = np.broadcast_to(z, (1, 64, 64, 32)); k = np.broadcast_to(z, (3, 3, 32, 64)); "
-            "print(a._winograd_pays(a._ConvArgs('t', x, k, 1, 'same'), k.shape))")
+            "print(a.winograd_pays(a.ConvArgs('t', x, k, 1, 'same'), k.shape))")
     assert run_python(code, FASTCONV_WINOGRAD="2x2").strip() == "2"
     assert run_python(code, FASTCONV_WINOGRAD="1").strip() == "4"
     assert run_python(code, FASTCONV_WINOGRAD="0").strip() == "0"
@@ -327,8 +327,8 @@ def test_nonfinite_or_overflowing_values_give_the_direct_kernels_answer(
 
 
 def test_fastconv_winograd_0_turns_it_off():
-    code = ("import fastconv, fastconv._api as a, fastconv._info as i; "
-            "print(a._WINOGRAD, i.config()['winograd'])")
+    code = ("import fastconv, fastconv._api.conv as a, fastconv._info as i; "
+            "print(a.WINOGRAD, i.config()['winograd'])")
     for env, expected in (("0", "False off"), ("1", "True on:")):
         out = run_python(code, FASTCONV_WINOGRAD=env)
         assert out.startswith(expected)

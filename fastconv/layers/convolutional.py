@@ -17,9 +17,9 @@ class Conv2D(ActivatedLayer):
         if int(filters) != filters or filters < 1:
             raise ValueError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
-        self.kernel_size = _api._pair(kernel_size, "kernel_size", "Conv2D")
-        self.strides = _api._pair(strides, "strides", "Conv2D")
-        self.padding = _api._padding(padding, "Conv2D")
+        self.kernel_size = _api.checks.pair(kernel_size, "kernel_size", "Conv2D")
+        self.strides = _api.checks.pair(strides, "strides", "Conv2D")
+        self.padding = _api.checks.padding_name(padding, "Conv2D")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -37,7 +37,7 @@ class Conv2D(ActivatedLayer):
             self.weights.append(self.bias)
 
     def compute_output_shape(self, input_shape):
-        return _api.window_output_shape(input_shape, self.kernel_size, self.strides,
+        return _api.checks.window_output_shape(input_shape, self.kernel_size, self.strides,
                                         self.padding, self.filters, f"Conv2D {self.name!r}")
 
     def forward(self, x, training=False, activate=True):

@@ -69,7 +69,7 @@ class BatchNormalization(Layer):
         self._x = x
         if self._batch_stats:
             shift = x.reshape(-1, c)[0].astype(np.float64)
-            s1, s2 = _api.batch_norm_sums(x, shift)
+            s1, s2 = _api.norm.batch_norm_sums(x, shift)
             mean = shift + s1 / rows
             var = np.maximum(s2 / rows - (s1 / rows) ** 2, 0)
             m = self.momentum
@@ -81,13 +81,13 @@ class BatchNormalization(Layer):
         self._mean, self._inv = mean, 1 / np.sqrt(var + self.epsilon)
         scale = self._inv * self.gamma if self.scale else self._inv
         offset = self.beta if self.center else np.zeros(c)
-        return _api.channel_affine(x, mean, scale, offset)
+        return _api.norm.channel_affine(x, mean, scale, offset)
 
     def backward(self, dy):
         c = dy.shape[-1]
         rows = dy.size // max(c, 1)
         x, mean, inv = self._x, self._mean, self._inv
-        sum_dy, sum_dyx = _api.batch_norm_sums(x, mean, dy)     # sum(dy), sum(dy (x - mean))
+        sum_dy, sum_dyx = _api.norm.batch_norm_sums(x, mean, dy)     # sum(dy), sum(dy (x - mean))
         grads = []
         if self.scale:
             grads.append((inv * sum_dyx).astype(dy.dtype))      # sum(dy * xhat)
@@ -98,7 +98,7 @@ class BatchNormalization(Layer):
             return None
         g = self.gamma.astype(np.float64) if self.scale else 1.0
         if not self._batch_stats:        # the moving statistics are constants
-            return _api.channel_affine(dy, np.zeros(c), np.broadcast_to(g * inv, (c,)),
+            return _api.norm.channel_affine(dy, np.zeros(c), np.broadcast_to(g * inv, (c,)),
                                        np.zeros(c))
         # through the batch mean and variance, with xhat = (x - mean) inv:
         # dx = inv (g dy - mean(g dy) - xhat mean(g dy xhat))
@@ -106,7 +106,7 @@ class BatchNormalization(Layer):
         mean_g = g * sum_dy / rows
         mean_gx = g * inv * sum_dyx / rows
         a = np.broadcast_to(inv * g, (c,))
-        return _api.channel_affine(x, mean, -inv * inv * mean_gx, -inv * mean_g, y=dy,
+        return _api.norm.channel_affine(x, mean, -inv * inv * mean_gx, -inv * mean_g, y=dy,
                                    y_scale=a)
 
     def get_config(self):

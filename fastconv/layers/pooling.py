@@ -12,18 +12,19 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
-        self.pool_size = _api._pair(pool_size, "pool_size", owner)
+        self.pool_size = _api.checks.pair(pool_size, "pool_size", owner)
         self.strides = (self.pool_size if strides is None
-                        else _api._pair(strides, "strides", owner))
-        self.padding = _api._padding(padding, owner)
+                        else _api.checks.pair(strides, "strides", owner))
+        self.padding = _api.checks.padding_name(padding, owner)
 
     def build(self, input_shape):
         require_images(self, input_shape)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
-        return _api.window_output_shape(input_shape, self.pool_size, self.strides, self.padding,
-                                        input_shape[3], f"{type(self).__name__} {self.name!r}")
+        return _api.checks.window_output_shape(
+            input_shape, self.pool_size, self.strides, self.padding, input_shape[3],
+            f"{type(self).__name__} {self.name!r}")
 
     def get_config(self):
         return dict(super().get_config(), pool_size=self.pool_size, strides=self.strides,
@@ -43,13 +44,13 @@ class MaxPooling2D(_Pooling2D):
         if not training and not self._keep_for_backward:
             return _api.max_pool2d(x, self.pool_size, **args)
         self._x_shape = x.shape
-        y, self._argmax = _api._max_pool2d_with_argmax(x, self.pool_size, **args)
+        y, self._argmax = _api.pool.max_pool2d_with_argmax(x, self.pool_size, **args)
         return y
 
     def backward(self, dy):
         if not self.needs_input_grad:
             return None
-        return _api._max_pool2d_backward_argmax(dy, self._argmax, self._x_shape,
+        return _api.pool.max_pool2d_backward_argmax(dy, self._argmax, self._x_shape,
                                                 self.pool_size, self.strides, self.padding)
 
 

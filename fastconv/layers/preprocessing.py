@@ -5,7 +5,7 @@ The Random* layers change the images only in training (``fit``, ``train_on_batch
 ``predict`` and ``evaluate`` they pass them through unchanged. Each image of a batch gets its
 own random transformation, drawn from fastconv's generator (``utils.set_random_seed`` makes a
 run reproducible) or from the layer's own when it is given a ``seed``. Rotations, zooms and
-translations resample in compiled code (``_api.affine_transform``, src/image.pyx) with Keras's
+translations resample in compiled code (``_api.image.affine_transform``, src/image.pyx) with Keras's
 interpolations ("bilinear", "nearest") and fill modes ("reflect", "wrap", "constant",
 "nearest"); every layer has its exact backward pass, so gradients flow through them.
 """
@@ -131,8 +131,8 @@ class _AffineLayer(_RandomLayer):
                  fill_value=0.0, **kwargs):
         super().__init__(seed=seed, **kwargs)
         owner = type(self).__name__
-        _api._choice(fill_mode, _api._FILL_MODES, "fill_mode", owner)
-        _api._choice(interpolation, _api._INTERPOLATIONS, "interpolation", owner)
+        _api.checks.choice(fill_mode, _api.image.FILL_MODES, "fill_mode", owner)
+        _api.checks.choice(interpolation, _api.image.INTERPOLATIONS, "interpolation", owner)
         if not isinstance(fill_value, numbers.Real) or not math.isfinite(fill_value):
             raise ValueError(f"{owner}: fill_value must be a finite number, got {fill_value!r}")
         self.fill_mode, self.interpolation = fill_mode, interpolation
@@ -144,11 +144,11 @@ class _AffineLayer(_RandomLayer):
     def _augment(self, x):
         m = self._matrices(x.shape[0], x.shape[1], x.shape[2])
         self._applied = m
-        return _api.affine_transform(x, m, interpolation=self.interpolation,
+        return _api.image.affine_transform(x, m, interpolation=self.interpolation,
                                      fill_mode=self.fill_mode, fill_value=self.fill_value)
 
     def _augment_backward(self, dy):
-        return _api.affine_transform_backward(dy, self._applied, dy.shape[1:3],
+        return _api.image.affine_transform_backward(dy, self._applied, dy.shape[1:3],
                                               interpolation=self.interpolation,
                                               fill_mode=self.fill_mode)
 

@@ -139,7 +139,7 @@ def image_dataset_from_directory(directory, labels="inferred", label_mode="int",
     if interpolation not in _OWN and interpolation not in _PILLOW:
         raise ValueError(f"{fn}: interpolation must be one of "
                          f"{', '.join(_OWN + tuple(_PILLOW))}, got {interpolation!r}")
-    size = _api._output_size(image_size, fn, "image_size")
+    size = _api.image.size_pair(image_size, fn, "image_size")
     if min(size) < 1:
         raise ValueError(f"{fn}: image_size must be positive, got {image_size!r}")
     if batch_size is not None:
@@ -289,7 +289,7 @@ class _Loader:
             a = a[top:top + h, left:left + w]
         if a.shape[:2] == self.size:
             return a
-        return _api.resize_image(a, self.size, self.interpolation)
+        return _api.image.resize_image(a, self.size, self.interpolation)
 
     def _resize_pillow(self, img):
         top, left, h, w = self._geometry(img.height, img.width)

@@ -117,7 +117,7 @@ def _filter_patterns(model, layer_name, filters, size, steps, step_size, value_r
         raise ValueError(f"{what}: steps must be a non-negative integer, got {steps!r}")
     steps = int(steps)
     if size is not None:
-        size = _api._output_size(size, what, "size")
+        size = _api.image.size_pair(size, what, "size")
     lo, hi = (float(v) for v in value_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"{what}: value_range must be (low, high) with low < high, got "
@@ -319,10 +319,10 @@ def _heat_on_image(model, layer, heat, size):
     the input region it sees; a plain resize when that is unknown."""
     geometry = _cell_centres(model, layer)
     if geometry is None:
-        return _api.resize_image(heat[:, :, None], size)[:, :, 0]
+        return _api.image.resize_image(heat[:, :, None], size)[:, :, 0]
     (sy, oy), (sx, ox) = geometry
     m = np.array([[1 / sx, 0, -ox / sx, 0, 1 / sy, -oy / sy]])
-    return _api.affine_transform(heat[None, :, :, None], m, size,
+    return _api.image.affine_transform(heat[None, :, :, None], m, size,
                                  fill_mode="nearest")[0, :, :, 0]
 
 
