@@ -230,12 +230,12 @@ def _one_chunk_of_channels(x):
 
 def _conv_task(blocks, extra_h, extra_w, kernel, u, bias, strides, relu, threads, result):
     return _api.conv.conv2d_region(_join(blocks), kernel, u, bias, strides, extra_h[0],
-                               extra_w[0], (extra_h[1], extra_w[1]), relu, threads, result)
+                                   extra_w[0], (extra_h[1], extra_w[1]), relu, threads, result)
 
 
 def _pool_task(blocks, extra_h, extra_w, pool_size, strides, threads):
     return _api.pool.max_pool2d_region(_join(blocks), pool_size, strides, extra_h[0], extra_w[0],
-                                   (extra_h[1], extra_w[1]), threads)
+                                       (extra_h[1], extra_w[1]), threads)
 
 
 def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
@@ -262,7 +262,7 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None,
     x = _dask_array(x, fn)
     _floating(x, fn)
     args, kernel, bias, compute, result = _api.conv.conv_operands(fn, x, kernel, bias, strides,
-                                                              padding, activation)
+                                                                  padding, activation)
     f = kernel.shape[3]
     threads = _threads(threads_per_task, fn)
     recompute = _recompute_halos(x, recompute_halos, fn)
@@ -486,14 +486,14 @@ def _apply_task(blocks, extra_h, extra_w, shipped, dtype, threads):
             x = _crop(x, eh, ew)
             if kind == "MaxPooling2D":
                 x = _api.pool.max_pool2d_region(x, layer.pool_size, layer.strides, eh[0], ew[0],
-                                            (eh[1], ew[1]), threads)
+                                                (eh[1], ew[1]), threads)
                 continue
             relu = layer.activation.name == "relu"
             # the Winograd decision is the whole image's, made when the graph was built
             u = _api.conv.winograd_kernel(layer.kernel, eh[2]) if eh[2] else None
             bias = layer.bias if layer.use_bias else None
             x = _api.conv.conv2d_region(x, layer.kernel, u, bias, layer.strides, eh[0], ew[0],
-                                    (eh[1], ew[1]), relu, threads)
+                                        (eh[1], ew[1]), relu, threads)
             if not relu:
                 x = layer.activation.forward(x)
     return x

@@ -92,7 +92,7 @@ class SGD(Optimizer):
 
     def _update(self, param, grad, state):
         if _api.optim.update_in_place("sgd", param, grad, [state.get("m")], self.learning_rate,
-                                 self.momentum, self.nesterov):
+                                      self.momentum, self.nesterov):
             return
         if not self.momentum:
             param -= self.learning_rate * grad
@@ -124,7 +124,7 @@ class RMSprop(Optimizer):
 
     def _update(self, param, grad, state):
         if _api.optim.update_in_place("rmsprop", param, grad, [state["v"]], self.learning_rate,
-                                 self.rho, self.epsilon):
+                                      self.rho, self.epsilon):
             return
         # v += (1 - rho) * g**2 after v *= rho; p -= lr * g / sqrt(v + epsilon): the same
         # operations in the same order, in two scratch arrays instead of six temporaries
@@ -161,7 +161,7 @@ class Adam(Optimizer):
         # a Python float: the step is computed in the parameters' dtype, as Keras does
         step = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         if _api.optim.update_in_place("adam", param, grad, [m, v], step, self.beta_1,
-                                 self.beta_2, self.epsilon):
+                                      self.beta_2, self.epsilon):
             return
         m += (1 - self.beta_1) * (grad - m)
         v += (1 - self.beta_2) * (grad * grad - v)

@@ -426,7 +426,7 @@ def test_batch_normalization_passes_take_unaligned_vectors(rng):
     center, scale, offset = (rng.standard_normal(5) for _ in range(3))
     expected = _api.norm.channel_affine(x, center, scale, offset)
     got = _api.norm.channel_affine(unaligned(x), unaligned(center), unaligned(scale),
-                              unaligned(offset))
+                                   unaligned(offset))
     assert np.array_equal(got, expected)
     s1, s2 = _api.norm.batch_norm_sums(unaligned(x), unaligned(center))
     e1, e2 = _api.norm.batch_norm_sums(x, center)

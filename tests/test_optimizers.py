@@ -56,12 +56,12 @@ def test_the_compiled_pass_is_taken_only_for_arrays_it_can_write(rng):
     args = (0.001, 0.9, 1e-7)
     assert _api.optim.update_in_place("rmsprop", p, np.ones_like(p), [v], *args)
     assert not _api.optim.update_in_place("rmsprop", np.asfortranarray(p), np.ones_like(p),
-                                     [np.asfortranarray(v)], *args)
+                                          [np.asfortranarray(v)], *args)
     assert not _api.optim.update_in_place("rmsprop", p.astype(np.float16), np.ones_like(p),
-                                     [v.astype(np.float16)], *args)
+                                          [v.astype(np.float16)], *args)
     assert not _api.optim.update_in_place("rmsprop", p, np.ones(6), [v], *args)   # broadcast
     assert not _api.optim.update_in_place("rmsprop", p.astype(">f8"), np.ones_like(p),
-                                     [v.astype(">f8")], *args)
+                                          [v.astype(">f8")], *args)
     frozen = p.copy()
     frozen.flags.writeable = False
     assert not _api.optim.update_in_place("rmsprop", frozen, np.ones_like(p), [v], *args)

@@ -35,7 +35,7 @@ def test_affine_transform_matches_the_reference(rng, mode, interpolation, dtype,
     x = rng.standard_normal(shape).astype(dtype)
     m = random_matrices(rng, shape[0])
     got = _api.image.affine_transform(x, m, out_size, interpolation=interpolation, fill_mode=mode,
-                                fill_value=0.75)
+                                      fill_value=0.75)
     size = shape[1:3] if out_size is None else out_size
     assert got.dtype == dtype and got.shape == (shape[0],) + tuple(size) + shape[3:]
     assert_close(got, reference(x.astype(np.float64), m, size, interpolation, mode, 0.75),
@@ -51,7 +51,7 @@ def test_affine_transform_random_shapes(n, h, w, c, oh, ow, mode, interpolation,
     x = rng.standard_normal((n, h, w, c))
     m = random_matrices(rng, n, scale=3)
     got = _api.image.affine_transform(x, m, (oh, ow), interpolation=interpolation, fill_mode=mode,
-                                fill_value=-2.0)
+                                      fill_value=-2.0)
     assert_close(got, reference(x, m, (oh, ow), interpolation, mode, -2.0), np.float64)
 
 
@@ -87,7 +87,7 @@ def test_the_backward_pass_is_the_exact_adjoint(rng, mode, interpolation):
     dy = rng.standard_normal((3, 6, 8, 4))
     y = _api.image.affine_transform(x, m, (6, 8), interpolation=interpolation, fill_mode=mode)
     dx = _api.image.affine_transform_backward(dy, m, (7, 5), interpolation=interpolation,
-                                        fill_mode=mode)
+                                              fill_mode=mode)
     assert dx.shape == x.shape
     assert np.sum(dy * y) == pytest.approx(np.sum(dx * x), rel=1e-12, abs=1e-12)
     assert_close(dx, naive_affine_transform_backward(dy, m, (7, 5), interpolation=interpolation,
@@ -97,14 +97,14 @@ def test_the_backward_pass_is_the_exact_adjoint(rng, mode, interpolation):
         one = np.zeros_like(dy)
         one[b, i, j, 1] = 1
         g = _api.image.affine_transform_backward(one, m, (7, 5), interpolation=interpolation,
-                                           fill_mode=mode)
+                                                 fill_mode=mode)
         basis_outputs = []
         for r, col in np.ndindex(7, 5):
             e = np.zeros_like(x[:1])
             e[0, r, col, 1] = 1
             basis_outputs.append(_api.image.affine_transform(e, m[b:b + 1], (6, 8),
-                                                       interpolation=interpolation,
-                                                       fill_mode=mode)[0, i, j, 1])
+                                                             interpolation=interpolation,
+                                                             fill_mode=mode)[0, i, j, 1])
         assert np.allclose(g[b, :, :, 1].reshape(-1), basis_outputs, atol=1e-14)
 
 
@@ -115,11 +115,11 @@ def test_points_far_away_or_not_finite_read_the_fill_value():
     for mode in MODES:
         for interpolation in INTERPOLATIONS:
             y = _api.image.affine_transform(x, m, fill_mode=mode, interpolation=interpolation,
-                                      fill_value=5.0)
+                                            fill_value=5.0)
             assert np.all(y[:3] == 5) and np.all(y[3, :, 1:] == 5)
             assert np.all(y[3, :, 0] == 1)        # column 0 maps to x = 0: inside
             dx = _api.image.affine_transform_backward(np.ones_like(y), m, (3, 3), fill_mode=mode,
-                                                interpolation=interpolation)
+                                                      interpolation=interpolation)
             assert np.all(np.isfinite(dx))
     # huge but finite coordinates near the int64 limit: wrap and reflect stay in range
     m = np.array([[0, 0, 9.2e14, 0, 0, -9.2e14]])
@@ -161,9 +161,9 @@ def test_resize_image_is_tensorflows_rule():
     (lambda: _api.image.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)), (1.5, 2)),
      "pair of integers"),
     (lambda: _api.image.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)),
-                                   fill_mode="mirror"), "fill_mode"),
+                                         fill_mode="mirror"), "fill_mode"),
     (lambda: _api.image.affine_transform(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)),
-                                   interpolation="cubic"), "interpolation"),
+                                         interpolation="cubic"), "interpolation"),
     (lambda: _api.image.affine_transform_backward(np.zeros((1, 3, 3, 1)), np.zeros((1, 6)), (2,)),
      "pair"),
     (lambda: _api.image.resize_image(np.zeros((3, 3)), (2, 2)), "3-D"),
@@ -178,11 +178,11 @@ def test_bad_arguments_are_refused_with_a_message(call, message):
 def test_a_non_finite_fill_value_reaches_only_the_pixels_that_read_it(mode, fill):
     x = np.arange(12.0).reshape(1, 3, 4, 1)
     shifted = _api.image.affine_transform(x, [[1, 0, 0.5, 0, 1, 0]], fill_mode=mode,
-                                    fill_value=fill)
+                                          fill_value=fill)
     assert np.all(np.isfinite(shifted[:, :, :-1]))
     assert np.all(np.isfinite(shifted[:, :, -1])) == (mode != "constant")
     assert np.array_equal(_api.image.affine_transform(x, [[1, 0, 0, 0, 1, 0]], fill_mode=mode,
-                                                fill_value=fill), x)
+                                                      fill_value=fill), x)
 
 
 def test_pixels_outside_the_image_never_mix_in_image_values(rng):
@@ -191,7 +191,7 @@ def test_pixels_outside_the_image_never_mix_in_image_values(rng):
     x = np.full((1, 1, 5, 2), np.nan)
     x[0, 0, 1] = np.inf
     y = _api.image.affine_transform(x, [[1.0625, 1.0625, 1.0625, 1.0625, 2.5625, 3.1875]], (1, 1),
-                              fill_mode="constant", fill_value=0.0)
+                                    fill_mode="constant", fill_value=0.0)
     assert np.array_equal(y, np.zeros((1, 1, 1, 2)))
 
 
@@ -206,8 +206,8 @@ def test_the_reference_fill_modes_case_by_case(mode, expected):
                                  fill_mode=mode, fill_value=9)
     assert got[0, 0, :, 0].tolist() == expected
     assert np.array_equal(_api.image.affine_transform(x, [[1, 0, -2, 0, 1, 0]], (1, 7),
-                                                interpolation="nearest", fill_mode=mode,
-                                                fill_value=9), got)
+                                                      interpolation="nearest", fill_mode=mode,
+                                                      fill_value=9), got)
 
 
 def test_unaligned_matrices_and_images_are_read_safely(rng):

@@ -201,7 +201,7 @@ def test_winograd_path_is_taken_where_it_pays_and_not_elsewhere(rng):
         x = np.broadcast_to(np.float32(0), shape)
         k = np.broadcast_to(np.float32(0), kernel_shape)
         return _api.conv.winograd_dx_pays(_api.conv.ConvArgs("t", x, k, 1, padding), kernel_shape,
-                                      shape)
+                                          shape)
     assert dx_pays((1, 2000, 2000, 32), (3, 3, 32, 64)) == on * four
     assert dx_pays((64, 13, 13, 32), (3, 3, 32, 64), "valid") == on * four  # 13x13: 1.16, 1.10
     assert not dx_pays((64, 9, 9, 32), (3, 3, 32, 64), "valid")      # 9x9: 1.23 and 1.30

@@ -38,7 +38,7 @@ class Conv2D(ActivatedLayer):
 
     def compute_output_shape(self, input_shape):
         return _api.checks.window_output_shape(input_shape, self.kernel_size, self.strides,
-                                        self.padding, self.filters, f"Conv2D {self.name!r}")
+                                               self.padding, self.filters, f"Conv2D {self.name!r}")
 
     def forward(self, x, training=False, activate=True):
         self._x = x

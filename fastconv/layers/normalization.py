@@ -99,7 +99,7 @@ class BatchNormalization(Layer):
         g = self.gamma.astype(np.float64) if self.scale else 1.0
         if not self._batch_stats:        # the moving statistics are constants
             return _api.norm.channel_affine(dy, np.zeros(c), np.broadcast_to(g * inv, (c,)),
-                                       np.zeros(c))
+                                            np.zeros(c))
         # through the batch mean and variance, with xhat = (x - mean) inv:
         # dx = inv (g dy - mean(g dy) - xhat mean(g dy xhat))
         #    = A dy + B (x - mean) + C per channel
@@ -107,7 +107,7 @@ class BatchNormalization(Layer):
         mean_gx = g * inv * sum_dyx / rows
         a = np.broadcast_to(inv * g, (c,))
         return _api.norm.channel_affine(x, mean, -inv * inv * mean_gx, -inv * mean_g, y=dy,
-                                   y_scale=a)
+                                        y_scale=a)
 
     def get_config(self):
         return dict(super().get_config(), axis=self.axis, momentum=self.momentum,

@@ -51,7 +51,7 @@ class MaxPooling2D(_Pooling2D):
         if not self.needs_input_grad:
             return None
         return _api.pool.max_pool2d_backward_argmax(dy, self._argmax, self._x_shape,
-                                                self.pool_size, self.strides, self.padding)
+                                                    self.pool_size, self.strides, self.padding)
 
 
 class AveragePooling2D(_Pooling2D):

@@ -145,12 +145,12 @@ class _AffineLayer(_RandomLayer):
         m = self._matrices(x.shape[0], x.shape[1], x.shape[2])
         self._applied = m
         return _api.image.affine_transform(x, m, interpolation=self.interpolation,
-                                     fill_mode=self.fill_mode, fill_value=self.fill_value)
+                                           fill_mode=self.fill_mode, fill_value=self.fill_value)
 
     def _augment_backward(self, dy):
         return _api.image.affine_transform_backward(dy, self._applied, dy.shape[1:3],
-                                              interpolation=self.interpolation,
-                                              fill_mode=self.fill_mode)
+                                                    interpolation=self.interpolation,
+                                                    fill_mode=self.fill_mode)
 
     def get_config(self):
         return dict(super().get_config(), fill_mode=self.fill_mode,

@@ -323,7 +323,7 @@ def _heat_on_image(model, layer, heat, size):
     (sy, oy), (sx, ox) = geometry
     m = np.array([[1 / sx, 0, -ox / sx, 0, 1 / sy, -oy / sy]])
     return _api.image.affine_transform(heat[None, :, :, None], m, size,
-                                 fill_mode="nearest")[0, :, :, 0]
+                                       fill_mode="nearest")[0, :, :, 0]
 
 
 def plot_grad_cam(model, image, layer_name, to_file, class_index=None, class_names=None,
