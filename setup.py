@@ -1,5 +1,5 @@
-"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _dense, _image, _norm,
-_optim, _pool.
+"""Build fastconv's compiled kernels: src/*.pyx -> fastconv._conv, _depthwise, _dense, _image,
+_norm, _optim, _pool.
 
 OpenMP is used when the compiler accepts -fopenmp (set FASTCONV_NO_OPENMP=1 to build without
 it). No -march flag: the AVX2+FMA code paths are chosen at run time (src/fc_gemm.h).
@@ -79,6 +79,9 @@ def extensions():
         Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
                            "src/fc_omp.h", "src/fc_winograd.h", "src/fc_c.pxd"]),
+        Extension("fastconv._depthwise", ["src/depthwise.pyx"], include_dirs=["src"],
+                  depends=["src/fc_depthwise.h", "src/fc_gemm.h", "src/fc_gemm_kernel.h",
+                           "src/fc_gemm_path.h", "src/fc_c.pxd"]),
         Extension("fastconv._dense", ["src/dense.pyx"], include_dirs=["src"],
                   depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
                            "src/fc_c.pxd"]),

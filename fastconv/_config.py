@@ -2,7 +2,7 @@
 import operator
 import os
 
-from . import _conv, _dense, _pool
+from . import _conv, _dense, _depthwise, _pool
 
 
 def get_num_threads():
@@ -72,6 +72,7 @@ def _set_level(level):
     # Each extension module has its own copy of the dispatch flag.
     _conv.set_simd_level(level)
     _dense.set_simd_level(level)
+    _depthwise.set_simd_level(level)
     _pool.set_simd_level(level)
 
 

@@ -1,9 +1,9 @@
-"""Plain NumPy versions of fastconv's four kernels, the oracle for tests and benchmarks (and
-of the resampling kernel behind the augmentation layers: ``naive_affine_transform``).
+"""Plain NumPy versions of fastconv's kernels, the oracle for tests and benchmarks (and of the
+resampling kernel behind the augmentation layers: ``naive_affine_transform``).
 
-Two implementations of each, with the compiled kernels' signatures and conventions (NHWC,
-kernels (kh, kw, in_channels, filters), TensorFlow's "same" padding, first maximum in
-row-major order):
+Two implementations of convolution and pooling (one of depthwise convolution, naive), with the
+compiled kernels' signatures and conventions (NHWC, kernels (kh, kw, in_channels, filters),
+TensorFlow's "same" padding, first maximum in row-major order):
 
 - ``naive_*``: the textbook loops over batch, filter (or channel), output row and output
   column, with one ``np.sum`` / ``np.max`` per window. Slow and obviously right.
@@ -19,7 +19,8 @@ from ._api.checks import conv_output_size, padding_amounts, pair
 __all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
            "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
            "im2col_max_pool2d", "im2col_max_pool2d_backward", "naive_affine_transform",
-           "naive_affine_transform_backward"]
+           "naive_affine_transform_backward", "naive_depthwise_conv2d",
+           "naive_depthwise_conv2d_backward"]
 
 
 def _geometry(x_shape, window, strides, padding):
@@ -275,3 +276,62 @@ def naive_affine_transform_backward(dy, matrices, input_size, *, interpolation="
             if r is not None:
                 dx[b, r, col] += abs(weight * dy[b, i, j]) if magnitude else weight * dy[b, i, j]
     return dx
+
+
+# --------------------------------------------------------------------------------------------
+# depthwise convolution
+
+def _depthwise_taps(x_shape, kernel_shape, strides, padding, dilation_rate, fn):
+    """(output height, output width, taps): taps[(i, j)] lists, for output pixel (i, j), the
+    kernel taps (a, b) whose input pixel (r, s) lies inside the image, as (a, b, r, s)."""
+    _, h, w, _ = x_shape
+    kh, kw = kernel_shape[:2]
+    sh, sw = pair(strides, "strides", fn)
+    dh, dw = pair(dilation_rate, "dilation_rate", fn)
+    oh, ow, (pt, _), (pl, _) = _geometry(x_shape, ((kh - 1) * dh + 1, (kw - 1) * dw + 1),
+                                         (sh, sw), padding)
+    taps = {(i, j): [(a, b, i * sh - pt + a * dh, j * sw - pl + b * dw)
+                     for a in range(kh) for b in range(kw)
+                     if 0 <= i * sh - pt + a * dh < h and 0 <= j * sw - pl + b * dw < w]
+            for i in range(oh) for j in range(ow)}
+    return oh, ow, taps
+
+
+def naive_depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid",
+                           dilation_rate=1):
+    """Depthwise convolution by loops over output pixels and kernel taps: output channel
+    c * m + k of pixel (i, j) sums x[:, r, s, c] * kernel[a, b, c, k] over the taps (a, b)
+    whose input pixel (r, s) = (i * sh - pad_top + a * dh, j * sw - pad_left + b * dw) lies
+    in the image."""
+    x, kernel = np.asarray(x), np.asarray(kernel)
+    n, c, m = x.shape[0], kernel.shape[2], kernel.shape[3]
+    oh, ow, taps = _depthwise_taps(x.shape, kernel.shape, strides, padding, dilation_rate,
+                                   "naive_depthwise_conv2d")
+    dtype = np.result_type(x, kernel) if bias is None else np.result_type(x, kernel, bias)
+    y = np.zeros((n, oh, ow, c * m), dtype)
+    for (i, j), pixel_taps in taps.items():
+        for a, b, r, s in pixel_taps:
+            y[:, i, j, :] += (x[:, r, s, :, None] * kernel[a, b]).reshape(n, c * m)
+    if bias is not None:
+        y += bias
+    return y
+
+
+def naive_depthwise_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid",
+                                    dilation_rate=1):
+    """(dx, dkernel, dbias) by the same loops: each output's gradient goes back along its
+    taps."""
+    dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
+    n, c, m = x.shape[0], kernel.shape[2], kernel.shape[3]
+    _, _, taps = _depthwise_taps(x.shape, kernel.shape, strides, padding, dilation_rate,
+                                 "naive_depthwise_conv2d_backward")
+    dtype = np.result_type(dy, x, kernel)
+    dx = np.zeros(x.shape, dtype)
+    dkernel = np.zeros(kernel.shape, dtype)
+    for (i, j), pixel_taps in taps.items():
+        g = dy[:, i, j, :].reshape(n, c, m)
+        for a, b, r, s in pixel_taps:
+            dx[:, r, s, :] += np.sum(g * kernel[a, b], axis=2)
+            dkernel[a, b] += np.sum(x[:, r, s, :, None] * g, axis=0)
+    dbias = np.sum(dy, axis=(0, 1, 2)).astype(dtype)
+    return dx, dkernel, dbias

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Coverage-guided fuzzing of fastconv's public surface with atheris (libFuzzer).
 
-Each input is decoded into one call: one of the four kernels with arbitrary shapes, strides,
+Each input is decoded into one call: a convolution (direct, Winograd or depthwise, with depth
+multipliers and dilations) or pooling kernel, forward or backward, with arbitrary shapes, strides,
 paddings, pool sizes, dtypes, byte orders, memory layouts (Fortran order, negative and zero
 strides, unaligned data, read-only) and index arrays; the resampling kernel behind the
 augmentation layers (affine_transform and its adjoint) with arbitrary maps, sizes, modes and
@@ -320,6 +321,65 @@ def conv_call(inp, x, kernel, bias, strides, padding, activation, backward):
     close(db, ref[2], mag[2], dtype)
 
 
+def fuzz_depthwise(inp):
+    """depthwise_conv2d or its backward: any shapes, depth multipliers, strides, dilations,
+    paddings, dtypes and layouts, against the naive reference."""
+    dtype = inp.pick(DTYPES)
+    kdtype = dtype if inp.int(0, 3) else inp.pick(DTYPES)
+    if inp.int(0, 40) == 0:
+        x = huge_broadcast(inp, dtype if dtype in ("<f4", "<f8") else "<f4")
+    else:
+        x = inp.array(shape4(inp), dtype)
+    c = x.shape[3] if x.ndim == 4 else 1
+    ks = (inp.int(0, 5), inp.int(0, 5), c if inp.int(0, 9) else inp.int(0, 4),
+          inp.int(1, 3) if inp.int(0, 7) else inp.int(0, 5))
+    kernel = inp.array(ks, kdtype)
+    cm = ks[2] * ks[3]
+    bias = inp.array((cm if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
+    args = dict(strides=inp.window(1, 3), padding=inp.pick(PADDINGS),
+                dilation_rate=inp.window(1, 3) if inp.int(0, 2) == 0 else 1)
+    activation = inp.pick([None, None, "relu", "linear", "relu6"])
+    if EXPLAIN:
+        print(f"depthwise x {x.dtype}{x.shape} strides {x.strides} kernel "
+              f"{kernel.dtype}{kernel.shape} bias {None if bias is None else bias.shape} "
+              f"{args} activation={activation!r}")
+    if not inp.bool():
+        y = call(fastconv.depthwise_conv2d, x, kernel, bias, activation=activation, **args)
+        assert y.dtype == result_dtype(x, kernel, *([] if bias is None else [bias]))
+        with np.errstate(all="ignore"):
+            ref = reference.naive_depthwise_conv2d(as64(x), as64(kernel), as64(bias), **args)
+            mag = reference.naive_depthwise_conv2d(np.abs(as64(x)), np.abs(as64(kernel)),
+                                                   None if bias is None else
+                                                   np.abs(as64(bias)), **args)
+            if activation == "relu":
+                ref = np.where(ref < 0, 0.0, ref)
+        close(y, ref, mag, y.dtype)
+        return
+    if x.size > 10 ** 6:
+        return
+    y_shape = call(fastconv.depthwise_conv2d, np.zeros(x.shape, np.float32),
+                   np.zeros(kernel.shape, np.float32), **args).shape
+    dy = inp.array(y_shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
+    compute_dx = inp.int(0, 3) != 0
+    relu = inp.array(dy.shape, "<f4") if inp.int(0, 3) == 0 else None
+    dx, dk, db = call(fastconv.depthwise_conv2d_backward, dy, x, kernel, compute_dx=compute_dx,
+                      relu_output=relu, **args)
+    g = as64(dy)
+    if relu is not None:
+        with np.errstate(invalid="ignore"):
+            g = np.where(as64(relu) > 0, g, 0.0)
+    with np.errstate(all="ignore"):
+        ref = reference.naive_depthwise_conv2d_backward(g, as64(x), as64(kernel), **args)
+        mag = reference.naive_depthwise_conv2d_backward(np.abs(g), np.abs(as64(x)),
+                                                        np.abs(as64(kernel)), **args)
+    if compute_dx:
+        close(dx, ref[0], mag[0], dk.dtype)
+    else:
+        assert dx is None
+    close(dk, ref[1], mag[1], dk.dtype)
+    close(db, ref[2], mag[2], dk.dtype)
+
+
 def indices_reference(dy, idx, x_shape, pool, strides, padding):
     """dx from image positions, or None if one is not a pixel of its window."""
     oh, ow, (pt, _), (pl, _) = reference._geometry(x_shape, pool, strides, padding)
@@ -554,11 +614,11 @@ SIMD_PATHS = fastconv._config.simd_paths()
 
 def TestOneInput(data):
     inp = Input(data)
-    target = inp.int(0, 5)
+    target = inp.int(0, 6)
     _config.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
     try:
         (fuzz_conv, fuzz_pool, fuzz_weights, fuzz_resample, fuzz_model_file,
-         fuzz_norm)[target](inp)
+         fuzz_norm, fuzz_depthwise)[target](inp)
     except Refused:
         pass
 

@@ -2,12 +2,13 @@
 source in src/ (conv: src/conv.pyx ...): argument checks, output-shape and padding arithmetic,
 the dtype policy (checks.py), allocation, then one call into the extension. Thread and SIMD
 configuration live in fastconv._config."""
-from . import checks, conv, dense, image, norm, optim, pool
+from . import checks, conv, dense, depthwise, image, norm, optim, pool
 from .checks import conv_output_size, padding_amounts
 from .conv import conv2d, conv2d_backward
 from .dense import matmul
+from .depthwise import depthwise_conv2d, depthwise_conv2d_backward
 from .pool import max_pool2d, max_pool2d_backward
 
-__all__ = ["conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "matmul",
-           "conv_output_size", "padding_amounts", "checks", "conv", "dense", "image", "norm",
-           "optim", "pool"]
+__all__ = ["conv2d", "conv2d_backward", "depthwise_conv2d", "depthwise_conv2d_backward",
+           "max_pool2d", "max_pool2d_backward", "matmul", "conv_output_size", "padding_amounts",
+           "checks", "conv", "dense", "depthwise", "image", "norm", "optim", "pool"]
