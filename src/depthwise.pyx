@@ -32,6 +32,12 @@ cdef extern from "fc_depthwise.h" nogil:
     void fc_dw_taps_f64(Py_ssize_t c, Py_ssize_t ntaps, const double* const* src,
                         Py_ssize_t sstep, const double* const* kp, const double* bias,
                         int relu, Py_ssize_t npix, double* dst, Py_ssize_t dstep)
+    void fc_dw3x3_f32(Py_ssize_t c, const float* const* rows, Py_ssize_t sw, Py_ssize_t pc,
+                      const float* k, const float* bias, int relu, Py_ssize_t npix, float* dst,
+                      Py_ssize_t dstep)
+    void fc_dw3x3_f64(Py_ssize_t c, const double* const* rows, Py_ssize_t sw, Py_ssize_t pc,
+                      const double* k, const double* bias, int relu, Py_ssize_t npix,
+                      double* dst, Py_ssize_t dstep)
     void fc_dw_filter_f32(Py_ssize_t c, Py_ssize_t ntaps, const float* const* xp,
                           Py_ssize_t xstep, const float* dy, Py_ssize_t dystep,
                           Py_ssize_t npix, float* const* acc, float* db)
@@ -70,6 +76,32 @@ cdef inline void taps(Py_ssize_t c, Py_ssize_t ntaps, const floating** src, Py_s
         fc_dw_taps_f64(c, ntaps, src, sstep, kp, bias, relu, npix, dst, dstep)
 
 
+cdef inline void taps3x3(Py_ssize_t c, const floating** rows, Py_ssize_t sw, Py_ssize_t pc,
+                         const floating* k, const floating* bias, bint relu, Py_ssize_t npix,
+                         floating* dst, Py_ssize_t dstep) noexcept nogil:
+    if floating is float:
+        fc_dw3x3_f32(c, rows, sw, pc, k, bias, relu, npix, dst, dstep)
+    else:
+        fc_dw3x3_f64(c, rows, sw, pc, k, bias, relu, npix, dst, dstep)
+
+
+cdef bint kernels_3x3 = True
+
+
+def set_kernels_3x3(bint on):
+    """Whether 3x3 layers take fc_dw3x3 where it applies (default); the other kernels give
+    the same results. For tests and benchmarks. Returns the previous setting."""
+    global kernels_3x3
+    previous, kernels_3x3 = kernels_3x3, on
+    return previous
+
+
+cdef inline bint is_3x3(const DwGeometry* g, Py_ssize_t max_stride) noexcept nogil:
+    # fc_dw3x3 runs the pixels whose 3x3 windows (dilation 1) lie inside the image
+    return (kernels_3x3 and g.kh == 3 and g.kw == 3 and g.dh == 1 and g.dw == 1
+            and g.sw <= max_stride)
+
+
 cdef inline void filter_sums(Py_ssize_t c, Py_ssize_t ntaps, const floating** xp,
                              Py_ssize_t xstep, const floating* dy, Py_ssize_t dystep,
                              Py_ssize_t npix, floating** acc, floating* db) noexcept nogil:
@@ -102,17 +134,31 @@ cdef void forward_row(const floating* x, const floating* k, const floating* bias
                       floating* y, const DwGeometry* g, Py_ssize_t n, Py_ssize_t r, bint relu,
                       const Py_ssize_t* jfirst, const Py_ssize_t* jend, const floating** src,
                       const floating** kp) noexcept nogil:
-    # Output row (n, r): its pixels in runs of up to FC_DW_PIXELS neighbours whose windows
-    # cover the same taps (all of them inside the image, or the same ones clipped at an
-    # edge); src and kp list the run's first pixel's taps, row by row.
+    # Output row (n, r): its pixels in runs of neighbours whose windows cover the same taps
+    # (all of them inside the image, or the same ones clipped at an edge): a 3x3 layer's
+    # windows inside the image all in one call of fc_dw3x3, the others in runs of up to
+    # FC_DW_PIXELS, src and kp listing the run's first pixel's taps, row by row.
     cdef Py_ssize_t top = r * g.sh - g.pad_top, left, i0, i1, i, j, ow = 0, npix, t
+    cdef bint three = is_3x3(g, 2)
     tap_range(top, g.h, g.kh, g.dh, &i0, &i1)
+    three = three and i0 == 0 and i1 == 3
     while ow < g.ow:
         npix = 1
-        while (npix < FC_DW_PIXELS and ow + npix < g.ow and jfirst[ow + npix] == jfirst[ow]
-               and jend[ow + npix] == jend[ow]):
+        while (ow + npix < g.ow and jfirst[ow + npix] == jfirst[ow]
+               and jend[ow + npix] == jend[ow]
+               and (three or npix < FC_DW_PIXELS)):
             npix += 1
         left = ow * g.sw - g.pad_left
+        if three and jend[ow] - jfirst[ow] == 3:
+            # the whole run's windows inside the image: the 3x3 kernel, weights in registers
+            for i in range(3):
+                src[i] = x + ((n * g.h + top + i) * g.w + left) * g.c
+            taps3x3(g.c, src, g.sw, g.c, k, bias, relu, npix,
+                    y + ((n * g.oh + r) * g.ow + ow) * g.c, g.c)
+            ow += npix
+            continue
+        if npix > FC_DW_PIXELS:
+            npix = FC_DW_PIXELS
         t = 0
         for i in range(i0, i1):
             for j in range(jfirst[ow], jend[ow]):
@@ -165,7 +211,7 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] 
             failed_p[0] = 1
         else:
             kp = src + ntaps
-        for u in prange(g.n * g.oh, schedule='dynamic'):
+        for u in prange(g.n * g.oh, schedule='static'):      # neighbouring rows, one thread
             if src != NULL:
                 forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], b, &y[0, 0, 0, 0], &g,
                             u // g.oh, u % g.oh, relu, cols, cols + g.ow, src, kp)
@@ -179,26 +225,41 @@ cdef void input_grad_row(const floating* dy, const floating* k, floating* dx,
                          const DwGeometry* g, Py_ssize_t n, Py_ssize_t ih,
                          const Py_ssize_t* jlist, const Py_ssize_t* owlist,
                          const Py_ssize_t* jcount, Py_ssize_t* ilist, Py_ssize_t* ohlist,
-                         const floating** src, const floating** kp) noexcept nogil:
+                         const floating** src, const floating** kp,
+                         const floating* kflip) noexcept nogil:
     # Input row (n, ih): each pixel sums dy over the output pixels whose windows cover it,
     # times the tap that covers it. ilist/ohlist: the kernel rows that reach this row and
     # their output rows; jlist/owlist (kw per input column, jcount of them valid): the same
     # for the columns. Pixels sw apart that share their kernel columns read neighbouring
     # output pixels: they go in runs of up to FC_DW_PIXELS.
-    cdef Py_ssize_t i, ni = 0, num, iw, npix, t, a, b, q, r
+    cdef Py_ssize_t i, ni = 0, num, iw, npix, t, a, b, q, r, lo = 0, hi = 0
+    cdef const floating* rows[3]
     for i in range(g.kh):
         num = ih + g.pad_top - i * g.dh
         if num % g.sh == 0 and num >= 0 and num // g.sh < g.oh:
             ilist[ni] = i
             ohlist[ni] = num // g.sh
             ni += 1
+    if kflip != NULL and ni == 3:
+        # stride 1, 3x3: the pixels whose dy windows lie inside dy are a convolution of dy
+        # with the kernel turned 180 degrees, by fc_dw3x3
+        lo = 2 - g.pad_left if 2 - g.pad_left > 0 else 0
+        hi = g.ow - g.pad_left if g.ow - g.pad_left < g.w else g.w
+        if hi > lo:
+            for a in range(3):
+                rows[a] = dy + ((n * g.oh + ohlist[2 - a]) * g.ow + lo + g.pad_left - 2) * g.c
+            taps3x3(g.c, rows, 1, g.c, kflip, <const floating*>NULL, 0, hi - lo,
+                    dx + ((n * g.h + ih) * g.w + lo) * g.c, g.c)
     for r in range(g.sw if g.sw < g.w else g.w):           # the columns iw = r (mod sw)
         iw = r
         while iw < g.w:
+            if lo <= iw < hi:                                 # done above
+                iw = hi
+                continue
             npix = 1
             while npix < FC_DW_PIXELS and iw + npix * g.sw < g.w:
                 q = iw + npix * g.sw                  # same columns, and the next outputs?
-                if jcount[q] != jcount[iw] or (jcount[iw] > 0 and (
+                if (lo <= q < hi) or jcount[q] != jcount[iw] or (jcount[iw] > 0 and (
                         jlist[q * g.kw] != jlist[iw * g.kw] or
                         owlist[q * g.kw] != owlist[iw * g.kw] + npix)):
                     break
@@ -273,8 +334,17 @@ cdef input_grad(const floating* d, const floating* k, floating* dx, const DwGeom
     cdef const floating** kp
     cdef int failed = 0
     cdef int* failed_p = &failed
+    cdef floating* kflip = NULL
     if jlist == NULL:
         raise MemoryError()
+    if is_3x3(g, 1) and g.sh == 1:
+        kflip = <floating*>malloc(9 * g.c * sizeof(floating))
+        if kflip == NULL:
+            free(jlist)
+            raise MemoryError()
+        for j in range(9):
+            for num in range(g.c):
+                kflip[j * g.c + num] = k[(8 - j) * g.c + num]
     owlist = jlist + g.kw * g.w
     jcount = owlist + g.kw * g.w
     # each input column's kernel columns (and output columns): the same for every row
@@ -298,10 +368,11 @@ cdef input_grad(const floating* d, const floating* k, floating* dx, const DwGeom
         for u in prange(g.n * g.h, schedule='dynamic'):
             if src != NULL and rows != NULL:
                 input_grad_row(d, k, dx, g, u // g.h, u % g.h, jlist, owlist, jcount, rows,
-                               rows + g.kh, src, kp)
+                               rows + g.kh, src, kp, kflip)
         free(src)
         free(rows)
     free(jlist)
+    free(kflip)
     if failed:
         raise MemoryError()
 

@@ -18,8 +18,9 @@
  * fc_dw_filter_*(c, ntaps, xp, xstep, dy, dystep, npix, acc, db): for tap t < ntaps and
  *   channel ch, acc[t][ch] += the sum over p < npix, in order, of xp[t][p*xstep + ch] *
  *   dy[p*dystep + ch]; db[ch] += the sum of dy[p*dystep + ch] if db is not NULL.
- * A pixel's sum runs in the same order on every path; the paths differ only in whether a
- * multiply-add rounds once (FMA) or twice.
+ * A pixel's sum runs in the same order on every path and in every kernel here; they differ
+ * only in whether a multiply-add rounds once (FMA) or twice, which the compiler decides per
+ * loop (GCC keeps long chains of FMAs apart on some targets).
  */
 #ifndef FC_DEPTHWISE_H
 #define FC_DEPTHWISE_H
@@ -28,6 +29,15 @@
 
 #define FC_DW_PIXELS 4      /* output pixels per call of fc_dw_taps at most */
 #define FC_DW_TAPS 8        /* taps whose sums fc_dw_filter holds in registers at once */
+
+/* Asks for the bytes [p, p + n) to be brought towards the cache, one request per 64-byte line:
+ * the row of the input that the next output row will read first, while this one computes. */
+static inline void fc_prefetch(const void *p, fc_idx n)
+{
+    const char *c = (const char *)p;
+    fc_idx i;
+    for (i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 2);
+}
 
 #define FC_DEFINE_DEPTHWISE(T, TN, IT, VB, ISA, TARGET)                                        \
     typedef T fc_dw_vec_##TN##_##ISA __attribute__((vector_size(VB)));                         \
@@ -89,6 +99,101 @@
             }                                                                                  \
         }                                                                                      \
     }                                                                                          \
+    /* 3x3 taps, dilation 1, stride sw (1 or 2), every tap inside the image: rows[i] is the    \
+     * first pixel of window row i of output pixel 0, pixels pc values apart; output p reads   \
+     * rows[i] + (p*sw + j)*pc; k holds the 9 taps' weights, c each. Four outputs at a time    \
+     * along the row, every channel of them before the next four: each input column is         \
+     * loaded once for the (up to 3) outputs it reaches, where fc_dw_taps loads each tap       \
+     * of each output. The sums run in fc_dw_taps's order.                              */     \
+    TARGET static void fc_dw3x3_##TN##_##ISA(fc_idx c, const T *const *rows, fc_idx sw,        \
+                                             fc_idx pc, const T *k, const T *bias, int relu,   \
+                                             fc_idx npix, T *dst, fc_idx dstep)                \
+    {                                                                                          \
+        typedef fc_dw_vec_##TN##_##ISA vec;                                                    \
+        typedef fc_dw_vecu_##TN##_##ISA vecu;                                                  \
+        typedef fc_dw_ivec_##TN##_##ISA ivec;                                                  \
+        enum { VL = VB / sizeof(T) };                                                          \
+        const vec zero = (vec){0};                                                             \
+        fc_idx ch, p, i, q;                                                                    \
+        for (p = 0; p + 4 <= npix; p += 4) {                                                   \
+            T *d = dst + p * dstep;                                                            \
+            for (ch = 0; ch + VL <= c; ch += VL) {                                             \
+                vec b = bias ? *(const vecu *)(bias + ch) : zero;                              \
+                vec a0 = b, a1 = b, a2 = b, a3 = b;                                            \
+                for (i = 0; i < 3; i++) {                                                      \
+                    const T *r = rows[i] + p * sw * pc + ch;                                   \
+                    const vec k0 = *(const vecu *)(k + 3 * i * c + ch);                        \
+                    const vec k1 = *(const vecu *)(k + (3 * i + 1) * c + ch);                  \
+                    const vec k2 = *(const vecu *)(k + (3 * i + 2) * c + ch);                  \
+                    vec v0, v1, v2;                                                            \
+                    if (sw == 1) {     /* columns 0..5; output q reads q, q+1, q+2 */          \
+                        v0 = *(const vecu *)r;                                                 \
+                        a0 += v0 * k0;                                                         \
+                        v1 = *(const vecu *)(r + pc);                                          \
+                        a0 += v1 * k1; a1 += v1 * k0;                                          \
+                        v2 = *(const vecu *)(r + 2 * pc);                                      \
+                        a0 += v2 * k2; a1 += v2 * k1; a2 += v2 * k0;                           \
+                        v0 = *(const vecu *)(r + 3 * pc);                                      \
+                        a1 += v0 * k2; a2 += v0 * k1; a3 += v0 * k0;                           \
+                        v1 = *(const vecu *)(r + 4 * pc);                                      \
+                        a2 += v1 * k2; a3 += v1 * k1;                                          \
+                        v2 = *(const vecu *)(r + 5 * pc);                                      \
+                        a3 += v2 * k2;                                                         \
+                    } else {           /* columns 0..8; output q reads 2q, 2q+1, 2q+2 */       \
+                        v0 = *(const vecu *)r;                                                 \
+                        v1 = *(const vecu *)(r + pc);                                          \
+                        v2 = *(const vecu *)(r + 2 * pc);                                      \
+                        a0 += v0 * k0; a0 += v1 * k1; a0 += v2 * k2;                           \
+                        v0 = *(const vecu *)(r + 3 * pc);                                      \
+                        v1 = *(const vecu *)(r + 4 * pc);                                      \
+                        a1 += v2 * k0; a1 += v0 * k1; a1 += v1 * k2;                           \
+                        v0 = *(const vecu *)(r + 5 * pc);                                      \
+                        v2 = *(const vecu *)(r + 6 * pc);                                      \
+                        a2 += v1 * k0; a2 += v0 * k1; a2 += v2 * k2;                           \
+                        v0 = *(const vecu *)(r + 7 * pc);                                      \
+                        v1 = *(const vecu *)(r + 8 * pc);                                      \
+                        a3 += v2 * k0; a3 += v0 * k1; a3 += v1 * k2;                           \
+                    }                                                                          \
+                }                                                                              \
+                if (relu) {                                                                    \
+                    a0 = (vec)((ivec)a0 & ~(ivec)(a0 < zero));                                 \
+                    a1 = (vec)((ivec)a1 & ~(ivec)(a1 < zero));                                 \
+                    a2 = (vec)((ivec)a2 & ~(ivec)(a2 < zero));                                 \
+                    a3 = (vec)((ivec)a3 & ~(ivec)(a3 < zero));                                 \
+                }                                                                              \
+                *(vecu *)(d + ch) = a0;                                                        \
+                *(vecu *)(d + dstep + ch) = a1;                                                \
+                *(vecu *)(d + 2 * dstep + ch) = a2;                                            \
+                *(vecu *)(d + 3 * dstep + ch) = a3;                                            \
+            }                                                                                  \
+            for (; ch < c; ch++) {               /* the channels past the last full vector */  \
+                for (q = 0; q < 4; q++) {                                                      \
+                    T a = bias ? bias[ch] : (T)0;                                              \
+                    for (i = 0; i < 9; i++)                                                    \
+                        a += rows[i / 3][((p + q) * sw + i % 3) * pc + ch] * k[i * c + ch];    \
+                    if (relu) a = a < 0 ? (T)0 : a;                                            \
+                    d[q * dstep + ch] = a;                                                     \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+        for (; p < npix; p++) {                  /* the last pixels, one at a time */          \
+            for (ch = 0; ch + VL <= c; ch += VL) {                                             \
+                vec a = bias ? *(const vecu *)(bias + ch) : zero;                              \
+                for (i = 0; i < 9; i++)                                                        \
+                    a += *(const vecu *)(rows[i / 3] + (p * sw + i % 3) * pc + ch) *           \
+                         *(const vecu *)(k + i * c + ch);                                      \
+                if (relu) a = (vec)((ivec)a & ~(ivec)(a < zero));                              \
+                *(vecu *)(dst + p * dstep + ch) = a;                                           \
+            }                                                                                  \
+            for (; ch < c; ch++) {                                                             \
+                T a = bias ? bias[ch] : (T)0;                                                  \
+                for (i = 0; i < 9; i++)                                                        \
+                    a += rows[i / 3][(p * sw + i % 3) * pc + ch] * k[i * c + ch];              \
+                if (relu) a = a < 0 ? (T)0 : a;                                                \
+                dst[p * dstep + ch] = a;                                                       \
+            }                                                                                  \
+        }                                                                                      \
+    }                                                                                          \
     TARGET static void fc_dw_filter_##TN##_##ISA(fc_idx c, fc_idx ntaps, const T *const *xp,   \
                                                  fc_idx xstep, const T *dy, fc_idx dystep,     \
                                                  fc_idx npix, T *const *acc, T *db)            \
@@ -144,6 +249,12 @@ FC_DEFINE_DEPTHWISE(double, f64, int64_t, 64, avx512, FC_TARGET_AVX512)
                                 T *dst, fc_idx dstep)                                          \
     {                                                                                          \
         FC_PICK(TN, fc_dw_taps, (c, ntaps, src, sstep, kp, bias, relu, npix, dst, dstep));     \
+    }                                                                                          \
+    static void fc_dw3x3_##TN(fc_idx c, const T *const *rows, fc_idx sw, fc_idx pc,            \
+                              const T *k, const T *bias, int relu, fc_idx npix, T *dst,        \
+                              fc_idx dstep)                                                    \
+    {                                                                                          \
+        FC_PICK(TN, fc_dw3x3, (c, rows, sw, pc, k, bias, relu, npix, dst, dstep));             \
     }                                                                                          \
     static void fc_dw_filter_##TN(fc_idx c, fc_idx ntaps, const T *const *xp, fc_idx xstep,    \
                                   const T *dy, fc_idx dystep, fc_idx npix, T *const *acc,      \

@@ -287,3 +287,24 @@ def test_depthwise_rejects_bad_bias_dy_and_activation():
                                            relu_output=np.zeros((2, 6, 6, 3)))
     with pytest.raises(ValueError, match=r"activation must be None, 'linear' or 'relu'"):
         fastconv.depthwise_conv2d(X, K, activation="relu6")
+
+
+@pytest.mark.parametrize("strides", [1, 2])
+def test_the_3x3_kernel_agrees_with_the_general_one(rng, strides, simd_path):
+    from fastconv import _depthwise
+    x, k, b = random(rng, (2, 13, 14, 21), np.float32), random(rng, (3, 3, 21, 1), np.float32), \
+        random(rng, (21,), np.float32)
+    dy = random(rng, (2, 13 // strides + 13 % strides, 14 // strides, 21), np.float32)
+    args = dict(strides=strides, padding="same")
+    results = {}
+    for on in (True, False):
+        previous = _depthwise.set_kernels_3x3(on)
+        try:
+            results[on] = ((fastconv.depthwise_conv2d(x, k, b, activation="relu", **args),)
+                           + fastconv.depthwise_conv2d_backward(dy, x, k, **args))
+        finally:
+            _depthwise.set_kernels_3x3(previous)
+    # the same sums in the same order (forward) or another (the input gradient), with fused
+    # multiply-adds where the compiler chose them: equal to rounding
+    for got, want in zip(results[True], results[False]):
+        assert_close(got, want.astype(np.float64))
