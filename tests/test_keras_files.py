@@ -44,7 +44,7 @@ def test_sequential_files_keras_wrote_predict_as_keras_did_and_resume(name, opti
 
 
 @pytest.mark.parametrize("name", ["resume_rmsprop", "resume_adam", "resume_nesterov",
-                                  "resume_nested"])
+                                  "resume_nested", "resume_separable"])
 def test_training_resumes_from_a_keras_file_as_keras_resumes_it(name):
     # the file's optimizer state (step count, learning rate, slots in Keras's order) carries
     # on: one more step on the same batch gives Keras's weights (float32 rounding apart)
@@ -95,6 +95,23 @@ def test_nested_models_keras_wrote_load_frozen_and_predict_as_keras_did():
     assert any(l.split()[:2] == ["conv_base", "(Functional)"] and "(None, 6, 6, 8)" in l
                for l in lines)
     assert any(l.split()[:2] == ["augmentation", "(Sequential)"] for l in lines)
+
+
+def test_separable_and_depthwise_layers_keras_wrote_predict_as_keras_did():
+    # the mini-Xception's blocks (SeparableConv2D, a strided 1x1 residual) and MobileNet's
+    # depthwise layers (depth multiplier 2, dilation 2, ReLU6), Keras's weights by name
+    path, io_ = keras_written("separable_xception")
+    model = models.load_model(path)
+    close_to_keras(model.predict(io_["x"], verbose=0), io_["y0"])
+    separable = [l for l in model.layers if type(l).__name__ == "SeparableConv2D"]
+    depthwise = [l for l in model.layers if type(l).__name__ == "DepthwiseConv2D"]
+    assert len(separable) == 4 and len(depthwise) == 2
+    assert [w.shape for w in separable[1].weights] == [(3, 3, 8, 1), (1, 1, 8, 8)]
+    assert depthwise[0].kernel.shape == (3, 3, 16, 2) and depthwise[0].activation.name == "relu6"
+    assert depthwise[1].dilation_rate == (2, 2) and not depthwise[1].use_bias
+    lines = []
+    model.summary(print_fn=lines.append)
+    assert any(l.split()[:2] == ["separable_conv2d_1", "(SeparableConv2D)"] for l in lines)
 
 
 # -- files written here, in Keras's layout ------------------------------------------------------
@@ -486,7 +503,8 @@ def test_saving_as_legacy_hdf5_is_refused(tmp_path, rng):
 
 # -- legacy HDF5: Keras 2 / tf.keras model and weights files ---------------------------------------
 
-@pytest.mark.parametrize("name", ["functional_graph", "augmented_binary"])
+@pytest.mark.parametrize("name", ["functional_graph", "augmented_binary",
+                                  "separable_xception"])
 def test_legacy_files_keras_wrote_predict_as_keras_did(name):
     # the whole model (model.save("x.h5")) and the weights alone, in keras.applications'
     # layout (layer_names at the root, weight_names per layer), matched by order

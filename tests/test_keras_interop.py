@@ -83,17 +83,31 @@ def keras_models():
     b = L.Cropping2D(((0, 0), (2, 3)))(b)
     x = L.Concatenate()([a, b])
     yield "resizing", keras.Model(inputs, L.Conv2D(2, 1)(L.Cropping2D(1)(x)))
+    # the Xception and MobileNet pattern: separable and depthwise layers, a strided residual
+    inputs = keras.Input((11, 11, 6))
+    x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu6")(inputs)
+    x = L.DepthwiseConv2D(2, dilation_rate=2, use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    y = L.SeparableConv2D(16, 3, padding="same", activation="relu")(x)
+    y = L.SeparableConv2D(16, 3, strides=2, padding="same", use_bias=False,
+                          depth_multiplier=2)(y)
+    y = L.MaxPooling2D(3, strides=2, padding="same")(
+        L.SeparableConv2D(16, (3, 2), dilation_rate=(1, 2), padding="same")(y))
+    r = L.Conv2D(16, 1, strides=4, padding="same")(x)
+    x = L.Add()([y, r])
+    yield "separable", keras.Model(inputs, L.Dense(3, activation="softmax")(
+        L.GlobalAveragePooling2D()(x)))
 
 
 @pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested",
-                                  "resizing"])
+                                  "resizing", "separable"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
     rng = np.random.default_rng(0)
     shape = model.inputs[0].shape[1:]
     x = (rng.random((6,) + tuple(shape)) * (255 if name == "convnet" else 1)).astype("float32")
-    if name in ("convnet", "nested"):   # moving statistics away from their start
+    if name in ("convnet", "nested", "separable"):   # moving statistics away from their start
         classes = model.outputs[0].shape[-1]
         model.compile("adam", "categorical_crossentropy")
         model.fit(x, np.eye(classes)[np.arange(6) % classes], epochs=2, verbose=0)
@@ -148,6 +162,20 @@ def fastconv_models():
     x = fl.Cropping2D(((1, 0), (0, 1)))(fl.UpSampling2D((1, 2))(x))
     yield "resizing", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.GlobalAveragePooling2D()(x)))
+    yield "separable", separable_model()
+
+
+def separable_model():
+    """Depthwise and separable layers in the Xception pattern, no randomness in training."""
+    inputs = fl.Input((9, 9, 4))
+    x = fl.DepthwiseConv2D(3, depth_multiplier=2, padding="same", use_bias=False)(inputs)
+    x = fl.Activation("relu")(fl.BatchNormalization()(x))
+    y = fl.SeparableConv2D(8, 3, padding="same", activation="relu")(x)
+    y = fl.SeparableConv2D(8, 3, strides=2, padding="same", dilation_rate=1,
+                           depth_multiplier=2)(y)
+    x = fl.Add()([y, fl.Conv2D(8, 1, strides=2, padding="same")(x)])
+    x = fl.DepthwiseConv2D(2, dilation_rate=2, activation="tanh")(x)
+    return fm.Model(inputs, fl.Dense(1, activation="sigmoid")(fl.GlobalAveragePooling2D()(x)))
 
 
 def nested_model(augment):
@@ -180,6 +208,7 @@ def steady_models():
     yield "functional", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.GlobalAveragePooling2D()(x)))
     yield "nested", nested_model(augment=False)
+    yield "separable", separable_model()
 
 
 def data_for(model, name):
@@ -193,7 +222,7 @@ def data_for(model, name):
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 @pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested",
-                                  "resizing"])
+                                  "resizing", "separable"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     from fastconv import utils
     utils.set_random_seed(2)
@@ -211,7 +240,7 @@ def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, o
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd_nesterov"])
-@pytest.mark.parametrize("name", ["sequential", "functional", "nested"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "nested", "separable"])
 def test_a_step_in_keras_after_loading_equals_the_step_in_fastconv(tmp_path, name, optimizer):
     # the optimizer's step count, learning rate and slots came across in Keras's order
     from fastconv import optimizers, utils

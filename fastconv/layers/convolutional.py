@@ -1,6 +1,6 @@
-"""Conv2D, on fastconv's compiled convolution kernels."""
+"""Conv2D, DepthwiseConv2D and SeparableConv2D, on fastconv's compiled convolution kernels."""
 from .. import _api, initializers
-from .base import ActivatedLayer
+from .base import ActivatedLayer, Layer
 
 
 class Conv2D(ActivatedLayer):
@@ -66,3 +66,153 @@ class Conv2D(ActivatedLayer):
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
                     strides=self.strides, padding=self.padding, use_bias=self.use_bias)
+
+
+def _dilated_window(kernel_size, dilation_rate):
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel_size, dilation_rate))
+
+
+class DepthwiseConv2D(ActivatedLayer):
+    """Depthwise 2-D convolution over NHWC inputs: each input channel convolved with its own
+    ``depth_multiplier`` kernels, ``activation(depthwise_conv2d(x, kernel) + bias)``, as
+    Keras's DepthwiseConv2D (its kernel, of shape (kh, kw, in_channels, depth_multiplier), is
+    ``self.kernel``). Output channel ``c * depth_multiplier + k`` comes from input channel c.
+    """
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
+                 dilation_rate=(1, 1), activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        fn = type(self).__name__
+        if int(depth_multiplier) != depth_multiplier or depth_multiplier < 1:
+            raise ValueError(f"{fn}: depth_multiplier must be a positive integer, got "
+                             f"{depth_multiplier!r}")
+        self.depth_multiplier = int(depth_multiplier)
+        self.kernel_size = _api.checks.pair(kernel_size, "kernel_size", fn)
+        self.strides = _api.checks.pair(strides, "strides", fn)
+        self.dilation_rate = _api.checks.pair(dilation_rate, "dilation_rate", fn)
+        self.padding = _api.checks.padding_name(padding, fn)
+        self.use_bias = bool(use_bias)
+        self.depthwise_initializer = initializers.get(depthwise_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def _check_input_shape(self, input_shape):
+        if len(input_shape) != 4 or input_shape[3] is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} expects inputs (batch, "
+                             f"height, width, channels) with known channels, got input shape "
+                             f"{input_shape}")
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        super().build(input_shape)
+        self.kernel = self.depthwise_initializer(
+            self.kernel_size + (input_shape[3], self.depth_multiplier), self.dtype)
+        self.weights = [self.kernel]
+        if self.use_bias:
+            self.bias = self.bias_initializer((input_shape[3] * self.depth_multiplier,),
+                                              self.dtype)
+            self.weights.append(self.bias)
+
+    def compute_output_shape(self, input_shape):
+        self._check_input_shape(input_shape)
+        return _api.checks.window_output_shape(
+            input_shape, _dilated_window(self.kernel_size, self.dilation_rate), self.strides,
+            self.padding, input_shape[3] * self.depth_multiplier,
+            f"{type(self).__name__} {self.name!r}")
+
+    def _args(self):
+        return dict(strides=self.strides, padding=self.padding,
+                    dilation_rate=self.dilation_rate)
+
+    def forward(self, x, training=False, activate=True):
+        self._x = x
+        bias = self.bias if self.use_bias else None
+        if activate and self.activation.name == "relu":
+            self._activated = True
+            return self.activation.remember_output(
+                _api.depthwise_conv2d(x, self.kernel, bias, activation="relu", **self._args()))
+        return self._activate(_api.depthwise_conv2d(x, self.kernel, bias, **self._args()),
+                              activate)
+
+    def backward(self, dy):
+        args = dict(self._args(), compute_dx=self.needs_input_grad)
+        if self._activated and self.activation.name == "relu":
+            args["relu_output"] = self.activation.output    # applied inside the kernels
+            dz = dy
+        else:
+            dz = self._activation_grad(dy)
+        dx, dkernel, dbias = _api.depthwise_conv2d_backward(dz, self._x, self.kernel, **args)
+        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
+        return dx
+
+    def get_config(self):
+        return dict(super().get_config(), kernel_size=self.kernel_size, strides=self.strides,
+                    padding=self.padding, depth_multiplier=self.depth_multiplier,
+                    dilation_rate=self.dilation_rate, use_bias=self.use_bias)
+
+
+class SeparableConv2D(DepthwiseConv2D):
+    """Depthwise then pointwise 2-D convolution, as Keras's SeparableConv2D: a depthwise
+    convolution (``depthwise_kernel``, (kh, kw, in_channels, depth_multiplier), no bias),
+    then a 1x1 convolution to ``filters`` channels (``pointwise_kernel``, (1, 1,
+    in_channels * depth_multiplier, filters)) with the bias and the activation."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
+                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(kernel_size, strides=strides, padding=padding,
+                         depth_multiplier=depth_multiplier, dilation_rate=dilation_rate,
+                         activation=activation, use_bias=use_bias,
+                         depthwise_initializer=depthwise_initializer,
+                         bias_initializer=bias_initializer, **kwargs)
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"SeparableConv2D: filters must be a positive integer, got "
+                             f"{filters!r}")
+        self.filters = int(filters)
+        self.pointwise_initializer = initializers.get(pointwise_initializer)
+
+    def build(self, input_shape):
+        self._check_input_shape(input_shape)
+        Layer.build(self, input_shape)
+        middle = input_shape[3] * self.depth_multiplier
+        self.depthwise_kernel = self.depthwise_initializer(
+            self.kernel_size + (input_shape[3], self.depth_multiplier), self.dtype)
+        self.pointwise_kernel = self.pointwise_initializer((1, 1, middle, self.filters),
+                                                           self.dtype)
+        self.weights = [self.depthwise_kernel, self.pointwise_kernel]
+        if self.use_bias:
+            self.bias = self.bias_initializer((self.filters,), self.dtype)
+            self.weights.append(self.bias)
+
+    def compute_output_shape(self, input_shape):
+        shape = super().compute_output_shape(input_shape)
+        return shape[:3] + (self.filters,)
+
+    def forward(self, x, training=False, activate=True):
+        self._x = x
+        self._z = _api.depthwise_conv2d(x, self.depthwise_kernel, **self._args())
+        bias = self.bias if self.use_bias else None
+        if activate and self.activation.name == "relu":
+            self._activated = True
+            return self.activation.remember_output(
+                _api.conv2d(self._z, self.pointwise_kernel, bias, activation="relu"))
+        return self._activate(_api.conv2d(self._z, self.pointwise_kernel, bias), activate)
+
+    def backward(self, dy):
+        args = {}
+        if self._activated and self.activation.name == "relu":
+            args["relu_output"] = self.activation.output
+            dz = dy
+        else:
+            dz = self._activation_grad(dy)
+        dmiddle, dpointwise, dbias = _api.conv2d_backward(dz, self._z, self.pointwise_kernel,
+                                                          **args)
+        dx, ddepthwise, _ = _api.depthwise_conv2d_backward(
+            dmiddle, self._x, self.depthwise_kernel, compute_dx=self.needs_input_grad,
+            **self._args())
+        self.grads = [ddepthwise, dpointwise] + ([dbias] if self.use_bias else [])
+        return dx
+
+    def get_config(self):
+        return dict(super().get_config(), filters=self.filters)

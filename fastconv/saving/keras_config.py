@@ -23,10 +23,13 @@ from .._registry import snake_case
 from ..layers.operations import OPERATIONS
 
 _INITIALIZERS = {"kernel_initializer", "bias_initializer", "gamma_initializer",
-                 "beta_initializer", "moving_mean_initializer", "moving_variance_initializer"}
-_CONSTRAINTS = {"kernel_constraint", "bias_constraint", "beta_constraint", "gamma_constraint"}
+                 "beta_initializer", "moving_mean_initializer", "moving_variance_initializer",
+                 "depthwise_initializer", "pointwise_initializer"}
+_CONSTRAINTS = {"kernel_constraint", "bias_constraint", "beta_constraint", "gamma_constraint",
+                "depthwise_constraint", "pointwise_constraint"}
 _REGULARIZERS = {"kernel_regularizer", "bias_regularizer", "activity_regularizer",
-                 "beta_regularizer", "gamma_regularizer"}
+                 "beta_regularizer", "gamma_regularizer", "depthwise_regularizer",
+                 "pointwise_regularizer"}
 _CHANNELS_LAST = {"data_format": ("channels_last", None)}
 
 # Per Keras class: the arguments fastconv takes under the same name; the ones it does not
@@ -37,6 +40,12 @@ _LAYERS = {
                dict(_CHANNELS_LAST, dilation_rate=(1, [1, 1], (1, 1)), groups=(1,),
                     lora_rank=(None,)),
                _INITIALIZERS | _CONSTRAINTS | {"lora_alpha"}),
+    "DepthwiseConv2D": (("kernel_size", "strides", "padding", "depth_multiplier",
+                         "dilation_rate", "activation", "use_bias"), _CHANNELS_LAST,
+                        _INITIALIZERS | _CONSTRAINTS),
+    "SeparableConv2D": (("filters", "kernel_size", "strides", "padding", "depth_multiplier",
+                         "dilation_rate", "activation", "use_bias"), _CHANNELS_LAST,
+                        _INITIALIZERS | _CONSTRAINTS),
     "Dense": (("units", "activation", "use_bias"), {"lora_rank": (None,),
                                                     "quantization_config": (None,)},
               _INITIALIZERS | _CONSTRAINTS | {"lora_alpha"}),

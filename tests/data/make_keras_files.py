@@ -92,8 +92,34 @@ def nested_transfer():
     return model, (16, 16, 3), lambda y: (y % 2).reshape(-1, 1).astype("float32")
 
 
+def separable_xception():
+    # the mini-Xception's pattern: SeparableConv2D blocks with a strided 1x1 residual, then
+    # MobileNet's depthwise layers (a depth multiplier, a dilation, ReLU6)
+    inputs = keras.Input((12, 12, 3))
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(8, 3, use_bias=False)(x)
+    previous = x
+    for size in (8, 16):
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.SeparableConv2D(size, 3, padding="same", use_bias=False)(x)
+        x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = layers.SeparableConv2D(size, 3, padding="same", use_bias=False)(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = layers.Conv2D(size, 1, strides=2, padding="same", use_bias=False)(previous)
+        x = layers.add([x, residual])
+        previous = x
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu6")(x)
+    x = layers.DepthwiseConv2D(2, dilation_rate=2, padding="same", use_bias=False)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(1, activation="sigmoid")(layers.Dropout(0.5)(x))
+    model = models.Model(inputs, outputs)
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model, (12, 12, 3), lambda y: (y % 2).reshape(-1, 1).astype("float32")
+
+
 MODELS = {"sequential_convnet": sequential_convnet, "functional_graph": functional_graph,
-          "augmented_binary": augmented_binary, "nested_transfer": nested_transfer}
+          "augmented_binary": augmented_binary, "nested_transfer": nested_transfer,
+          "separable_xception": separable_xception}
 
 # Models without randomness in training, one per optimizer: RESUME.keras is saved after a
 # step, RESUME.npz holds a batch (x, y) and the weights after one more train_on_batch on it
@@ -103,7 +129,8 @@ MODELS = {"sequential_convnet": sequential_convnet, "functional_graph": function
 RESUME = {"resume_rmsprop": "rmsprop",
           "resume_adam": lambda: optimizers.Adam(0.01, beta_1=0.8),
           "resume_nesterov": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True),
-          "resume_nested": lambda: optimizers.Adam(0.01)}
+          "resume_nested": lambda: optimizers.Adam(0.01),
+          "resume_separable": lambda: optimizers.Adam(0.01)}
 
 
 def resumed_model(name):
@@ -114,6 +141,11 @@ def resumed_model(name):
         x = layers.Conv2D(3, 1, name="to_rgb")(inputs)
         x = layers.Flatten()(base(x))
         return models.Model(inputs, layers.Dense(3, activation="softmax")(x))
+    if name == "resume_separable":       # three weights in a layer, and a depth multiplier
+        return models.Sequential([
+            keras.Input((8, 8, 2)), layers.SeparableConv2D(4, 3, depth_multiplier=2),
+            layers.DepthwiseConv2D(3, depth_multiplier=2, activation="relu"), layers.Flatten(),
+            layers.Dense(3, activation="softmax")])
     return models.Sequential([
         keras.Input((8, 8, 2)), layers.Conv2D(4, 3, activation="relu"),
         layers.BatchNormalization(), layers.Flatten(),
@@ -141,7 +173,7 @@ def resumed(folder, rng, only=None):
 # which Keras 3 still writes) and its weights alone in the layout keras.applications'
 # published weight files have (NAME.weights-legacy.h5: layer_names at the root, weight_names
 # per layer; Keras's own legacy writer).
-LEGACY = ("functional_graph", "augmented_binary")
+LEGACY = ("functional_graph", "augmented_binary", "separable_xception")
 
 
 def legacy(model, stem):
@@ -161,7 +193,7 @@ def main(folder, only=None):
         if only and name not in only:
             continue
         model, shape, targets = make()
-        scale = 255 if name == "augmented_binary" else 1
+        scale = 255 if name in ("augmented_binary", "separable_xception") else 1
         x_train = (rng.random((32,) + shape) * scale).astype("float32")
         model.fit(x_train, targets(rng.integers(0, 40, 32)), batch_size=16, epochs=1,
                   verbose=0)
