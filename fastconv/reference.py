@@ -20,7 +20,8 @@ __all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
            "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
            "im2col_max_pool2d", "im2col_max_pool2d_backward", "naive_affine_transform",
            "naive_affine_transform_backward", "naive_depthwise_conv2d",
-           "naive_depthwise_conv2d_backward"]
+           "naive_depthwise_conv2d_backward", "naive_conv2d_transpose",
+           "naive_conv2d_transpose_backward"]
 
 
 def _geometry(x_shape, window, strides, padding):
@@ -335,3 +336,67 @@ def naive_depthwise_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"
             dkernel[a, b] += np.sum(x[:, r, s, :, None] * g, axis=0)
     dbias = np.sum(dy, axis=(0, 1, 2)).astype(dtype)
     return dx, dkernel, dbias
+
+
+# --------------------------------------------------------------------------------------------
+# transposed convolution
+
+def _keras_transpose_pads(size, k, s, padding, output_padding):
+    """(left, right) padding of the zero-dilated input, as Keras's JAX backend states its
+    rule (keras/src/backend/common/backend_utils.py)."""
+    if padding == "valid":
+        return k - 1, k - 1 + (max(k, s) - k if output_padding is None else output_padding)
+    pad_len = s + k - 2 if output_padding is None else k + k % 2 - 2 + output_padding
+    left = min(pad_len // 2 + pad_len % 2, k - 1)
+    return left, pad_len - left
+
+
+def naive_conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid",
+                           output_padding=None):
+    """Transposed convolution by its definition: the input with stride - 1 zeros between
+    values, padded by Keras's (left, right), correlated (valid) with the kernel turned 180
+    degrees and its channel axes swapped; kernel (kh, kw, filters, in_channels)."""
+    x, kernel = np.asarray(x), np.asarray(kernel)
+    kh, kw, f, _ = kernel.shape
+    sh, sw = pair(strides, "strides", "naive_conv2d_transpose")
+    ops = (None, None) if output_padding is None else (
+        (output_padding,) * 2 if np.ndim(output_padding) == 0 else tuple(output_padding))
+    n, h, w, c = x.shape
+    (t, b), (l, r) = (_keras_transpose_pads(h, kh, sh, padding.lower(), ops[0]),
+                      _keras_transpose_pads(w, kw, sw, padding.lower(), ops[1]))
+    dilated = np.zeros((n, (h - 1) * sh + 1, (w - 1) * sw + 1, c), np.result_type(x, kernel))
+    dilated[:, ::sh, ::sw] = x
+    # negative padding crops
+    dilated = np.pad(dilated, ((0, 0), (max(t, 0), max(b, 0)), (max(l, 0), max(r, 0)),
+                               (0, 0)))
+    dilated = dilated[:, max(-t, 0):dilated.shape[1] - max(-b, 0),
+                      max(-l, 0):dilated.shape[2] - max(-r, 0)]
+    turned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    return naive_conv2d(dilated, turned, bias)
+
+
+def naive_conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
+                                    output_padding=None):
+    """(dx, dkernel, dbias) of naive_conv2d_transpose, by the same definition: the dilated
+    input's gradient from naive_conv2d_backward, read at the input's places."""
+    dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
+    kh, kw, f, _ = kernel.shape
+    sh, sw = pair(strides, "strides", "naive_conv2d_transpose_backward")
+    ops = (None, None) if output_padding is None else (
+        (output_padding,) * 2 if np.ndim(output_padding) == 0 else tuple(output_padding))
+    n, h, w, c = x.shape
+    (t, b), (l, r) = (_keras_transpose_pads(h, kh, sh, padding.lower(), ops[0]),
+                      _keras_transpose_pads(w, kw, sw, padding.lower(), ops[1]))
+    dilated = np.zeros((n, (h - 1) * sh + 1, (w - 1) * sw + 1, c), np.result_type(dy, x, kernel))
+    dilated[:, ::sh, ::sw] = x
+    padded = np.pad(dilated, ((0, 0), (max(t, 0), max(b, 0)), (max(l, 0), max(r, 0)), (0, 0)))
+    top, left = max(-t, 0), max(-l, 0)
+    cropped = padded[:, top:padded.shape[1] - max(-b, 0), left:padded.shape[2] - max(-r, 0)]
+    turned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
+    d_cropped, d_turned, dbias = naive_conv2d_backward(dy, cropped, turned)
+    d_padded = np.zeros(padded.shape, d_cropped.dtype)
+    d_padded[:, top:top + cropped.shape[1], left:left + cropped.shape[2]] = d_cropped
+    d_dilated = d_padded[:, max(t, 0):max(t, 0) + dilated.shape[1],
+                         max(l, 0):max(l, 0) + dilated.shape[2]]
+    dx = d_dilated[:, ::sh, ::sw]
+    return dx, d_turned.transpose(0, 1, 3, 2)[::-1, ::-1], dbias

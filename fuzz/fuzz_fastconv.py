@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Coverage-guided fuzzing of fastconv's public surface with atheris (libFuzzer).
 
-Each input is decoded into one call: a convolution (direct, Winograd or depthwise, with depth
-multipliers and dilations) or pooling kernel, forward or backward, with arbitrary shapes, strides,
-paddings, pool sizes, dtypes, byte orders, memory layouts (Fortran order, negative and zero
+Each input is decoded into one call: a convolution (direct, Winograd, transposed, or
+depthwise with depth multipliers and dilations) or pooling kernel, forward or backward, with
+arbitrary shapes, strides, paddings, pool sizes, dtypes, byte orders, memory layouts (Fortran order, negative and zero
 strides, unaligned data, read-only) and index arrays; the resampling kernel behind the
 augmentation layers (affine_transform and its adjoint) with arbitrary maps, sizes, modes and
 fill values; BatchNormalization's per-channel passes; or ``load_weights`` / ``models.load_model`` on a mutated file.
@@ -380,6 +380,62 @@ def fuzz_depthwise(inp):
     close(db, ref[2], mag[2], dk.dtype)
 
 
+def fuzz_transpose(inp):
+    """conv2d_transpose or its backward: any shapes, strides, paddings, output paddings,
+    dtypes and layouts, against the reference (its definition by a dilated input)."""
+    dtype = inp.pick(DTYPES)
+    kdtype = dtype if inp.int(0, 3) else inp.pick(DTYPES)
+    if inp.int(0, 40) == 0:
+        x = huge_broadcast(inp, dtype if dtype in ("<f4", "<f8") else "<f4")
+    else:
+        x = inp.array(shape4(inp, max_side=6), dtype)
+    c = x.shape[3] if x.ndim == 4 else 1
+    ks = (inp.int(0, 4), inp.int(0, 4), inp.int(0, 5), c if inp.int(0, 9) else inp.int(0, 4))
+    kernel = inp.array(ks, kdtype)
+    bias = inp.array((ks[2] if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
+    args = dict(strides=inp.window(1, 3), padding=inp.pick(PADDINGS),
+                output_padding=inp.pick([None, None, 0, 1, 2, (1, 0), -1, 1.5, (0, 1, 2)]))
+    if EXPLAIN:
+        print(f"transpose x {x.dtype}{x.shape} kernel {kernel.dtype}{kernel.shape} bias "
+              f"{None if bias is None else bias.shape} {args}")
+    backward = inp.bool()
+
+    def reference_fits():
+        # the reference spreads x out by the strides: too big to check past 1e7 values
+        s = np.broadcast_to(np.asarray(args["strides"], dtype=object), 2)
+        n, h, w, c = x.shape
+        return n * ((h - 1) * int(s[0]) + 1) * ((w - 1) * int(s[1]) + 1) * max(c, 1) <= 10 ** 7
+    if not backward:
+        y = call(fastconv.conv2d_transpose, x, kernel, bias, **args)
+        assert y.dtype == result_dtype(x, kernel, *([] if bias is None else [bias]))
+        if not reference_fits():
+            return
+        with np.errstate(all="ignore"):
+            ref = reference.naive_conv2d_transpose(as64(x), as64(kernel), as64(bias), **args)
+            mag = reference.naive_conv2d_transpose(np.abs(as64(x)), np.abs(as64(kernel)),
+                                                   None if bias is None else
+                                                   np.abs(as64(bias)), **args)
+        close(y, ref, mag, y.dtype)
+        return
+    if x.size > 10 ** 6:
+        return
+    y_shape = call(fastconv.conv2d_transpose, np.zeros(x.shape, np.float32),
+                   np.zeros(kernel.shape, np.float32), **args).shape
+    dy = inp.array(y_shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
+    dx, dk, db = call(fastconv.conv2d_transpose_backward, dy, x, kernel, **args)
+    if not reference_fits() or not all(np.isfinite(as64(a)).all() for a in (kernel, dy, x)):
+        # the gradients convolve over zero padding (dy's, for dx and the kernel's): an
+        # infinite value against it gives NaN (0 * inf), as TensorFlow's and PyTorch's do,
+        # where the reference's definition never multiplies the two
+        return
+    with np.errstate(all="ignore"):
+        ref = reference.naive_conv2d_transpose_backward(as64(dy), as64(x), as64(kernel), **args)
+        mag = reference.naive_conv2d_transpose_backward(np.abs(as64(dy)), np.abs(as64(x)),
+                                                        np.abs(as64(kernel)), **args)
+    for got, want, m in zip((dx, dk, db), ref, mag):
+        close(got, want, m, dk.dtype)
+
+
 def indices_reference(dy, idx, x_shape, pool, strides, padding):
     """dx from image positions, or None if one is not a pixel of its window."""
     oh, ow, (pt, _), (pl, _) = reference._geometry(x_shape, pool, strides, padding)
@@ -614,11 +670,11 @@ SIMD_PATHS = fastconv._config.simd_paths()
 
 def TestOneInput(data):
     inp = Input(data)
-    target = inp.int(0, 6)
+    target = inp.int(0, 7)
     _config.set_simd_path(inp.pick(SIMD_PATHS))     # every vector path the CPU has
     try:
         (fuzz_conv, fuzz_pool, fuzz_weights, fuzz_resample, fuzz_model_file,
-         fuzz_norm, fuzz_depthwise)[target](inp)
+         fuzz_norm, fuzz_depthwise, fuzz_transpose)[target](inp)
     except Refused:
         pass
 

@@ -250,13 +250,13 @@ def test_every_problem_is_listed_at_once_before_any_weight_is_read(tmp_path, rng
     config, _ = two_convs(rng)
     config["config"]["layers"][1]["config"]["dilation_rate"] = [2, 2]
     config["config"]["layers"] += [entry("LayerNormalization", name="ln"),
-                                   entry("Conv2DTranspose", name="up")]
+                                   entry("Conv3D", name="up")]
     # no weights at all: the config alone is refused
     path = write_keras(tmp_path / "m.keras", config, {})
     with pytest.raises(ValueError) as raised:
         models.load_model(path)
     text = str(raised.value)
-    for part in ("dilation_rate=[2, 2]", "'LayerNormalization'", "'Conv2DTranspose'"):
+    for part in ("dilation_rate=[2, 2]", "'LayerNormalization'", "'Conv3D'"):
         assert part in text
 
 

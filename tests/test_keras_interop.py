@@ -97,10 +97,26 @@ def keras_models():
     x = L.Add()([y, r])
     yield "separable", keras.Model(inputs, L.Dense(3, activation="softmax")(
         L.GlobalAveragePooling2D()(x)))
+    yield "segmentation", segmentation_model(keras.layers, keras.Model, keras.Input)
+
+
+def segmentation_model(L, Model, Input):
+    """The book's segmentation model in small: strided convolutions down, transposed ones up
+    (Keras's sizes: 'same' stride 2 on an odd size, output_padding, 'valid'), a softmax per
+    pixel; written once for Keras and fastconv."""
+    inputs = Input((11, 11, 3))
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)       # 6x6
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)            # 3x3
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)   # 6x6
+    x = L.Conv2DTranspose(8, 3, strides=2, padding="same", output_padding=0)(x)    # 11x11
+    x = L.Conv2DTranspose(6, (2, 3), strides=(1, 2), padding="valid",
+                          output_padding=(0, 1))(x)                                # 12x24
+    x = L.Conv2D(4, (2, 14), activation="relu")(x)                                # 11x11
+    return Model(inputs, L.Conv2D(3, 3, padding="same", activation="softmax")(x))
 
 
 @pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested",
-                                  "resizing", "separable"])
+                                  "resizing", "separable", "segmentation"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
@@ -163,6 +179,7 @@ def fastconv_models():
     yield "resizing", fm.Model(inputs, fl.Dense(1, activation="sigmoid")(
         fl.GlobalAveragePooling2D()(x)))
     yield "separable", separable_model()
+    yield "segmentation", segmentation_model(fl, fm.Model, fl.Input)
 
 
 def separable_model():
@@ -209,6 +226,7 @@ def steady_models():
         fl.GlobalAveragePooling2D()(x)))
     yield "nested", nested_model(augment=False)
     yield "separable", separable_model()
+    yield "segmentation", segmentation_model(fl, fm.Model, fl.Input)
 
 
 def data_for(model, name):
@@ -217,12 +235,15 @@ def data_for(model, name):
     if name == "sequential":                       # pixels, for its Rescaling layer
         x *= 255
         return x, np.eye(3)[np.arange(8) % 3].astype("float32"), "categorical_crossentropy"
+    if name == "segmentation":                     # a class per pixel
+        return (x, rng.integers(0, 3, (8, 11, 11, 1)).astype("float32"),
+                "sparse_categorical_crossentropy")
     return x, (np.arange(8) % 2).astype("float32").reshape(-1, 1), "binary_crossentropy"
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 @pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested",
-                                  "resizing", "separable"])
+                                  "resizing", "separable", "segmentation"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     from fastconv import utils
     utils.set_random_seed(2)
@@ -240,7 +261,8 @@ def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, o
 
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd_nesterov"])
-@pytest.mark.parametrize("name", ["sequential", "functional", "nested", "separable"])
+@pytest.mark.parametrize("name", ["sequential", "functional", "nested", "separable",
+                                  "segmentation"])
 def test_a_step_in_keras_after_loading_equals_the_step_in_fastconv(tmp_path, name, optimizer):
     # the optimizer's step count, learning rate and slots came across in Keras's order
     from fastconv import optimizers, utils

@@ -301,3 +301,173 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
                                         get_num_threads(), y_c)
         dx = finish(dx, result)
     return dx, finish(dkernel, result), finish(dbias, result)
+
+
+def transpose_padding(size, window, stride, padding, output_padding):
+    """(output size, pad_top) along one axis of Keras's transposed convolution: the output is
+    the input gradient of a convolution over an input of that size with that pad_top.
+
+    Keras's rule, as its JAX backend states it: the input, stride - 1 zeros between its
+    values, padded by (left, right) and correlated with the kernel turned around. 'valid':
+    left = window - 1, right = left + output_padding (default max(window, stride) - window);
+    'same': pad_len = stride + window - 2 (window + window % 2 - 2 + output_padding when
+    given), left = min(ceil(pad_len / 2), window - 1), right = pad_len - left."""
+    if padding == "valid":
+        left = window - 1
+        right = left + (max(window, stride) - window if output_padding is None
+                        else output_padding)
+    else:
+        pad_len = (stride + window - 2 if output_padding is None
+                   else window + window % 2 - 2 + output_padding)
+        left = min(pad_len // 2 + pad_len % 2, window - 1)
+        right = pad_len - left
+    return (size - 1) * stride + 1 + left + right - window + 1, window - 1 - left
+
+
+class TransposeArgs:
+    """Checked arguments of one transposed convolution (kernel (kh, kw, filters,
+    in_channels), Keras's layout): strides, padding, output_padding, the output geometry."""
+
+    def __init__(self, fn, x, kernel, strides, padding, output_padding):
+        check_ndim(x, 4, "x", fn, "(batch, height, width, channels)")
+        check_ndim(kernel, 4, "kernel", fn, "(kh, kw, filters, in_channels)")
+        n, h, w, c = x.shape
+        kh, kw, f, kc = kernel.shape
+        if kc != c:
+            raise ValueError(f"{fn}: kernel in_channels {kc} (kernel shape {kernel.shape}, "
+                             f"(kh, kw, filters, in_channels)) does not match x channels {c} "
+                             f"(x shape {x.shape})")
+        if kh < 1 or kw < 1:
+            raise ValueError(f"{fn}: kernel must be at least 1x1, got shape {kernel.shape}")
+        if h < 1 or w < 1:
+            raise ValueError(f"{fn}: x must have at least one row and one column, got shape "
+                             f"{x.shape}")
+        self.sh, self.sw = pair(strides, "strides", fn)
+        self.padding = padding_name(padding, fn)
+        if output_padding is None:
+            ops = (None, None)
+        else:
+            ops = pair_or_zero(output_padding, "output_padding", fn)
+            for op, s in zip(ops, (self.sh, self.sw)):
+                if op >= s:
+                    raise ValueError(f"{fn}: output_padding must be less than strides, got "
+                                     f"output_padding {output_padding!r} and strides "
+                                     f"{(self.sh, self.sw)}")
+        self.output_padding = None if output_padding is None else ops
+        self.oh, self.pt = transpose_padding(h, kh, self.sh, self.padding, ops[0])
+        self.ow, self.pl = transpose_padding(w, kw, self.sw, self.padding, ops[1])
+        if self.oh < 1 or self.ow < 1:
+            raise ValueError(f"{fn}: empty output for x of shape {x.shape}, kernel "
+                             f"{kernel.shape}, strides {(self.sh, self.sw)}, padding "
+                             f"{self.padding!r} and output_padding {output_padding!r}")
+        self.out_shape = (n, self.oh, self.ow, f)
+
+
+def pair_or_zero(value, name, fn):
+    """An int or a pair of ints, each >= 0, as a tuple (h, w)."""
+    items = value if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2:
+        raise ValueError(f"{fn}: {name} must be an int or a pair of 2 ints, got {value!r}")
+    return tuple(v - 1 for v in pair(tuple(v + 1 if isinstance(v, int) and
+                                           not isinstance(v, bool) and v >= 0 else v
+                                           for v in items), name, fn))
+
+
+def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output_padding=None,
+                     activation=None):
+    """Transposed 2-D convolution of NHWC data (Keras's Conv2DTranspose, PyTorch's
+    ConvTranspose2d): the input gradient of a convolution, each input pixel spreading its
+    values, times the kernel, over a window of the output.
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, height, width, in_channels), float32 or float64
+    kernel : array_like, shape (kh, kw, filters, in_channels): Keras's layout
+    bias : array_like, shape (filters,), optional
+    strides : int or (int, int), keyword-only, default 1
+    padding : {"valid", "same"}, keyword-only
+    output_padding : int, (int, int) or None, keyword-only: rows and columns added at the
+        bottom and right, each less than its stride. The output size is Keras's:
+        'valid' ``(size - 1) * stride + kernel + output_padding`` (default output_padding
+        ``max(kernel, stride) - kernel``), 'same' ``size * stride`` without output_padding,
+        ``(size - 1) * stride + kernel % 2 + output_padding`` with it.
+    activation : {None, "relu"}, keyword-only
+
+    Returns
+    -------
+    y : ndarray, shape (batch, out_height, out_width, filters), the inputs' floating dtype.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 5, 5, 3), np.float32); k = np.ones((3, 3, 4, 3), np.float32)
+    >>> conv2d_transpose(x, k, strides=2, padding="same").shape
+    (1, 10, 10, 4)
+    """
+    fn = "conv2d_transpose"
+    x = floating_array(x, "x", fn)
+    kernel = floating_array(kernel, "kernel", fn)
+    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding)
+    arrays = [x, kernel]
+    f = kernel.shape[2]
+    if bias is not None:
+        bias = floating_array(bias, "bias", fn)
+        if bias.shape != (f,):
+            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
+                             f"{kernel.shape}, got {bias.shape}")
+        arrays.append(bias)
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    compute, result = dtypes(arrays)
+    y = _buffers.empty(args.out_shape, compute)       # the kernel writes every value
+    _conv.conv2d_backward_input(contiguous(x, compute), contiguous(kernel, compute), y,
+                                args.sh, args.sw, args.pt, args.pl, get_num_threads())
+    if bias is not None:
+        y += contiguous(bias, compute)
+    if activation == "relu":
+        y[y < 0] = 0                                  # NaN stays NaN, as the fused ReLUs'
+    return finish(y, result)
+
+
+def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
+                              output_padding=None, compute_dx=True, relu_output=None):
+    """Gradients of conv2d_transpose with respect to x, kernel and bias: dx is the
+    convolution of dy with the kernel, dkernel the convolution's kernel gradient with the
+    roles of its input and output gradient swapped. Arguments as conv2d_backward's.
+
+    Returns
+    -------
+    (dx, dkernel, dbias) : shapes of x, kernel and (filters,), the inputs' floating dtype.
+    """
+    fn = "conv2d_transpose_backward"
+    dy = floating_array(dy, "dy", fn)
+    x = floating_array(x, "x", fn)
+    kernel = floating_array(kernel, "kernel", fn)
+    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding)
+    if dy.shape != args.out_shape:
+        raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
+                         f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
+                         f"{args.padding!r}, output_padding {output_padding!r}), got {dy.shape}")
+    arrays = [dy, x, kernel]
+    if relu_output is not None:
+        relu_output = floating_array(relu_output, "relu_output", fn)
+        if relu_output.shape != dy.shape:
+            raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
+                             f"{relu_output.shape}")
+        arrays.append(relu_output)
+    compute, result = dtypes(arrays)
+    g = contiguous(dy, compute)
+    if relu_output is not None:
+        g = np.where(contiguous(relu_output, compute) > 0, g, 0).astype(compute, copy=False)
+    x_c, k_c = contiguous(x, compute), contiguous(kernel, compute)
+    dkernel = _buffers.empty(kernel.shape, compute)
+    unused = np.empty(kernel.shape[3], compute)
+    _conv.conv2d_backward_filter(x_c, g, dkernel, unused, args.sh, args.sw, args.pt, args.pl,
+                                 get_num_threads())
+    dbias = g.sum(axis=(0, 1, 2), dtype=np.float64).astype(compute)
+    dx = None
+    if compute_dx:
+        dx = _buffers.empty(x.shape, compute)
+        _conv.conv2d_forward(g, k_c, np.zeros(kernel.shape[3], compute), dx, args.sh, args.sw,
+                             args.pt, args.pl, False, get_num_threads())
+        dx = finish(dx, result)
+    return dx, finish(dkernel, result), finish(dbias, result)

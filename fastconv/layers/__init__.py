@@ -3,7 +3,7 @@ normalisation, merging, reshaping, training noise, the image preprocessing and
 augmentation layers, and Keras's tensor operations a model may hold (operations.py)."""
 from .activation import LeakyReLU, ReLU
 from .base import Layer
-from .convolutional import Conv2D, DepthwiseConv2D, SeparableConv2D
+from .convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer
 from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization
@@ -16,8 +16,8 @@ from .regularization import GaussianNoise, SpatialDropout2D
 from .reshaping import (Cropping2D, Identity, Permute, Reshape, UpSampling2D,
                         ZeroPadding2D)
 
-__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "MaxPooling2D",
-           "AveragePooling2D", "GlobalAveragePooling2D",
+__all__ = ["Layer", "Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableConv2D",
+           "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "Dense", "Flatten", "Activation", "Dropout", "Input",
            "InputLayer", "Add", "Concatenate", "Subtract", "Multiply", "Average", "Maximum",
            "Minimum", "ReLU", "LeakyReLU", "ZeroPadding2D", "Cropping2D", "UpSampling2D",

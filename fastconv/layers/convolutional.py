@@ -1,4 +1,5 @@
-"""Conv2D, DepthwiseConv2D and SeparableConv2D, on fastconv's compiled convolution kernels."""
+"""Conv2D, Conv2DTranspose, DepthwiseConv2D and SeparableConv2D, on fastconv's compiled
+convolution kernels."""
 from .. import _api, initializers
 from .base import ActivatedLayer, Layer
 
@@ -216,3 +217,81 @@ class SeparableConv2D(DepthwiseConv2D):
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters)
+
+
+class Conv2DTranspose(ActivatedLayer):
+    """Transposed 2-D convolution over NHWC inputs, as Keras's Conv2DTranspose:
+    ``activation(conv2d_transpose(x, kernel) + bias)``, kernel of shape (kh, kw, filters,
+    in_channels), Keras's output size (see ``fastconv.conv2d_transpose``). Segmentation
+    models use it to go back up to the input's size."""
+
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 output_padding=None, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(activation=activation, **kwargs)
+        if int(filters) != filters or filters < 1:
+            raise ValueError(f"Conv2DTranspose: filters must be a positive integer, got "
+                             f"{filters!r}")
+        self.filters = int(filters)
+        self.kernel_size = _api.checks.pair(kernel_size, "kernel_size", "Conv2DTranspose")
+        self.strides = _api.checks.pair(strides, "strides", "Conv2DTranspose")
+        self.padding = _api.checks.padding_name(padding, "Conv2DTranspose")
+        self.output_padding = None if output_padding is None else _api.conv.pair_or_zero(
+            output_padding, "output_padding", "Conv2DTranspose")
+        if self.output_padding is not None and any(
+                op >= s for op, s in zip(self.output_padding, self.strides)):
+            raise ValueError(f"Conv2DTranspose: output_padding must be less than strides, got "
+                             f"output_padding {output_padding!r} and strides {self.strides}")
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[3] is None:
+            raise ValueError(f"Conv2DTranspose {self.name!r} expects inputs (batch, height, "
+                             f"width, channels) with known channels, got input shape "
+                             f"{input_shape}")
+        super().build(input_shape)
+        self.kernel = self.kernel_initializer(self.kernel_size + (self.filters, input_shape[3]),
+                                              self.dtype)
+        self.weights = [self.kernel]
+        if self.use_bias:
+            self.bias = self.bias_initializer((self.filters,), self.dtype)
+            self.weights.append(self.bias)
+
+    def compute_output_shape(self, input_shape):
+        ops = self.output_padding or (None, None)
+        size = [None if s is None else
+                _api.conv.transpose_padding(s, k, st, self.padding, op)[0]
+                for s, k, st, op in zip(input_shape[1:3], self.kernel_size, self.strides, ops)]
+        return (input_shape[0], size[0], size[1], self.filters)
+
+    def _args(self):
+        return dict(strides=self.strides, padding=self.padding,
+                    output_padding=self.output_padding)
+
+    def forward(self, x, training=False, activate=True):
+        self._x = x
+        bias = self.bias if self.use_bias else None
+        if activate and self.activation.name == "relu":
+            self._activated = True
+            return self.activation.remember_output(
+                _api.conv2d_transpose(x, self.kernel, bias, activation="relu", **self._args()))
+        return self._activate(_api.conv2d_transpose(x, self.kernel, bias, **self._args()),
+                              activate)
+
+    def backward(self, dy):
+        args = dict(self._args(), compute_dx=self.needs_input_grad)
+        if self._activated and self.activation.name == "relu":
+            args["relu_output"] = self.activation.output
+            dz = dy
+        else:
+            dz = self._activation_grad(dy)
+        dx, dkernel, dbias = _api.conv2d_transpose_backward(dz, self._x, self.kernel, **args)
+        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
+        return dx
+
+    def get_config(self):
+        return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
+                    strides=self.strides, padding=self.padding,
+                    output_padding=self.output_padding, use_bias=self.use_bias)
