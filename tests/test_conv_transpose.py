@@ -51,6 +51,22 @@ def test_conv2d_transpose_matches_its_definition(rng, kernel_size, strides, padd
           output_padding=output_padding)
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_stride_1_runs_conv2d_kernels_with_winograd_where_they_pay(rng, monkeypatch, padding,
+                                                                  simd_path):
+    from _helpers import winograd_calls
+    calls = winograd_calls(monkeypatch)
+    x, k, b = random(rng, (2, 12, 11, 48), np.float32), random(rng, (3, 3, 64, 48), np.float32), \
+        random(rng, (64,), np.float32)
+    y = fastconv.conv2d_transpose(x, k, b, padding=padding, activation="relu")
+    assert_close(y, np.maximum(oracle(x, k, b, padding=padding), 0))
+    dy = random(rng, y.shape, np.float32)
+    got = fastconv.conv2d_transpose_backward(dy, x, k, padding=padding, relu_output=y)
+    for g, want in zip(got, oracle(x, k, b, np.where(y > 0, dy, 0), padding=padding)):
+        assert_close(g, want)
+    assert {c[0] for c in calls if c[1]} == {"forward", "dkernel"}, calls
+
+
 @pytest.mark.parametrize("size,kernel,strides,padding,output_padding,want", [
     (5, 3, 2, "same", None, 10), (5, 3, 2, "valid", None, 11), (5, 3, 2, "same", 1, 10),
     (5, 3, 2, "same", 0, 9), (5, 2, 3, "valid", None, 15), (5, 4, 2, "same", 1, 9),
@@ -77,7 +93,19 @@ def test_conv2d_transpose_random_shapes(n, h, w, c, f, kh, kw, sh, sw, padding, 
             fastconv.conv2d_transpose(x, k, strides=(sh, sw), padding=padding,
                                       output_padding=op)
         return
+    if min(keras_size(h, kh, sh, padding, op), keras_size(w, kw, sw, padding, op)) < 1:
+        with pytest.raises(ValueError, match="empty output"):
+            fastconv.conv2d_transpose(x, k, strides=(sh, sw), padding=padding,
+                                      output_padding=op)
+        return
     check(rng, x, k, None, dtype, strides=(sh, sw), padding=padding, output_padding=op)
+
+
+def keras_size(size, k, s, padding, output_padding):
+    """Keras's output size of a transposed convolution along one axis."""
+    if padding == "valid":
+        return (size - 1) * s + k + (max(k, s) - k if output_padding is None else output_padding)
+    return size * s if output_padding is None else (size - 1) * s + k % 2 + output_padding
 
 
 @pytest.mark.parametrize("args", [dict(strides=2, padding="same"),

@@ -1,6 +1,7 @@
 """conv2d and conv2d_backward: checks, the choice between the direct and the Winograd
 kernels (src/conv.pyx), and the regions fastconv.dask computes."""
 import os
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -418,6 +419,16 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
     if activation not in (None, "linear", "relu"):
         raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
     compute, result = dtypes(arrays)
+    if (args.sh, args.sw) == (1, 1):
+        # a convolution with the kernel turned 180 degrees, its channel axes swapped, padded
+        # by what the transposed one crops less: conv2d's kernels, Winograd where it pays
+        kh, kw = kernel.shape[:2]
+        turned = np.ascontiguousarray(contiguous(kernel, compute)[::-1, ::-1]
+                                      .transpose(0, 1, 3, 2))
+        tile = winograd_shape_pays(kh, kw, 1, 1, x.shape[3], f, args.oh, args.ow, 1.35)
+        return conv2d_region(x, turned, winograd_kernel(turned, tile) if tile else None, bias,
+                             (1, 1), kh - 1 - args.pt, kw - 1 - args.pl, (args.oh, args.ow),
+                             activation == "relu", get_num_threads(), result)
     y = _buffers.empty(args.out_shape, compute)       # the kernel writes every value
     _conv.conv2d_backward_input(contiguous(x, compute), contiguous(kernel, compute), y,
                                 args.sh, args.sw, args.pt, args.pl, get_num_threads())
@@ -459,15 +470,24 @@ def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
     if relu_output is not None:
         g = np.where(contiguous(relu_output, compute) > 0, g, 0).astype(compute, copy=False)
     x_c, k_c = contiguous(x, compute), contiguous(kernel, compute)
+    kh, kw, f, c = kernel.shape
+    n, h, w, _ = x.shape
+    stride_1 = (args.sh, args.sw) == (1, 1)
+    # the geometry of the convolution whose input gradient the forward pass is (its input
+    # is dy, its output x), for the Winograd choices
+    conv = SimpleNamespace(sh=args.sh, sw=args.sw, oh=h, ow=w)
     dkernel = _buffers.empty(kernel.shape, compute)
-    unused = np.empty(kernel.shape[3], compute)
-    _conv.conv2d_backward_filter(x_c, g, dkernel, unused, args.sh, args.sw, args.pt, args.pl,
-                                 get_num_threads())
+    unused = np.empty(c, compute)
+    if not (winograd_dw_pays(conv, kernel.shape) and
+            _conv.conv2d_backward_filter_winograd(x_c, g, dkernel, unused, args.pt, args.pl,
+                                                  get_num_threads())):
+        _conv.conv2d_backward_filter(x_c, g, dkernel, unused, args.sh, args.sw, args.pt,
+                                     args.pl, get_num_threads())
     dbias = g.sum(axis=(0, 1, 2), dtype=np.float64).astype(compute)
     dx = None
     if compute_dx:
-        dx = _buffers.empty(x.shape, compute)
-        _conv.conv2d_forward(g, k_c, np.zeros(kernel.shape[3], compute), dx, args.sh, args.sw,
-                             args.pt, args.pl, False, get_num_threads())
-        dx = finish(dx, result)
+        tile = winograd_pays(conv, kernel.shape) if stride_1 else 0
+        dx = conv2d_region(g, k_c, winograd_kernel(k_c, tile) if tile else None, None,
+                           (args.sh, args.sw), args.pt, args.pl, (h, w), False,
+                           get_num_threads(), result)
     return dx, finish(dkernel, result), finish(dbias, result)
