@@ -10,7 +10,10 @@ chapter's 150x150 network with benchmarks/images_chapter.py (training step and e
 PyTorch, the loader's time per batch beside them) and the transfer-learning chapter's
 networks with benchmarks/transfer_learning.py (VGG16's base and ResNet50 against ONNX Runtime,
 PyTorch and Keras, whichever are installed; an epoch of the chapter's second program against
-Keras).
+Keras), and the modern convnets' layers with benchmarks/depthwise.py (MobileNetV2's depthwise
+layers against PyTorch and ONNX Runtime, with the memory bandwidth) and
+benchmarks/conv_transpose.py (the segmentation model's transposed convolutions against
+PyTorch).
 
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
 PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
@@ -43,6 +46,16 @@ def run_benchmarks(path, quick, extra):
         cmd += ["-k", "not naive_numpy"]
     # pytest's own output goes to stderr, so that stdout is just the tables
     subprocess.run(cmd + extra, check=True, cwd=tempfile.gettempdir(), stdout=sys.stderr)
+
+
+def run_script(name):
+    """The tables a benchmark script beside this one prints, or a line saying it failed."""
+    run = subprocess.run([sys.executable, os.path.join(HERE, name)], capture_output=True,
+                         text=True)
+    if run.returncode:
+        return (f"(benchmarks/{name} failed with exit status {run.returncode}: "
+                f"{(run.stderr.strip().splitlines() or ['?'])[-1]})")
+    return run.stdout.strip()
 
 
 def run_memory(path):
@@ -254,6 +267,7 @@ def main():
                         help="where to save the bar chart (default docs/benchmarks.png)")
     args, extra = parser.parse_known_args()
     path, memory, epochs, images, transfer = args.json, None, None, None, None
+    modern = []
     if path is None:
         folder = tempfile.mkdtemp()
         path = os.path.join(folder, "bench.json")
@@ -263,6 +277,8 @@ def main():
             epochs = run_epochs(os.path.join(folder, "epochs.json"))
             images = run_images(os.path.join(folder, "images.json"))
             transfer = run_transfer(os.path.join(folder, "transfer.json"))
+            modern = [(name, run_script(name)) for name in ("depthwise.py",
+                                                            "conv_transpose.py")]
     else:
         if args.memory_json:
             with open(args.memory_json) as f:
@@ -303,6 +319,10 @@ def main():
         print("**The transfer-learning chapter's networks** (`benchmarks/transfer_learning.py`: "
               "the same weights and threads, one process each)\n")
         print(transfer_learning.table(transfer))
+        print()
+    for name, text in modern:
+        print(f"**The modern convnets' layers** (`benchmarks/{name}`)\n")
+        print(text)
         print()
     print(large_table(data, memory))
     scaling = scaling_table(data)
