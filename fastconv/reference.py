@@ -43,44 +43,56 @@ def _zero_pad(x, pads_h, pads_w):
 # --------------------------------------------------------------------------------------------
 # naive loops
 
-def naive_conv2d(x, kernel, bias=None, *, strides=1, padding="valid"):
-    """Convolution by explicit loops: one np.sum over each (window x kernel) product."""
+def naive_conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1,
+                 groups=1):
+    """Convolution by explicit loops: one np.sum over each (window x kernel) product; a
+    dilated window takes every dh-th row and dw-th column of the padded input, and filter o
+    of `groups` sees its group's channels only."""
     x, kernel = np.asarray(x), np.asarray(kernel)
-    kh, kw, _, f = kernel.shape
+    kh, kw, cg, f = kernel.shape
     sh, sw = pair(strides, "strides", "naive_conv2d")
-    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    dh, dw = pair(dilation_rate, "dilation_rate", "naive_conv2d")
+    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    oh, ow, ph, pw = _geometry(x.shape, (eh, ew), (sh, sw), padding)
     xp = _zero_pad(x, ph, pw)
     dtype = np.result_type(x, kernel) if bias is None else np.result_type(x, kernel, bias)
     y = np.zeros((x.shape[0], oh, ow, f), dtype)
     for n in range(x.shape[0]):
         for o in range(f):
+            group = o // (f // groups)
+            channels = slice(group * cg, (group + 1) * cg)
             for i in range(oh):
                 for j in range(ow):
-                    window = xp[n, i * sh:i * sh + kh, j * sw:j * sw + kw, :]
+                    window = xp[n, i * sh:i * sh + eh:dh, j * sw:j * sw + ew:dw, channels]
                     y[n, i, j, o] = np.sum(window * kernel[:, :, :, o])
             if bias is not None:
                 y[n, :, :, o] += bias[o]
     return y
 
 
-def naive_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid"):
+def naive_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", dilation_rate=1,
+                          groups=1):
     """(dx, dkernel, dbias) by the same loops, each output's gradient spread over its window."""
     dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
-    kh, kw, _, f = kernel.shape
+    kh, kw, cg, f = kernel.shape
     sh, sw = pair(strides, "strides", "naive_conv2d_backward")
-    oh, ow, ph, pw = _geometry(x.shape, (kh, kw), (sh, sw), padding)
+    dh, dw = pair(dilation_rate, "dilation_rate", "naive_conv2d_backward")
+    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    oh, ow, ph, pw = _geometry(x.shape, (eh, ew), (sh, sw), padding)
     xp = _zero_pad(x, ph, pw)
     dtype = np.result_type(dy, x, kernel)
     dxp = np.zeros(xp.shape, dtype)
     dkernel = np.zeros(kernel.shape, dtype)
     for n in range(x.shape[0]):
         for o in range(f):
+            group = o // (f // groups)
+            channels = slice(group * cg, (group + 1) * cg)
             for i in range(oh):
                 for j in range(ow):
                     g = dy[n, i, j, o]
-                    rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-                    dxp[n, rows, cols, :] += g * kernel[:, :, :, o]
-                    dkernel[:, :, :, o] += g * xp[n, rows, cols, :]
+                    rows, cols = slice(i * sh, i * sh + eh, dh), slice(j * sw, j * sw + ew, dw)
+                    dxp[n, rows, cols, channels] += g * kernel[:, :, :, o]
+                    dkernel[:, :, :, o] += g * xp[n, rows, cols, channels]
     dx = dxp[:, ph[0]:ph[0] + x.shape[1], pw[0]:pw[0] + x.shape[2], :]
     dbias = np.sum(dy, axis=(0, 1, 2)).astype(dtype)
     return dx, dkernel, dbias

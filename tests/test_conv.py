@@ -261,3 +261,131 @@ def test_kernel_gradient_memory_is_bounded_by_the_budget_not_the_groups():
     """
     grown, size = map(int, run_python(code).split())
     assert size == 32 and grown < 3 * size + 16, grown
+
+
+# -- dilation_rate and groups ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("dilation_rate,groups", [(2, 1), ((1, 3), 1), ((2, 2), 2), (1, 3),
+                                                  (1, 6), (3, 2)], ids=str)
+@pytest.mark.parametrize("kernel_size", [(3, 3), (2, 2), (1, 3)], ids=str)
+def test_dilated_and_grouped_conv2d_match_naive_reference(rng, kernel_size, dilation_rate,
+                                                          groups, padding, dtype, simd_path):
+    x = random(rng, (2, 11, 10, 6), dtype)
+    k = random(rng, kernel_size + (6 // groups, 12), dtype)
+    b = random(rng, (12,), dtype)
+    args = dict(padding=padding, dilation_rate=dilation_rate, groups=groups)
+    ref = dict(padding=padding, dilation_rate=dilation_rate, groups=groups)
+    y = fastconv.conv2d(x, k, b, **args)
+    assert y.dtype == dtype
+    x64, k64, b64 = x.astype(np.float64), k.astype(np.float64), b.astype(np.float64)
+    assert_close(y, R.naive_conv2d(x64, k64, b64, **ref), what="y",
+                 magnitude=R.naive_conv2d(abs(x64), abs(k64), abs(b64), **ref))
+    dy = random(rng, y.shape, dtype)
+    got = fastconv.conv2d_backward(dy, x, k, **args)
+    want = R.naive_conv2d_backward(dy.astype(np.float64), x64, k64, **ref)
+    mags = R.naive_conv2d_backward(abs(dy.astype(np.float64)), abs(x64), abs(k64), **ref)
+    for name, g, w, m in zip(("dx", "dkernel", "dbias"), got, want, mags):
+        assert g.dtype == dtype
+        assert_close(g, w, what=name, magnitude=m)
+
+
+def test_dilated_winograd_sized_layer_matches_the_reference(rng, simd_path):
+    # 32 channels: each phase of the dilated convolution takes conv2d's Winograd path
+    x, k = random(rng, (2, 14, 13, 32), np.float32), random(rng, (3, 3, 32, 32), np.float32)
+    y = fastconv.conv2d(x, k, padding="same", dilation_rate=2, activation="relu")
+    assert_close(y, np.maximum(R.naive_conv2d(x.astype(np.float64), k.astype(np.float64),
+                                              padding="same", dilation_rate=2), 0))
+    dy = random(rng, y.shape, np.float32)
+    got = fastconv.conv2d_backward(dy, x, k, padding="same", dilation_rate=2, relu_output=y)
+    want = R.naive_conv2d_backward(np.where(y > 0, dy, 0).astype(np.float64),
+                                   x.astype(np.float64), k.astype(np.float64), padding="same",
+                                   dilation_rate=2)
+    for g, w in zip(got, want):
+        assert_close(g, w)
+
+
+@pytest.mark.parametrize("args", [dict(dilation_rate=2, padding="same"),
+                                  dict(groups=2, strides=2), dict(dilation_rate=(1, 2),
+                                                                  groups=3)], ids=str)
+def test_dilated_and_grouped_gradients_match_finite_differences(rng, args):
+    x, k, b = random(rng, (2, 7, 6, 6)), random(rng, (2, 3, 6 // args.get("groups", 1), 6)), \
+        random(rng, (6,))
+    y = fastconv.conv2d(x, k, b, **args)
+    w = random(rng, y.shape)
+
+    def loss():
+        return float(np.sum(w * fastconv.conv2d(x, k, b, **args)))
+    for name, got, arr in zip(("dx", "dkernel", "dbias"),
+                              fastconv.conv2d_backward(w, x, k, **args), (x, k, b)):
+        # central differences of a sum of ~500 terms of order 1: about 1e-8 off
+        np.testing.assert_allclose(got, numerical_gradient(loss, arr), rtol=1e-6, atol=1e-7,
+                                   err_msg=name)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 2), h=st.integers(1, 10), w=st.integers(1, 10), cg=st.integers(1, 3),
+       fg=st.integers(1, 3), groups=st.integers(1, 3), kh=st.integers(1, 3),
+       kw=st.integers(1, 3), dh=st.integers(1, 3), dw=st.integers(1, 3),
+       padding=st.sampled_from(PADDINGS), seed=st.integers(0, 2 ** 32 - 1))
+def test_random_dilated_and_grouped_shapes(n, h, w, cg, fg, groups, kh, kw, dh, dw, padding,
+                                           seed):
+    rng = np.random.default_rng(seed)
+    x = random(rng, (n, h, w, cg * groups))
+    k = random(rng, (kh, kw, cg, fg * groups))
+    args = dict(padding=padding, dilation_rate=(dh, dw), groups=groups)
+    if padding == "valid" and (h < (kh - 1) * dh + 1 or w < (kw - 1) * dw + 1):
+        with pytest.raises(ValueError, match="empty output"):
+            fastconv.conv2d(x, k, **args)
+        return
+    assert_close(fastconv.conv2d(x, k, **args), R.naive_conv2d(x, k, **args))
+    dy = random(rng, fastconv.conv2d(x, k, **args).shape)
+    for g, want in zip(fastconv.conv2d_backward(dy, x, k, **args),
+                       R.naive_conv2d_backward(dy, x, k, **args)):
+        assert_close(g, want)
+
+
+def test_dilation_and_groups_are_checked():
+    x = np.zeros((1, 8, 8, 6))
+    with pytest.raises(ValueError, match=r"dilation_rate \(2, 2\) needs strides 1"):
+        fastconv.conv2d(x, np.zeros((3, 3, 6, 4)), strides=2, dilation_rate=2)
+    with pytest.raises(ValueError, match="times groups 4 does not match x channels 6"):
+        fastconv.conv2d(x, np.zeros((3, 3, 2, 4)), groups=4)
+    with pytest.raises(ValueError, match="filters 5 .* must be a multiple of groups 2"):
+        fastconv.conv2d(x, np.zeros((3, 3, 3, 5)), groups=2)
+    with pytest.raises(TypeError, match="groups must be a positive int"):
+        fastconv.conv2d(x, np.zeros((3, 3, 3, 4)), groups=2.0)
+    with pytest.raises(ValueError, match="groups must be >= 1"):
+        fastconv.conv2d(x, np.zeros((3, 3, 6, 4)), groups=0)
+    with pytest.raises(ValueError, match=r"window dilated by \(4, 4\)"):
+        fastconv.conv2d(x, np.zeros((3, 3, 6, 4)), dilation_rate=4)
+    from fastconv import layers
+    with pytest.raises(ValueError, match="needs strides 1"):
+        layers.Conv2D(4, 3, strides=2, dilation_rate=2)
+    with pytest.raises(ValueError, match="input channels 6 must be a multiple of groups 4"):
+        layers.Conv2D(4, 3, groups=4).build((None, 8, 8, 6))
+
+
+def test_dilated_grouped_conv2d_layer(rng):
+    from fastconv import layers
+    layer = layers.Conv2D(6, 3, padding="same", dilation_rate=2, groups=3, activation="relu",
+                          dtype="float64")
+    layer.build((None, 9, 8, 6))
+    assert layer.kernel.shape == (3, 3, 2, 6) and layer.count_params() == 3 * 3 * 2 * 6 + 6
+    assert layer.get_config()["dilation_rate"] == (2, 2) and layer.get_config()["groups"] == 3
+    x = random(rng, (2, 9, 8, 6))
+    for w in layer.weights:
+        w[...] = random(rng, w.shape)
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, np.maximum(R.naive_conv2d(x, layer.kernel, layer.bias,
+                                                            padding="same", dilation_rate=2,
+                                                            groups=3), 0), rtol=1e-12,
+                               atol=1e-12)
+    dy = random(rng, y.shape)
+    dx = layer.backward(dy)
+
+    def loss():
+        return float(np.sum(layer.forward(x) * dy))
+    for got, arr in [(dx, x)] + list(zip(layer.grads, layer.weights)):
+        np.testing.assert_allclose(got, numerical_gradient(loss, arr), rtol=1e-6, atol=1e-8)

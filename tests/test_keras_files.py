@@ -219,8 +219,9 @@ REFUSED = [
                                                          "does not have"),
     ("channels_first", entry("Flatten", name="f", data_format="channels_first"),
      "data_format='channels_first'"),
-    ("dilation", conv("c", 2, dilation_rate=[2, 2]), r"dilation_rate=\[2, 2\]"),
-    ("groups", conv("c", 2, groups=2), "groups=2"),
+    ("dilated_transpose", entry("Conv2DTranspose", name="t", filters=2, kernel_size=[3, 3],
+                                dilation_rate=[2, 2]), r"dilation_rate=\[2, 2\]"),
+    ("lora", conv("c", 2, lora_rank=4), "lora_rank=4"),
     ("float16", entry("Flatten", name="f", dtype=policy("float16")), "dtype policy 'float16'"),
     ("activation", entry("Activation", name="a", activation="mish"), "activation 'mish'"),
 ]
@@ -248,7 +249,7 @@ def test_what_a_nested_model_cannot_run_is_refused_naming_both_models(tmp_path, 
 
 def test_every_problem_is_listed_at_once_before_any_weight_is_read(tmp_path, rng):
     config, _ = two_convs(rng)
-    config["config"]["layers"][1]["config"]["dilation_rate"] = [2, 2]
+    config["config"]["layers"][1]["config"]["lora_rank"] = 4
     config["config"]["layers"] += [entry("LayerNormalization", name="ln"),
                                    entry("Conv3D", name="up")]
     # no weights at all: the config alone is refused
@@ -256,7 +257,7 @@ def test_every_problem_is_listed_at_once_before_any_weight_is_read(tmp_path, rng
     with pytest.raises(ValueError) as raised:
         models.load_model(path)
     text = str(raised.value)
-    for part in ("dilation_rate=[2, 2]", "'LayerNormalization'", "'Conv3D'"):
+    for part in ("lora_rank=4", "'LayerNormalization'", "'Conv3D'"):
         assert part in text
 
 

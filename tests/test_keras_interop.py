@@ -83,7 +83,8 @@ def keras_models():
     b = L.Cropping2D(((0, 0), (2, 3)))(b)
     x = L.Concatenate()([a, b])
     yield "resizing", keras.Model(inputs, L.Conv2D(2, 1)(L.Cropping2D(1)(x)))
-    # the Xception and MobileNet pattern: separable and depthwise layers, a strided residual
+    # the Xception and MobileNet pattern: separable and depthwise layers, a strided residual;
+    # a dilated, grouped convolution
     inputs = keras.Input((11, 11, 6))
     x = L.DepthwiseConv2D(3, depth_multiplier=2, padding="same", activation="relu6")(inputs)
     x = L.DepthwiseConv2D(2, dilation_rate=2, use_bias=False)(x)
@@ -95,6 +96,7 @@ def keras_models():
         L.SeparableConv2D(16, (3, 2), dilation_rate=(1, 2), padding="same")(y))
     r = L.Conv2D(16, 1, strides=4, padding="same")(x)
     x = L.Add()([y, r])
+    x = L.Conv2D(16, 3, dilation_rate=2, groups=4, padding="same", activation="relu")(x)
     yield "separable", keras.Model(inputs, L.Dense(3, activation="softmax")(
         L.GlobalAveragePooling2D()(x)))
     yield "segmentation", segmentation_model(keras.layers, keras.Model, keras.Input)
@@ -191,6 +193,7 @@ def separable_model():
     y = fl.SeparableConv2D(8, 3, strides=2, padding="same", dilation_rate=1,
                            depth_multiplier=2)(y)
     x = fl.Add()([y, fl.Conv2D(8, 1, strides=2, padding="same")(x)])
+    x = fl.Conv2D(8, 2, dilation_rate=(2, 1), groups=2, padding="same")(x)
     x = fl.DepthwiseConv2D(2, dilation_rate=2, activation="tanh")(x)
     return fm.Model(inputs, fl.Dense(1, activation="sigmoid")(fl.GlobalAveragePooling2D()(x)))
 

@@ -12,32 +12,54 @@ from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, f
 
 
 class ConvArgs:
-    """Checked arguments of one convolution: arrays, strides, padding and output geometry."""
+    """Checked arguments of one convolution: arrays, strides, dilation, groups, padding and
+    output geometry."""
 
-    def __init__(self, fn, x, kernel, strides, padding):
+    def __init__(self, fn, x, kernel, strides, padding, dilation_rate=1, groups=1):
         check_ndim(x, 4, "x", fn, "(batch, height, width, channels)")
-        check_ndim(kernel, 4, "kernel", fn, "(kh, kw, in_channels, out_channels)")
+        check_ndim(kernel, 4, "kernel", fn, "(kh, kw, in_channels / groups, filters)")
         n, h, w, c = x.shape
         kh, kw, kc, f = kernel.shape
-        if kc != c:
-            raise ValueError(f"{fn}: kernel in_channels {kc} (kernel shape {kernel.shape}) does "
-                             f"not match x channels {c} (x shape {x.shape})")
+        self.groups = group_count(groups, fn)
+        if kc * self.groups != c:
+            raise ValueError(f"{fn}: kernel in_channels {kc} (kernel shape {kernel.shape}) "
+                             f"times groups {self.groups} does not match x channels {c} "
+                             f"(x shape {x.shape})")
+        if f % self.groups:
+            raise ValueError(f"{fn}: filters {f} (kernel shape {kernel.shape}) must be a "
+                             f"multiple of groups {self.groups}")
         if kh < 1 or kw < 1:
             raise ValueError(f"{fn}: kernel must be at least 1x1, got shape {kernel.shape}")
         self.sh, self.sw = pair(strides, "strides", fn)
+        self.dh, self.dw = pair(dilation_rate, "dilation_rate", fn)
+        self.dilated = (self.dh, self.dw) != (1, 1)
+        if self.dilated and (self.sh, self.sw) != (1, 1):
+            raise ValueError(f"{fn}: dilation_rate {(self.dh, self.dw)} needs strides 1 (as in "
+                             f"TensorFlow and Keras), got strides {(self.sh, self.sw)}")
         self.padding = padding_name(padding, fn)
-        self.oh = conv_output_size(h, kh, self.sh, self.padding)
-        self.ow = conv_output_size(w, kw, self.sw, self.padding)
+        eh, ew = (kh - 1) * self.dh + 1, (kw - 1) * self.dw + 1
+        self.oh = conv_output_size(h, eh, self.sh, self.padding)
+        self.ow = conv_output_size(w, ew, self.sw, self.padding)
         if self.oh < 1 or self.ow < 1:
-            raise ValueError(f"{fn}: empty output: a {kh}x{kw} window with strides "
+            dilation = f" dilated by {(self.dh, self.dw)}" if self.dilated else ""
+            raise ValueError(f"{fn}: empty output: a {kh}x{kw} window{dilation} with strides "
                              f"{(self.sh, self.sw)} and padding {self.padding!r} does not fit "
                              f"x of shape {x.shape}")
-        self.pt = padding_amounts(h, kh, self.sh, self.padding)[0]
-        self.pl = padding_amounts(w, kw, self.sw, self.padding)[0]
+        (self.pt, self.pb), (self.pl, self.pr) = (padding_amounts(h, eh, self.sh, self.padding),
+                                                  padding_amounts(w, ew, self.sw, self.padding))
         self.out_shape = (n, self.oh, self.ow, f)
 
 
-def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None):
+def group_count(groups, fn):
+    if isinstance(groups, (bool, np.bool_)) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"{fn}: groups must be a positive int, got {groups!r}")
+    if groups < 1:
+        raise ValueError(f"{fn}: groups must be >= 1, got {groups}")
+    return int(groups)
+
+
+def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, groups=1,
+           activation=None):
     """2-D convolution (cross-correlation, as in Keras and PyTorch) of NHWC data.
 
     Parameters
@@ -48,6 +70,13 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     strides : int or (int, int), keyword-only, default 1
     padding : {"valid", "same"}, keyword-only, case-insensitive; "same" pads as TensorFlow
         does (output size ceil(size / stride), the smaller half of the padding on top/left).
+    dilation_rate : int or (int, int), keyword-only, default 1: the kernel's taps this far
+        apart (strides must then be 1, as in TensorFlow). Computed as dilation_rate[0] x
+        dilation_rate[1] undilated convolutions over the input's interleaved phases, on the
+        same kernels.
+    groups : int, keyword-only, default 1: the channels split into this many groups, each
+        convolved with its own filters / groups filters (kernel (kh, kw, in_channels /
+        groups, filters)), one convolution per group.
     activation : {None, "relu"}, keyword-only; "relu" is applied inside the kernel.
 
     Returns
@@ -84,7 +113,11 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     fn = "conv2d"
     x = floating_array(x, "x", fn)
     args, kernel, bias, compute, result = conv_operands(fn, x, kernel, bias, strides, padding,
-                                                         activation)
+                                                         activation, dilation_rate, groups)
+    if args.groups > 1 or args.dilated:
+        return finish(split_forward(args, contiguous(x, compute), contiguous(kernel, compute),
+                                    None if bias is None else contiguous(bias, compute),
+                                    activation), result)
     f = kernel.shape[3]
     b = np.zeros(f, compute) if bias is None else contiguous(bias, compute)
     y = _buffers.empty(args.out_shape, compute)
@@ -99,13 +132,14 @@ def conv2d(x, kernel, bias=None, *, strides=1, padding="valid", activation=None)
     return finish(y, result)
 
 
-def conv_operands(fn, x, kernel, bias, strides, padding, activation):
+def conv_operands(fn, x, kernel, bias, strides, padding, activation, dilation_rate=1,
+                  groups=1):
     """(args, kernel, bias, compute dtype, result dtype) of a convolution, checked. x is an
     array already checked by floating_array, or anything with its shape, ndim and dtype
     (fastconv.dask passes a dask array, which is never read here); kernel and bias are
     array_like."""
     kernel = floating_array(kernel, "kernel", fn)
-    args = ConvArgs(fn, x, kernel, strides, padding)
+    args = ConvArgs(fn, x, kernel, strides, padding, dilation_rate, groups)
     f = kernel.shape[3]
     arrays = [np.empty((0,), x.dtype), kernel]
     if bias is not None:
@@ -118,6 +152,73 @@ def conv_operands(fn, x, kernel, bias, strides, padding, activation):
         raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
     compute, result = dtypes(arrays)
     return args, kernel, bias, compute, result
+
+
+def group_slices(args, kernel):
+    """(input channel slice, filter slice) of each group."""
+    cg, fg = kernel.shape[2], kernel.shape[3] // args.groups
+    return [(slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg))
+            for g in range(args.groups)]
+
+
+def phases(args):
+    """The dilated convolution's phases: (row offset, column offset) of the outputs, and of
+    the padded input, that one undilated convolution computes: outputs (a + dh * i, b + dw *
+    j) read only padded input rows a + dh * k and columns b + dw * l."""
+    return [(a, b) for a in range(min(args.dh, args.oh)) for b in range(min(args.dw, args.ow))]
+
+
+def padded(args, x):
+    return np.pad(x, ((0, 0), (args.pt, args.pb), (args.pl, args.pr), (0, 0)))
+
+
+def split_forward(args, x, kernel, bias, activation):
+    """conv2d with groups (one convolution per group, on its channels) or a dilation (one
+    undilated 'valid' convolution per phase of the padded input), all in x's dtype."""
+    y = _buffers.empty(args.out_shape, x.dtype)
+    for cs, fs in group_slices(args, kernel):
+        xg, kg, bg = x[..., cs], kernel[..., fs], None if bias is None else bias[fs]
+        if not args.dilated:
+            y[..., fs] = conv2d(xg, kg, bg, strides=(args.sh, args.sw), padding=args.padding,
+                                activation=activation)
+            continue
+        xp = padded(args, xg)
+        for a, b in phases(args):
+            y[:, a::args.dh, b::args.dw, fs] = conv2d(xp[:, a::args.dh, b::args.dw], kg, bg,
+                                                      activation=activation)
+    return y
+
+
+def split_backward(args, dy, x, kernel, relu_output, compute_dx):
+    """conv2d_backward for split_forward's convolutions: each group's and each phase's
+    gradients from conv2d_backward, the phases' kernel and bias gradients summed."""
+    dx = np.zeros(x.shape, x.dtype) if compute_dx else None
+    dkernel = np.zeros(kernel.shape, x.dtype)
+    dbias = np.zeros(kernel.shape[3], x.dtype)
+    for cs, fs in group_slices(args, kernel):
+        dyg, xg, kg = dy[..., fs], x[..., cs], kernel[..., fs]
+        yg = None if relu_output is None else relu_output[..., fs]
+        if not args.dilated:
+            dxg, dkernel[..., fs], dbias[fs] = conv2d_backward(
+                dyg, xg, kg, strides=(args.sh, args.sw), padding=args.padding,
+                compute_dx=compute_dx, relu_output=yg)
+            if compute_dx:
+                dx[..., cs] = dxg
+            continue
+        xp = padded(args, xg)
+        dxp = np.zeros(xp.shape, x.dtype) if compute_dx else None
+        for a, b in phases(args):
+            rows, cols = slice(a, None, args.dh), slice(b, None, args.dw)
+            dxs, dks, dbs = conv2d_backward(dyg[:, rows, cols], xp[:, rows, cols], kg,
+                                            compute_dx=compute_dx,
+                                            relu_output=None if yg is None else yg[:, rows, cols])
+            if compute_dx:
+                dxp[:, rows, cols] = dxs
+            dkernel[..., fs] += dks
+            dbias[fs] += dbs
+        if compute_dx:
+            dx[..., cs] = dxp[:, args.pt:args.pt + x.shape[1], args.pl:args.pl + x.shape[2]]
+    return dx, dkernel, dbias
 
 
 # Winograd for 3x3 kernels with strides 1: F(2x2, 3x3) takes 16 multiplications for 4 outputs and
@@ -238,15 +339,15 @@ def conv2d_region(x, kernel, winograd_kernel, bias, strides, pad_top, pad_left, 
     return finish(y, result)
 
 
-def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=True,
-                    relu_output=None):
+def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", dilation_rate=1, groups=1,
+                    compute_dx=True, relu_output=None):
     """Gradients of conv2d with respect to its input, kernel and bias.
 
     Parameters
     ----------
     dy : array_like, shape (batch, out_height, out_width, filters): gradient of the loss
         with respect to conv2d(x, kernel, bias, strides=strides, padding=padding).
-    x, kernel, strides, padding : as given to conv2d.
+    x, kernel, strides, padding, dilation_rate, groups : as given to conv2d.
     compute_dx : bool, keyword-only, default True. False skips the input gradient (a
         network's first layer needs none) and returns None in its place.
     relu_output : array_like, keyword-only, optional. The result y of
@@ -261,10 +362,11 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
     dy = floating_array(dy, "dy", fn)
     x = floating_array(x, "x", fn)
     kernel = floating_array(kernel, "kernel", fn)
-    args = ConvArgs(fn, x, kernel, strides, padding)
+    args = ConvArgs(fn, x, kernel, strides, padding, dilation_rate, groups)
     if dy.shape != args.out_shape:
         raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
-                         f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
+                         f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, dilation_rate "
+                         f"{(args.dh, args.dw)}, groups {args.groups}, padding "
                          f"{args.padding!r}), got {dy.shape}")
     arrays = [dy, x, kernel]
     if relu_output is not None:
@@ -274,6 +376,12 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", compute_dx=Tru
                              f"{relu_output.shape}")
         arrays.append(relu_output)
     compute, result = dtypes(arrays)
+    if args.groups > 1 or args.dilated:
+        grads = split_backward(args, contiguous(dy, compute), contiguous(x, compute),
+                               contiguous(kernel, compute),
+                               None if relu_output is None else contiguous(relu_output, compute),
+                               compute_dx)
+        return tuple(None if g is None else finish(g, result) for g in grads)
     y_c = None if relu_output is None else contiguous(relu_output, compute)
     dy_c = contiguous(dy, compute)
     x_c = contiguous(x, compute)

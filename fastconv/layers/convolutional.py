@@ -4,22 +4,35 @@ from .. import _api, initializers
 from .base import ActivatedLayer, Layer
 
 
+def _dilated_window(kernel_size, dilation_rate):
+    return tuple((k - 1) * d + 1 for k, d in zip(kernel_size, dilation_rate))
+
+
 class Conv2D(ActivatedLayer):
-    """2-D convolution over NHWC inputs: ``activation(conv2d(x, kernel) + bias)``.
+    """2-D convolution over NHWC inputs: ``activation(conv2d(x, kernel) + bias)``, with
+    Keras's ``dilation_rate`` and ``groups`` (kernel (kh, kw, in_channels / groups, filters)).
 
     A ReLU runs inside the compiled kernel; the first layer of a model computes no input
     gradient.
     """
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", activation=None,
-                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 **kwargs):
+    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
+                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
         if int(filters) != filters or filters < 1:
             raise ValueError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
         self.kernel_size = _api.checks.pair(kernel_size, "kernel_size", "Conv2D")
         self.strides = _api.checks.pair(strides, "strides", "Conv2D")
+        self.dilation_rate = _api.checks.pair(dilation_rate, "dilation_rate", "Conv2D")
+        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
+            raise ValueError(f"Conv2D: dilation_rate {self.dilation_rate} needs strides 1 (as "
+                             f"in Keras), got strides {self.strides}")
+        self.groups = _api.conv.group_count(groups, "Conv2D")
+        if self.filters % self.groups:
+            raise ValueError(f"Conv2D: filters {self.filters} must be a multiple of groups "
+                             f"{self.groups}")
         self.padding = _api.checks.padding_name(padding, "Conv2D")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -29,8 +42,11 @@ class Conv2D(ActivatedLayer):
         if len(input_shape) != 4 or input_shape[3] is None:
             raise ValueError(f"Conv2D {self.name!r} expects inputs (batch, height, width, "
                              f"channels) with known channels, got input shape {input_shape}")
+        if input_shape[3] % self.groups:
+            raise ValueError(f"Conv2D {self.name!r}: input channels {input_shape[3]} must be a "
+                             f"multiple of groups {self.groups}")
         super().build(input_shape)
-        shape = self.kernel_size + (input_shape[3], self.filters)
+        shape = self.kernel_size + (input_shape[3] // self.groups, self.filters)
         self.kernel = self.kernel_initializer(shape, self.dtype)
         self.weights = [self.kernel]
         if self.use_bias:
@@ -38,13 +54,15 @@ class Conv2D(ActivatedLayer):
             self.weights.append(self.bias)
 
     def compute_output_shape(self, input_shape):
-        return _api.checks.window_output_shape(input_shape, self.kernel_size, self.strides,
-                                               self.padding, self.filters, f"Conv2D {self.name!r}")
+        return _api.checks.window_output_shape(
+            input_shape, _dilated_window(self.kernel_size, self.dilation_rate), self.strides,
+            self.padding, self.filters, f"Conv2D {self.name!r}")
 
     def forward(self, x, training=False, activate=True):
         self._x = x
         bias = self.bias if self.use_bias else None
-        args = dict(strides=self.strides, padding=self.padding)
+        args = dict(strides=self.strides, padding=self.padding,
+                    dilation_rate=self.dilation_rate, groups=self.groups)
         if activate and self.activation.name == "relu":
             self._activated = True
             return self.activation.remember_output(
@@ -53,6 +71,7 @@ class Conv2D(ActivatedLayer):
 
     def backward(self, dy):
         args = dict(strides=self.strides, padding=self.padding,
+                    dilation_rate=self.dilation_rate, groups=self.groups,
                     compute_dx=self.needs_input_grad)
         if self._activated and self.activation.name == "relu":
             # the kernels apply the ReLU's derivative themselves
@@ -66,11 +85,9 @@ class Conv2D(ActivatedLayer):
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
-                    strides=self.strides, padding=self.padding, use_bias=self.use_bias)
-
-
-def _dilated_window(kernel_size, dilation_rate):
-    return tuple((k - 1) * d + 1 for k, d in zip(kernel_size, dilation_rate))
+                    strides=self.strides, padding=self.padding,
+                    dilation_rate=self.dilation_rate, groups=self.groups,
+                    use_bias=self.use_bias)
 
 
 class DepthwiseConv2D(ActivatedLayer):

@@ -36,9 +36,9 @@ _CHANNELS_LAST = {"data_format": ("channels_last", None)}
 # take, with the values that mean what fastconv does anyway (anything else is refused); the
 # ones that do not change what the model computes.
 _LAYERS = {
-    "Conv2D": (("filters", "kernel_size", "strides", "padding", "activation", "use_bias"),
-               dict(_CHANNELS_LAST, dilation_rate=(1, [1, 1], (1, 1)), groups=(1,),
-                    lora_rank=(None,)),
+    "Conv2D": (("filters", "kernel_size", "strides", "padding", "dilation_rate", "groups",
+                "activation", "use_bias"),
+               dict(_CHANNELS_LAST, lora_rank=(None,)),
                _INITIALIZERS | _CONSTRAINTS | {"lora_alpha"}),
     "Conv2DTranspose": (("filters", "kernel_size", "strides", "padding", "output_padding",
                          "activation", "use_bias"),
