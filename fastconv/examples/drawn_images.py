@@ -17,6 +17,11 @@ CLASSES = ("horizontal", "vertical")
 def draw(rng, shape, size):
     """One RGB picture (size x size, uint8): a disc of stripes running across ("horizontal")
     or up and down ("vertical")."""
+    return draw_disc(rng, shape, size)[0]
+
+
+def draw_disc(rng, shape, size):
+    """draw()'s picture, and its disc: (picture, centre row, centre column, radius)."""
     yy, xx = np.mgrid[0:size, 0:size] + 0.5
     background = rng.integers(0, 256, 3)
     colours = rng.integers(0, 256, (2, 3))
@@ -31,7 +36,7 @@ def draw(rng, shape, size):
     inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius ** 2
     picture = np.where(inside[:, :, None], colours[stripe], background).astype(float)
     picture += rng.normal(0, 12, picture.shape)
-    return np.clip(picture, 0, 255).astype(np.uint8)
+    return np.clip(picture, 0, 255).astype(np.uint8), cy, cx, radius
 
 
 def write_folder(directory, count=100, size=64, seed=0, formats=("png",), split=None):
@@ -52,4 +57,33 @@ def write_folder(directory, count=100, size=64, seed=0, formats=("png",), split=
                 if ext == "gif":
                     image = image.convert("P", palette=Image.Palette.ADAPTIVE)
                 image.save(path, quality=92) if ext in ("jpg", "jpeg") else image.save(path)
+    return directory
+
+
+def draw_with_trimap(rng, size):
+    """One picture of draw()'s kind (either class) and its trimap, as the Oxford-IIIT Pet
+    data set has them: 1 where the disc is, 2 for the background, 3 on the disc's rim (the
+    pixels within 1.5 of its edge, which the pets' annotators left unclassified)."""
+    picture, cy, cx, radius = draw_disc(rng, CLASSES[int(rng.integers(0, 2))], size)
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    distance = np.sqrt((yy - cy) ** 2 + (xx - cx) ** 2)
+    trimap = np.where(distance <= radius, 1, 2)
+    trimap[np.abs(distance - radius) <= 1.5] = 3
+    return picture, trimap.astype(np.uint8)
+
+
+def write_segmentation(directory, count=200, size=128, seed=0):
+    """Write ``count`` pictures to directory/images/NNNN.jpg and their trimaps to
+    directory/annotations/trimaps/NNNN.png, the Oxford-IIIT Pet data set's layout (its
+    stand-in for the Keras book's segmentation program). Returns the folder. Needs Pillow."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    images = os.path.join(directory, "images")
+    trimaps = os.path.join(directory, "annotations", "trimaps")
+    os.makedirs(images, exist_ok=True)
+    os.makedirs(trimaps, exist_ok=True)
+    for i in range(count):
+        picture, trimap = draw_with_trimap(rng, size)
+        Image.fromarray(picture).save(os.path.join(images, f"drawn_{i:05d}.jpg"), quality=92)
+        Image.fromarray(trimap).save(os.path.join(trimaps, f"drawn_{i:05d}.png"))
     return directory

@@ -203,13 +203,30 @@ def add_draw_arguments(parser):
                              "and for test)")
     parser.add_argument("--size", type=positive_int, default=150, help="picture side")
     parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--segmentation", action="store_true",
+                        help="draw COUNT pictures with their trimaps instead, in the "
+                             "Oxford-IIIT Pet layout: DIR/images/ and DIR/annotations/trimaps/")
 
 
 def draw(args):
     """Draw DIR/train/<class>/, DIR/validation/<class>/ and DIR/test/<class>/ (the
     book's three folders): pictures of a disc of horizontal or vertical stripes
-    (fastconv.examples.drawn_images), in JPEG, PNG, BMP and GIF."""
+    (fastconv.examples.drawn_images), in JPEG, PNG, BMP and GIF. With --segmentation:
+    DIR/images/*.jpg and DIR/annotations/trimaps/*.png, each picture's disc, background and
+    rim as 1, 2 and 3 (the Oxford-IIIT Pet data set's trimaps)."""
     from fastconv.examples import drawn_images
+    if getattr(args, "segmentation", False):
+        try:
+            drawn_images.write_segmentation(args.directory, count=args.count, size=args.size,
+                                            seed=args.seed)
+        except ImportError:
+            raise CommandError("draw-images needs Pillow, an optional extra: "
+                               "pip install 'fastconv[images]'") from None
+        except OSError as e:
+            raise CommandError(f"cannot write into {args.directory}: {e}") from e
+        for part in ("images", os.path.join("annotations", "trimaps")):
+            print(f"wrote {os.path.abspath(os.path.join(args.directory, part))}")
+        return
     try:
         drawn_images.write_folder(args.directory, size=args.size, seed=args.seed,
                                   formats=("jpg", "png", "bmp", "gif"),
