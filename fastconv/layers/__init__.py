@@ -5,7 +5,8 @@ from .activation import LeakyReLU, ReLU
 from .base import Layer
 from .convolutional import Conv2D, Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .core import Activation, Dense, Dropout, Flatten, Input, InputLayer
-from .merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
+from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
+                      average, concatenate, maximum, minimum, multiply, subtract)
 from .normalization import BatchNormalization
 from .operations import Arithmetic, GetItem, Stack
 from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
@@ -24,4 +25,5 @@ __all__ = ["Layer", "Conv2D", "Conv2DTranspose", "DepthwiseConv2D", "SeparableCo
            "Reshape", "Permute", "Identity",
            "GaussianNoise", "SpatialDropout2D",
            "BatchNormalization", "Rescaling", "RandomFlip", "RandomRotation", "RandomZoom",
-           "RandomTranslation", "RandomContrast", "GetItem", "Stack", "Arithmetic"]
+           "RandomTranslation", "RandomContrast", "GetItem", "Stack", "Arithmetic", "add",
+           "subtract", "multiply", "average", "maximum", "minimum", "concatenate"]

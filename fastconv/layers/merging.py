@@ -1,6 +1,7 @@
 """The layers that merge branches of a functional model (a residual block's shortcut, an
 Inception module's towers, a squeeze-and-excitation gate): Add, Subtract, Multiply, Average,
-Maximum, Minimum and Concatenate. They take a list of inputs."""
+Maximum, Minimum and Concatenate. They take a list of inputs. Keras's functional forms too:
+``add([a, b])`` is ``Add()([a, b])``, and so on."""
 import numpy as np
 
 from .base import Layer, SymbolicTensor
@@ -185,3 +186,38 @@ class Concatenate(_Merge):
 
     def get_config(self):
         return dict(super().get_config(), axis=self.axis)
+
+
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``, as Keras's ``layers.add``."""
+    return Add(**kwargs)(inputs)
+
+
+def subtract(inputs, **kwargs):
+    """``Subtract(**kwargs)(inputs)``, as Keras's ``layers.subtract``."""
+    return Subtract(**kwargs)(inputs)
+
+
+def multiply(inputs, **kwargs):
+    """``Multiply(**kwargs)(inputs)``, as Keras's ``layers.multiply``."""
+    return Multiply(**kwargs)(inputs)
+
+
+def average(inputs, **kwargs):
+    """``Average(**kwargs)(inputs)``, as Keras's ``layers.average``."""
+    return Average(**kwargs)(inputs)
+
+
+def maximum(inputs, **kwargs):
+    """``Maximum(**kwargs)(inputs)``, as Keras's ``layers.maximum``."""
+    return Maximum(**kwargs)(inputs)
+
+
+def minimum(inputs, **kwargs):
+    """``Minimum(**kwargs)(inputs)``, as Keras's ``layers.minimum``."""
+    return Minimum(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``, as Keras's ``layers.concatenate``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -17,7 +17,8 @@ def layer_classes(custom_objects=None):
     """Class name -> layer class: fastconv's layers, then custom_objects (name -> a Layer
     subclass; TypeError for anything else)."""
     table = {name: getattr(layer_module, name) for name in layer_module.__all__
-             if name not in ("Layer", "Input", "InputLayer")}
+             if name not in ("Layer", "Input", "InputLayer")
+             and isinstance(getattr(layer_module, name), type)}     # not layers.add & co
     table.update(_MODELS)
     for name, value in (custom_objects or {}).items():
         if not (isinstance(value, type) and issubclass(value, Layer)):
