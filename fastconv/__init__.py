@@ -12,7 +12,7 @@ from ._config import get_num_threads, set_num_threads, simd_path, simd_paths, se
 from ._buffers import get_buffer_cache_limit, set_buffer_cache_limit
 from ._info import show_config
 from . import (activations, applications, callbacks, datasets, initializers, layers, losses,
-               metrics, models, optimizers, utils)
+               metrics, models, optimizers, regularizers, utils)
 
 __all__ = ["__version__", "conv2d", "conv2d_backward", "conv2d_transpose",
            "conv2d_transpose_backward", "depthwise_conv2d",
@@ -21,4 +21,5 @@ __all__ = ["__version__", "conv2d", "conv2d_backward", "conv2d_transpose",
            "get_buffer_cache_limit",
            "set_buffer_cache_limit", "show_config", "activations", "applications", "callbacks",
            "datasets",
-           "initializers", "layers", "losses", "metrics", "models", "optimizers", "utils"]
+           "initializers", "layers", "losses", "metrics", "models", "optimizers",
+           "regularizers", "utils"]

@@ -420,3 +420,35 @@ def test_a_softmax_per_pixel_model_evaluates_as_in_keras_both_ways(tmp_path):
     mine = ours.evaluate(x, y, verbose=0, return_dict=True)
     assert float(again["loss"]) == pytest.approx(mine["loss"], rel=1e-5)
     assert float(again["accuracy"]) == pytest.approx(mine["accuracy"], abs=1e-6)
+
+
+def test_regularizers_count_in_the_loss_as_in_keras(tmp_path):
+    # Keras adds each trainable weight's penalty and each activity penalty / batch size to
+    # the loss evaluate and fit report; fastconv must report the same, both ways
+    L, R = keras.layers, keras.regularizers
+    inputs = keras.Input((7, 7, 3))
+    x = L.Conv2D(4, 3, kernel_regularizer=R.L2(0.02), bias_regularizer=R.L1(0.01),
+                 bias_initializer="ones")(inputs)
+    x = L.DepthwiseConv2D(2, depthwise_regularizer=R.L1L2(0.01, 0.02),
+                          activity_regularizer=R.L2(0.05))(x)
+    x = L.SeparableConv2D(3, 2, pointwise_regularizer=R.L1(0.03),
+                          depthwise_regularizer=R.L2(0.01))(x)
+    x = L.Dense(2, kernel_regularizer=R.L1L2(0.0, 0.04), activity_regularizer=R.L1(0.02))(
+        L.Flatten()(x))
+    model = keras.Model(inputs, x)
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(4)
+    x, y = rng.random((6, 7, 7, 3)).astype("float32"), rng.random((6, 2)).astype("float32")
+    want = model.evaluate(x, y, batch_size=6, verbose=0)
+    model.save(tmp_path / "k.keras")
+    loaded = fm.load_model(tmp_path / "k.keras")
+    assert abs(loaded.evaluate(x, y, batch_size=6, verbose=0) - want) <= 1e-5 * want
+    loaded.save(tmp_path / "f.keras")
+    back = keras.models.load_model(tmp_path / "f.keras")
+    assert abs(back.evaluate(x, y, batch_size=6, verbose=0) - want) <= 1e-5 * want
+    # a step of each from the same weights: the penalties' gradients included
+    loaded.train_on_batch(x, y)
+    back.train_on_batch(x, y)
+    for layer in loaded.layers:
+        for got, theirs in zip(layer.get_weights(), back.get_layer(layer.name).get_weights()):
+            assert np.abs(got - theirs).max() <= 1e-5 * max(np.abs(theirs).max(), 1e-3)

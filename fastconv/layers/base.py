@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .. import _rng, activations
+from .. import _rng, activations, regularizers
 from .._registry import snake_case
 
 _name_counters = defaultdict(itertools.count)
@@ -75,8 +75,12 @@ class Layer:
     Shapes include the batch dimension as None, as in Keras: ``(None, 28, 28, 1)``.
     """
 
-    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True):
+    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True,
+                 activity_regularizer=None):
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
+        # a penalty on the layer's output, and one per weight (None: none), as Keras's
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.weight_regularizers = []
         self._input_shape_arg = None if input_shape is None else (None,) + tuple(input_shape)
         self.dtype = _dtype(dtype)
         self.trainable = trainable
@@ -215,7 +219,38 @@ class Layer:
         config = {"name": self.name, "dtype": self.dtype.name, "trainable": self.trainable}
         if self._input_shape_arg is not None:
             config["input_shape"] = self._input_shape_arg[1:]
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        for name in self._regularizer_names:
+            if getattr(self, name) is not None:
+                config[name] = regularizers.serialize(getattr(self, name))
         return config
+
+    _regularizer_names = ()
+
+    def _regularize(self, **named):
+        """Keep weight regularizers under their Keras argument names (kernel_regularizer=...);
+        build lists them per weight in weight_regularizers."""
+        self._regularizer_names = tuple(named)
+        for name, value in named.items():
+            setattr(self, name, regularizers.get(value))
+
+    # -- penalties (regularizers) ------------------------------------------------------------
+    def weight_penalty(self):
+        """The weights' regularizers' penalty (0.0 with none)."""
+        return sum(r(w) for w, r in zip(self.weights, self.weight_regularizers) if r)
+
+    def add_weight_penalty_grads(self):
+        """grads += the weight penalty's gradient."""
+        for i, (w, r) in enumerate(zip(self.weights, self.weight_regularizers)):
+            if r is not None and i < len(self.grads):
+                self.grads[i] = self.grads[i] + r.gradient(w)
+
+    def activity_penalty(self, y):
+        """(penalty, its gradient) of the activity regularizer on output y, each divided by
+        the batch size, as Keras 3 divides."""
+        n = max(y.shape[0], 1) if y.ndim else 1
+        return self.activity_regularizer(y) / n, self.activity_regularizer.gradient(y) / n
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"

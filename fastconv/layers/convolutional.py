@@ -18,8 +18,11 @@ class Conv2D(ActivatedLayer):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self._regularize(kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer)
         if int(filters) != filters or filters < 1:
             raise ValueError(f"Conv2D: filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)
@@ -52,6 +55,8 @@ class Conv2D(ActivatedLayer):
         if self.use_bias:
             self.bias = self.bias_initializer((self.filters,), self.dtype)
             self.weights.append(self.bias)
+        self.weight_regularizers = [self.kernel_regularizer, self.bias_regularizer][
+            :len(self.weights)]
 
     def compute_output_shape(self, input_shape):
         return _api.checks.window_output_shape(
@@ -99,8 +104,11 @@ class DepthwiseConv2D(ActivatedLayer):
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  dilation_rate=(1, 1), activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
+                 depthwise_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self._regularize(depthwise_regularizer=depthwise_regularizer,
+                         bias_regularizer=bias_regularizer)
         fn = type(self).__name__
         if int(depth_multiplier) != depth_multiplier or depth_multiplier < 1:
             raise ValueError(f"{fn}: depth_multiplier must be a positive integer, got "
@@ -130,6 +138,8 @@ class DepthwiseConv2D(ActivatedLayer):
             self.bias = self.bias_initializer((input_shape[3] * self.depth_multiplier,),
                                               self.dtype)
             self.weights.append(self.bias)
+        self.weight_regularizers = [self.depthwise_regularizer, self.bias_regularizer][
+            :len(self.weights)]
 
     def compute_output_shape(self, input_shape):
         self._check_input_shape(input_shape)
@@ -178,12 +188,16 @@ class SeparableConv2D(DepthwiseConv2D):
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
+                 bias_initializer="zeros", depthwise_regularizer=None,
+                 pointwise_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(kernel_size, strides=strides, padding=padding,
                          depth_multiplier=depth_multiplier, dilation_rate=dilation_rate,
                          activation=activation, use_bias=use_bias,
                          depthwise_initializer=depthwise_initializer,
                          bias_initializer=bias_initializer, **kwargs)
+        self._regularize(depthwise_regularizer=depthwise_regularizer,
+                         pointwise_regularizer=pointwise_regularizer,
+                         bias_regularizer=bias_regularizer)
         if int(filters) != filters or filters < 1:
             raise ValueError(f"SeparableConv2D: filters must be a positive integer, got "
                              f"{filters!r}")
@@ -202,6 +216,8 @@ class SeparableConv2D(DepthwiseConv2D):
         if self.use_bias:
             self.bias = self.bias_initializer((self.filters,), self.dtype)
             self.weights.append(self.bias)
+        self.weight_regularizers = [self.depthwise_regularizer, self.pointwise_regularizer,
+                                    self.bias_regularizer][:len(self.weights)]
 
     def compute_output_shape(self, input_shape):
         shape = super().compute_output_shape(input_shape)
@@ -244,8 +260,11 @@ class Conv2DTranspose(ActivatedLayer):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self._regularize(kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer)
         if int(filters) != filters or filters < 1:
             raise ValueError(f"Conv2DTranspose: filters must be a positive integer, got "
                              f"{filters!r}")
@@ -275,6 +294,8 @@ class Conv2DTranspose(ActivatedLayer):
         if self.use_bias:
             self.bias = self.bias_initializer((self.filters,), self.dtype)
             self.weights.append(self.bias)
+        self.weight_regularizers = [self.kernel_regularizer, self.bias_regularizer][
+            :len(self.weights)]
 
     def compute_output_shape(self, input_shape):
         ops = self.output_padding or (None, None)

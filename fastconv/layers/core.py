@@ -13,8 +13,11 @@ class Dense(ActivatedLayer):
     """
 
     def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
+        self._regularize(kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer)
         if int(units) != units or units < 1:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         self.units = int(units)
@@ -32,6 +35,8 @@ class Dense(ActivatedLayer):
         if self.use_bias:
             self.bias = self.bias_initializer((self.units,), self.dtype)
             self.weights.append(self.bias)
+        self.weight_regularizers = [self.kernel_regularizer, self.bias_regularizer][
+            :len(self.weights)]
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

@@ -131,6 +131,9 @@ class Graph:
             values[id(node.output)] = node.layer.forward(
                 args if node.layer._takes_list else args[0], training=training,
                 activate=not (logits and node is self.fusable))
+            if node.layer.activity_regularizer is not None:
+                # its penalty for the loss, its gradient for backward
+                node.layer._activity = node.layer.activity_penalty(values[id(node.output)])
             for t in node.inputs:
                 remaining[id(t)] -= 1
                 if remaining[id(t)] == 0 and id(t) not in self._output_ids \
@@ -155,6 +158,9 @@ class Graph:
         kept_ids = {id(t) for t in keep or ()}
         for node in reversed(self.nodes):
             g = grads.pop(id(node.output), None)
+            if node.layer.activity_regularizer is not None:
+                extra = node.layer._activity[1]
+                g = extra if g is None else g + extra
             if id(node.output) in kept_ids:
                 kept[id(node.output)] = g
             if g is None or not (node.layer.needs_input_grad or node.layer.trainable_weights):

@@ -72,6 +72,10 @@ class Trainer(Layer):
     or nested in another Model, it runs its own graph forward and back, and its layers'
     weights are its weights. ``trainable`` set on a model is set on all its layers."""
 
+    # a model's penalties are its layers' (a nested model's counted through them)
+    activity_regularizer = None
+    weight_regularizers = ()
+
     def _init_trainer(self, name):
         # Layer.__init__ is not called: a model's weights, shapes and flags come from its
         # layers and its graph
@@ -303,19 +307,35 @@ class Trainer(Layer):
         return a[index].astype(self._graph.input_dtype, copy=False)
 
     def _loss_and_gradient(self, x, y, training):
-        """(loss, predictions, d loss / d output of the forward pass used)."""
+        """(loss, predictions, d loss / d output of the forward pass used); the loss includes
+        the regularizers' penalties, as Keras's does."""
         if self._fused:
             z, = self._graph.run(x, training, logits=True)
-            return self.loss.value_and_grad_from_logits(y, z)
-        out, = self._graph.run(x, training)
-        loss, grad = self.loss.value_and_grad(y.astype(out.dtype, copy=False), out)
-        return loss, out, grad
+            loss, out, grad = self.loss.value_and_grad_from_logits(y, z)
+        else:
+            out, = self._graph.run(x, training)
+            loss, grad = self.loss.value_and_grad(y.astype(out.dtype, copy=False), out)
+        return loss + self._penalty(), out, grad
+
+    def _penalty(self):
+        """The trainable weights' regularizers' penalties, and the activity penalties of the
+        last forward pass (0.0 with none)."""
+        total = 0.0
+        for layer in self._all_layers():
+            if layer.trainable and layer.weight_regularizers:
+                total += layer.weight_penalty()
+            if layer.activity_regularizer is not None:
+                total += layer._activity[0]
+        return total
 
     def _train_step(self, x, y):
         with self._as_compiled():
             self._graph.set_gradient_needs()
             loss, pred, grad = self._loss_and_gradient(x, y, training=True)
             self._graph.backward([grad])
+            for layer in self._all_layers():
+                if layer.trainable and layer.weight_regularizers:
+                    layer.add_weight_penalty_grads()
             params = self.trainable_weights
             if params:
                 self.optimizer.apply(params, self.grads)

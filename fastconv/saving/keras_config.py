@@ -12,13 +12,16 @@ value fastconv does not implement, a dtype policy it cannot run: each is listed,
 in one ValueError, before anything else is read. Nothing here evaluates or imports anything
 named in a file.
 
-Initializers are dropped (the weights come from the file) and so are constraints; a
-regularizer is dropped with a warning: fastconv runs the model as Keras does, but its training
-would not add the penalty.
+Initializers are dropped (the weights come from the file) and so are constraints. Regularizers
+(L1, L2, L1L2) are kept where fastconv's layers apply them: every layer's activity
+regularizer, and the kernels' and biases' of the convolutions and Dense; another layer's
+(BatchNormalization's gamma and beta) is dropped with a warning: fastconv runs the model as
+Keras does, but its training would not add that penalty.
 """
 import numbers
 import warnings
 
+from .. import regularizers
 from .._registry import snake_case
 from ..layers.operations import OPERATIONS
 
@@ -31,6 +34,14 @@ _REGULARIZERS = {"kernel_regularizer", "bias_regularizer", "activity_regularizer
                  "beta_regularizer", "gamma_regularizer", "depthwise_regularizer",
                  "pointwise_regularizer"}
 _CHANNELS_LAST = {"data_format": ("channels_last", None)}
+# The weight regularizers fastconv's layers apply (any layer takes an activity_regularizer);
+# the others (BatchNormalization's gamma and beta) are dropped with a warning.
+_WEIGHT_REGULARIZERS = {
+    "Conv2D": ("kernel_regularizer", "bias_regularizer"),
+    "Conv2DTranspose": ("kernel_regularizer", "bias_regularizer"),
+    "Dense": ("kernel_regularizer", "bias_regularizer"),
+    "DepthwiseConv2D": ("depthwise_regularizer", "bias_regularizer"),
+    "SeparableConv2D": ("depthwise_regularizer", "pointwise_regularizer", "bias_regularizer")}
 
 # Per Keras class: the arguments fastconv takes under the same name; the ones it does not
 # take, with the values that mean what fastconv does anyway (anything else is refused); the
@@ -210,7 +221,15 @@ def layer_config(entry, where, problems, regularized, legacy=False):
                 problems.add(where, f"{name} {key}={value!r} (fastconv has {fixed[key][0]!r} "
                                     f"only)")
         elif key in _REGULARIZERS:
-            if value is not None:
+            if value is None:
+                continue
+            if key == "activity_regularizer" or key in _WEIGHT_REGULARIZERS.get(name, ()):
+                try:
+                    regularizers.get(value)
+                except ValueError as e:
+                    problems.add(where, f"{name} {key}: {e}")
+                out[key] = value
+            else:
                 regularized.append(f"{out['name']}.{key}")
         elif key not in ignored:
             problems.add(where, f"{name} argument {key}={value!r}, which fastconv does not "
