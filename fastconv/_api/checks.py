@@ -129,3 +129,22 @@ def choice(value, table, name, fn):
         raise ValueError(f"{fn}: {name} must be one of {', '.join(map(repr, table))}, got "
                          f"{value!r}")
     return table[value]
+
+
+def fused_activation(activation, fn):
+    """activation, if it is one the kernels apply themselves (None, "linear" or "relu")."""
+    if activation not in (None, "linear", "relu"):
+        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    return activation
+
+
+def relu_output_operand(relu_output, dy, fn):
+    """A backward pass's relu_output (the forward's ReLU output, whose y > 0 masks dy),
+    checked against dy's shape; None stays None."""
+    if relu_output is None:
+        return None
+    relu_output = floating_array(relu_output, "relu_output", fn)
+    if relu_output.shape != dy.shape:
+        raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
+                         f"{relu_output.shape}")
+    return relu_output

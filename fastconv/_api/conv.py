@@ -8,7 +8,7 @@ import numpy as np
 from .. import _buffers, _conv
 from .._config import get_num_threads
 from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, floating_array,
-                     padding_amounts, padding_name, pair)
+                     fused_activation, padding_amounts, padding_name, pair, relu_output_operand)
 
 
 class ConvArgs:
@@ -148,8 +148,7 @@ def conv_operands(fn, x, kernel, bias, strides, padding, activation, dilation_ra
             raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
                              f"{kernel.shape}, got {bias.shape}")
         arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     return args, kernel, bias, compute, result
 
@@ -368,13 +367,8 @@ def conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", dilation_rate=
                          f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, dilation_rate "
                          f"{(args.dh, args.dw)}, groups {args.groups}, padding "
                          f"{args.padding!r}), got {dy.shape}")
-    arrays = [dy, x, kernel]
-    if relu_output is not None:
-        relu_output = floating_array(relu_output, "relu_output", fn)
-        if relu_output.shape != dy.shape:
-            raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
-                             f"{relu_output.shape}")
-        arrays.append(relu_output)
+    relu_output = relu_output_operand(relu_output, dy, fn)
+    arrays = [dy, x, kernel] + ([] if relu_output is None else [relu_output])
     compute, result = dtypes(arrays)
     if args.groups > 1 or args.dilated:
         grads = split_backward(args, contiguous(dy, compute), contiguous(x, compute),
@@ -524,8 +518,7 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
             raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
                              f"{kernel.shape}, got {bias.shape}")
         arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     if (args.sh, args.sw) == (1, 1):
         # a convolution with the kernel turned 180 degrees, its channel axes swapped, padded
@@ -566,13 +559,8 @@ def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
         raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
                          f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
                          f"{args.padding!r}, output_padding {output_padding!r}), got {dy.shape}")
-    arrays = [dy, x, kernel]
-    if relu_output is not None:
-        relu_output = floating_array(relu_output, "relu_output", fn)
-        if relu_output.shape != dy.shape:
-            raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
-                             f"{relu_output.shape}")
-        arrays.append(relu_output)
+    relu_output = relu_output_operand(relu_output, dy, fn)
+    arrays = [dy, x, kernel] + ([] if relu_output is None else [relu_output])
     compute, result = dtypes(arrays)
     g = contiguous(dy, compute)
     if relu_output is not None:

@@ -2,7 +2,7 @@
 
 from .. import _buffers, _dense
 from .._config import get_num_threads
-from .checks import contiguous, dtypes, finish, floating_array
+from .checks import contiguous, dtypes, finish, floating_array, fused_activation
 
 
 def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=None):
@@ -28,8 +28,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
         if bias.shape != (n,):
             raise ValueError(f"{fn}: bias must have shape ({n},), got {bias.shape}")
         arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     c = _buffers.empty((m, n), compute)
     _dense.matmul(contiguous(a, compute), bool(transpose_a), contiguous(b, compute),

@@ -5,7 +5,7 @@ import numpy as np
 from .. import _buffers, _depthwise
 from .._config import get_num_threads
 from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, floating_array,
-                     padding_amounts, padding_name, pair)
+                     fused_activation, padding_amounts, padding_name, pair, relu_output_operand)
 
 
 def dilated(size, rate):
@@ -104,8 +104,7 @@ def depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilati
                              f"depth_multiplier for kernel shape {kernel.shape}, got "
                              f"{bias.shape}")
         arrays.append(bias)
-    if activation not in (None, "linear", "relu"):
-        raise ValueError(f"{fn}: activation must be None, 'linear' or 'relu', got {activation!r}")
+    fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     y = _buffers.empty(args.out_shape, compute)     # the kernel writes every value
     _depthwise.depthwise_forward(
@@ -145,13 +144,8 @@ def depthwise_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid", dila
         raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
                          f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, dilation_rate "
                          f"{(args.dh, args.dw)}, padding {args.padding!r}), got {dy.shape}")
-    arrays = [dy, x, kernel]
-    if relu_output is not None:
-        relu_output = floating_array(relu_output, "relu_output", fn)
-        if relu_output.shape != dy.shape:
-            raise ValueError(f"{fn}: relu_output must have dy's shape {dy.shape}, got "
-                             f"{relu_output.shape}")
-        arrays.append(relu_output)
+    relu_output = relu_output_operand(relu_output, dy, fn)
+    arrays = [dy, x, kernel] + ([] if relu_output is None else [relu_output])
     compute, result = dtypes(arrays)
     kh, kw, c, m = kernel.shape
     n, h, w, _ = x.shape

@@ -8,13 +8,48 @@ def _dilated_window(kernel_size, dilation_rate):
     return tuple((k - 1) * d + 1 for k, d in zip(kernel_size, dilation_rate))
 
 
-class Conv2D(ActivatedLayer):
+class _Convolution(ActivatedLayer):
+    """What the convolution layers share: ``forward`` runs the layer's kernel function
+    (``_kernel``, one of fastconv._api's, on ``self.kernel`` and the bias) with a ReLU fused
+    into it; ``backward`` its gradient function (``_gradient``), which applies the ReLU's
+    derivative itself; ``_args()`` gives both the layer's keyword arguments."""
+
+    _kernel = _gradient = None
+
+    def _args(self):
+        raise NotImplementedError
+
+    def forward(self, x, training=False, activate=True):
+        self._x = x
+        bias = self.bias if self.use_bias else None
+        if activate and self.activation.name == "relu":
+            self._activated = True
+            return self.activation.remember_output(
+                self._kernel(x, self.kernel, bias, activation="relu", **self._args()))
+        return self._activate(self._kernel(x, self.kernel, bias, **self._args()), activate)
+
+    def backward(self, dy):
+        args = dict(self._args(), compute_dx=self.needs_input_grad)
+        if self._activated and self.activation.name == "relu":
+            args["relu_output"] = self.activation.output    # applied inside the kernels
+            dz = dy
+        else:
+            dz = self._activation_grad(dy)
+        dx, dkernel, dbias = self._gradient(dz, self._x, self.kernel, **args)
+        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
+        return dx
+
+
+class Conv2D(_Convolution):
     """2-D convolution over NHWC inputs: ``activation(conv2d(x, kernel) + bias)``, with
     Keras's ``dilation_rate`` and ``groups`` (kernel (kh, kw, in_channels / groups, filters)).
 
     A ReLU runs inside the compiled kernel; the first layer of a model computes no input
     gradient.
     """
+
+    _kernel = staticmethod(_api.conv2d)
+    _gradient = staticmethod(_api.conv2d_backward)
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  dilation_rate=(1, 1), groups=1, activation=None, use_bias=True,
@@ -63,30 +98,9 @@ class Conv2D(ActivatedLayer):
             input_shape, _dilated_window(self.kernel_size, self.dilation_rate), self.strides,
             self.padding, self.filters, f"Conv2D {self.name!r}")
 
-    def forward(self, x, training=False, activate=True):
-        self._x = x
-        bias = self.bias if self.use_bias else None
-        args = dict(strides=self.strides, padding=self.padding,
+    def _args(self):
+        return dict(strides=self.strides, padding=self.padding,
                     dilation_rate=self.dilation_rate, groups=self.groups)
-        if activate and self.activation.name == "relu":
-            self._activated = True
-            return self.activation.remember_output(
-                _api.conv2d(x, self.kernel, bias, activation="relu", **args))
-        return self._activate(_api.conv2d(x, self.kernel, bias, **args), activate)
-
-    def backward(self, dy):
-        args = dict(strides=self.strides, padding=self.padding,
-                    dilation_rate=self.dilation_rate, groups=self.groups,
-                    compute_dx=self.needs_input_grad)
-        if self._activated and self.activation.name == "relu":
-            # the kernels apply the ReLU's derivative themselves
-            args["relu_output"] = self.activation.output
-            dz = dy
-        else:
-            dz = self._activation_grad(dy)
-        dx, dkernel, dbias = _api.conv2d_backward(dz, self._x, self.kernel, **args)
-        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
-        return dx
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
@@ -95,12 +109,15 @@ class Conv2D(ActivatedLayer):
                     use_bias=self.use_bias)
 
 
-class DepthwiseConv2D(ActivatedLayer):
+class DepthwiseConv2D(_Convolution):
     """Depthwise 2-D convolution over NHWC inputs: each input channel convolved with its own
     ``depth_multiplier`` kernels, ``activation(depthwise_conv2d(x, kernel) + bias)``, as
     Keras's DepthwiseConv2D (its kernel, of shape (kh, kw, in_channels, depth_multiplier), is
     ``self.kernel``). Output channel ``c * depth_multiplier + k`` comes from input channel c.
     """
+
+    _kernel = staticmethod(_api.depthwise_conv2d)
+    _gradient = staticmethod(_api.depthwise_conv2d_backward)
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  dilation_rate=(1, 1), activation=None, use_bias=True,
@@ -151,27 +168,6 @@ class DepthwiseConv2D(ActivatedLayer):
     def _args(self):
         return dict(strides=self.strides, padding=self.padding,
                     dilation_rate=self.dilation_rate)
-
-    def forward(self, x, training=False, activate=True):
-        self._x = x
-        bias = self.bias if self.use_bias else None
-        if activate and self.activation.name == "relu":
-            self._activated = True
-            return self.activation.remember_output(
-                _api.depthwise_conv2d(x, self.kernel, bias, activation="relu", **self._args()))
-        return self._activate(_api.depthwise_conv2d(x, self.kernel, bias, **self._args()),
-                              activate)
-
-    def backward(self, dy):
-        args = dict(self._args(), compute_dx=self.needs_input_grad)
-        if self._activated and self.activation.name == "relu":
-            args["relu_output"] = self.activation.output    # applied inside the kernels
-            dz = dy
-        else:
-            dz = self._activation_grad(dy)
-        dx, dkernel, dbias = _api.depthwise_conv2d_backward(dz, self._x, self.kernel, **args)
-        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
-        return dx
 
     def get_config(self):
         return dict(super().get_config(), kernel_size=self.kernel_size, strides=self.strides,
@@ -252,11 +248,14 @@ class SeparableConv2D(DepthwiseConv2D):
         return dict(super().get_config(), filters=self.filters)
 
 
-class Conv2DTranspose(ActivatedLayer):
+class Conv2DTranspose(_Convolution):
     """Transposed 2-D convolution over NHWC inputs, as Keras's Conv2DTranspose:
     ``activation(conv2d_transpose(x, kernel) + bias)``, kernel of shape (kh, kw, filters,
     in_channels), Keras's output size (see ``fastconv.conv2d_transpose``). Segmentation
     models use it to go back up to the input's size."""
+
+    _kernel = staticmethod(_api.conv2d_transpose)
+    _gradient = staticmethod(_api.conv2d_transpose_backward)
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
                  output_padding=None, activation=None, use_bias=True,
@@ -307,27 +306,6 @@ class Conv2DTranspose(ActivatedLayer):
     def _args(self):
         return dict(strides=self.strides, padding=self.padding,
                     output_padding=self.output_padding)
-
-    def forward(self, x, training=False, activate=True):
-        self._x = x
-        bias = self.bias if self.use_bias else None
-        if activate and self.activation.name == "relu":
-            self._activated = True
-            return self.activation.remember_output(
-                _api.conv2d_transpose(x, self.kernel, bias, activation="relu", **self._args()))
-        return self._activate(_api.conv2d_transpose(x, self.kernel, bias, **self._args()),
-                              activate)
-
-    def backward(self, dy):
-        args = dict(self._args(), compute_dx=self.needs_input_grad)
-        if self._activated and self.activation.name == "relu":
-            args["relu_output"] = self.activation.output
-            dz = dy
-        else:
-            dz = self._activation_grad(dy)
-        dx, dkernel, dbias = _api.conv2d_transpose_backward(dz, self._x, self.kernel, **args)
-        self.grads = [dkernel] + ([dbias] if self.use_bias else [])
-        return dx
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
