@@ -2,7 +2,7 @@
 
 usage: python .ci/check_dist.py DIST_DIR_OR_WHEEL
 
-The wheel holds the fastconv package, its four compiled modules and (after auditwheel repair)
+The wheel holds the fastconv package, its compiled modules and (after auditwheel repair)
 fastconv.libs/, nothing else: no tests, benchmarks or build inputs. Its metadata version is
 fastconv/_version.py's. The sdist holds everything a build from source needs.
 """
@@ -39,7 +39,7 @@ def check_wheel(path):
              or n.endswith((".pyx", ".pxd", ".c", ".h")) or "/tests/" in n or "benchmarks" in n]
     if stray:
         fail(f"{path} holds files a user does not need: {stray}")
-    for module in ("_conv", "_dense", "_image", "_norm", "_optim", "_pool"):
+    for module in ("_conv", "_dense", "_depthwise", "_image", "_norm", "_optim", "_pool"):
         if not any(re.fullmatch(rf"fastconv/{module}\..*\.so|fastconv/{module}\..*\.pyd", n)
                    for n in names):
             fail(f"{path} lacks the compiled module fastconv.{module}")
@@ -55,9 +55,10 @@ def check_sdist(path):
                        if m.isfile() and "/" in m.name)
     show(path, names)
     needed = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in",
-              "src/conv.pyx", "src/dense.pyx", "src/optim.pyx", "src/pool.pyx", "src/fc_c.pxd",
-              "src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h", "src/fc_omp.h",
-              "src/fc_pool.h", "src/fc_winograd.h", "fastconv/__init__.py", "tests/conftest.py"]
+              "src/conv.pyx", "src/dense.pyx", "src/depthwise.pyx", "src/optim.pyx",
+              "src/pool.pyx", "src/fc_c.pxd", "src/fc_gemm.h", "src/fc_gemm_kernel.h",
+              "src/fc_gemm_path.h", "src/fc_omp.h", "src/fc_pool.h", "src/fc_winograd.h",
+              "src/fc_depthwise.h", "fastconv/__init__.py", "tests/conftest.py"]
     missing = [n for n in needed if n not in names]
     if missing:
         fail(f"{path} lacks {missing}")
