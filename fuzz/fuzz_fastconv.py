@@ -468,8 +468,8 @@ def fuzz_pool(inp):
         y, idx = call(fastconv.max_pool2d, x, pool, strides=strides, padding=padding,
                       return_indices=True)
         assert y.dtype == result_dtype(x) and idx.dtype == np.int64
-        p = reference._pair(pool, "pool_size", "fuzz")
-        s = p if strides is None else reference._pair(strides, "strides", "fuzz")
+        p = _api.checks.pair(pool, "pool_size", "fuzz")
+        s = p if strides is None else _api.checks.pair(strides, "strides", "fuzz")
         ref = reference.naive_max_pool2d(as64(x), p, strides=s, padding=padding)
         exact(y, ref)
         n, h, w, c = x.shape
@@ -479,8 +479,8 @@ def fuzz_pool(inp):
     y = call(fastconv.max_pool2d, np.zeros(x.shape, np.float32), pool, strides=strides,
              padding=padding)
     dy = inp.array(y.shape if inp.int(0, 15) else shape4(inp), inp.pick(DTYPES[:5]))
-    p = reference._pair(pool, "pool_size", "fuzz")
-    s = p if strides is None else reference._pair(strides, "strides", "fuzz")
+    p = _api.checks.pair(pool, "pool_size", "fuzz")
+    s = p if strides is None else _api.checks.pair(strides, "strides", "fuzz")
     if mode == 1:
         dx = call(fastconv.max_pool2d_backward, dy, x, pool, strides=strides,
                   padding=padding)
