@@ -103,3 +103,14 @@ def winograd_calls(monkeypatch):
             return result
         monkeypatch.setattr(_conv, name, recorded)
     return calls
+
+
+def edited_program(path, **changes):
+    """An example program's text with each key replaced by its value (each must be there):
+    the program at a test's scale."""
+    with open(path) as f:
+        text = f.read()
+    for old, new in changes.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastconv import models, utils
+from _helpers import edited_program
 from fastconv.examples import drawn_images
 
 pytest.importorskip("PIL")
@@ -23,12 +24,7 @@ def drawn(tmp_path_factory):
 
 
 def program(**changes):
-    with open(EXAMPLE) as f:
-        text = f.read()
-    for old, new in changes.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
+    return edited_program(EXAMPLE, **changes)
 
 
 def test_the_program_runs_as_written(drawn, tmp_path, monkeypatch):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from fastconv import cli
+from _helpers import edited_program
 from fastconv.examples import drawn_images
 
 pytest.importorskip("PIL")
@@ -34,12 +35,7 @@ def test_the_drawn_trimaps_mark_disc_background_and_rim(drawn):
 
 
 def program(**changes):
-    with open(EXAMPLE) as f:
-        text = f.read()
-    for old, new in changes.items():
-        assert old in text, old
-        text = text.replace(old, new)
-    return text
+    return edited_program(EXAMPLE, **changes)
 
 
 def test_the_program_runs_checkpoints_and_reloads(drawn, monkeypatch, capsys):
