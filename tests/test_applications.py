@@ -390,3 +390,130 @@ def test_decode_predictions_with_the_class_index(server, homes, monkeypatch, rng
         assert [r[2] for r in result] == list(row[best])
     with pytest.raises(ValueError, match=r"shape \(samples, 1000\)"):
         applications.vgg16.decode_predictions(preds[:, :10])
+
+
+# -- MobileNetV2 and Xception --------------------------------------------------------------------
+
+# Parameter counts of keras.applications.MobileNetV2 (Keras 3.15.1) per alpha, with and
+# without its top; Xception 22,910,480 and 20,861,480 (keras.io's applications table).
+MOBILENET_V2_COUNTS = {0.35: (1_691_208, 410_208), 0.5: (1_987_224, 706_224),
+                       0.75: (2_663_064, 1_382_064), 1.0: (3_538_984, 2_257_984),
+                       1.3: (5_431_048, 3_766_048), 1.4: (6_156_712, 4_363_712)}
+
+
+@pytest.mark.parametrize("alpha", list(MOBILENET_V2_COUNTS))
+def test_mobilenet_v2_counts_per_width(alpha):
+    top, notop = MOBILENET_V2_COUNTS[alpha]
+    model = applications.MobileNetV2(weights=None, alpha=alpha)
+    assert model.count_params() == top and len(model.layers) == 156
+    assert model.name == f"mobilenetv2_{alpha:0.2f}_224"
+    assert applications.MobileNetV2(weights=None, alpha=alpha,
+                                    include_top=False).count_params() == notop
+
+
+def test_mobilenet_v2_layers_as_keras_names_them():
+    model = applications.MobileNetV2(weights=None, input_shape=(96, 96, 3),
+                                     include_top=False, pooling="max")
+    names = [l.name for l in model.layers]
+    assert names[1:12] == [
+        "Conv1", "bn_Conv1", "Conv1_relu", "expanded_conv_depthwise",
+        "expanded_conv_depthwise_BN", "expanded_conv_depthwise_relu", "expanded_conv_project",
+        "expanded_conv_project_BN", "block_1_expand", "block_1_expand_BN", "block_1_expand_relu"]
+    assert names[12:14] == ["block_1_pad", "block_1_depthwise"]
+    assert names[-4:-1] == ["Conv_1", "Conv_1_bn", "out_relu"]
+    # the residual Adds: where a stride-1 block keeps its channel count (10 of them)
+    adds = [n for n in names if n.endswith("_add")]
+    assert adds == [f"block_{i}_add" for i in (2, 4, 5, 7, 8, 9, 11, 12, 14, 15)]
+    relu6 = model.get_layer("block_3_depthwise_relu")
+    assert relu6.max_value == 6.0
+    bn = model.get_layer("block_3_depthwise_BN")
+    assert (bn.epsilon, bn.momentum) == (1e-3, 0.999)
+    assert model.name == "mobilenetv2_1.00_96" and model.output_shape == (None, 1280)
+    # 96 / 32 = 3: five halvings
+    assert model.get_layer("out_relu").output.shape == (None, 3, 3, 1280)
+
+
+@pytest.mark.parametrize("size, pad", [(64, ((0, 1), (0, 1))), (65, ((1, 1), (1, 1))),
+                                       (None, ((0, 1), (0, 1)))])
+def test_correct_pad_pads_as_keras_for_odd_even_and_unknown_sizes(size, pad):
+    x = layers.Input((size, size, 8))
+    assert imagenet_utils.correct_pad(x, 3) == pad
+    assert imagenet_utils.correct_pad(x, (5, 3))[0] == (pad[0][0] + 1, pad[0][1] + 1)
+    # after the stride-2 'valid' depthwise, the size 'same' padding would give: ceil(n / 2)
+    if size:
+        y = layers.DepthwiseConv2D(3, strides=2)(layers.ZeroPadding2D(pad)(x))
+        assert y.shape[1] == -(-size // 2)
+
+
+def test_mobilenet_v2_arguments_and_weight_files():
+    with pytest.raises(ValueError, match="alpha must be one of 0.35, 0.5, 0.75, 1.0, 1.3"):
+        applications.MobileNetV2(alpha=0.6)
+    with pytest.raises(ValueError, match="alpha must be a positive number"):
+        applications.MobileNetV2(weights=None, alpha=0)
+    with pytest.raises(ValueError, match=r"input_shape must be \(160, 160, 3\)"):
+        applications.MobileNetV2(input_shape=(160, 160, 1))
+    # Keras's published file names, per width and size
+    name, url = applications.mobilenet_v2.weight_file(0.5, 160, include_top=False)
+    assert name == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_160_no_top.h5"
+    assert url == ("https://storage.googleapis.com/tensorflow/keras-applications/"
+                   "mobilenet_v2/" + name)
+    assert applications.mobilenet_v2.weight_file(1, 224, True)[0] == (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5")
+    assert [applications.mobilenet_v2.make_divisible(v) for v in (32 * 0.35, 16 * 0.35, 3,
+                                                                  1280 * 1.3, 99)] == [
+        16, 8, 8, 1664, 96]
+
+
+def test_mobilenet_v2_imagenet_weights_per_width_and_size(server, homes, monkeypatch,
+                                                          tmp_path):
+    pytest.importorskip("h5py")
+    source = applications.MobileNetV2(weights=None, alpha=0.35, include_top=False,
+                                      input_shape=(96, 96, 3))
+    name = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    server.files["/" + name] = write_published(tmp_path / "m.h5", source).read_bytes()
+    monkeypatch.setattr(applications.mobilenet_v2, "BASE_URL", server.url + "/")
+    model = applications.MobileNetV2(alpha=0.35, include_top=False, input_shape=(96, 96, 3))
+    assert server.requests == ["/" + name]
+    for a, b in zip(source.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # a size without published weights loads the 224 file, with Keras's warning
+    with pytest.warns(UserWarning, match="loading the weights for 224x224"), \
+            pytest.raises(OSError, match="0.35_224_no_top.h5"):
+        applications.MobileNetV2(alpha=0.35, include_top=False, input_shape=(100, 100, 3))
+
+
+def test_xception_counts_names_and_sizes():
+    model = applications.Xception(weights=None)
+    assert model.count_params() == 22_910_480 and len(model.layers) == 134
+    assert model.input_shape == (None, 299, 299, 3)
+    names = [l.name for l in model.layers]
+    assert names[7:12] == ["block2_sepconv1", "block2_sepconv1_bn", "block2_sepconv2_act",
+                           "block2_sepconv2", "block2_sepconv2_bn"]
+    assert names[-3:] == ["block14_sepconv2_act", "avg_pool", "predictions"]
+    notop = applications.Xception(weights=None, include_top=False, pooling="avg")
+    assert notop.count_params() == 20_861_480 and notop.output_shape == (None, 2048)
+    with pytest.raises(ValueError, match="at least 71x71"):
+        applications.Xception(weights=None, include_top=False, input_shape=(70, 80, 3))
+    small = applications.Xception(weights=None, include_top=False, input_shape=(71, 71, 3))
+    assert small.output_shape == (None, 3, 3, 2048)
+
+
+@pytest.mark.parametrize("build, module", [
+    (lambda **k: applications.MobileNetV2(alpha=0.5, include_top=False,
+                                          input_shape=(33, 33, 3), **k), "mobilenet_v2"),
+    (lambda **k: applications.Xception(include_top=False, input_shape=(71, 71, 3),
+                                       pooling="avg", **k), "xception")],
+    ids=["mobilenet_v2", "xception"])
+def test_mobilenet_v2_and_xception_load_the_published_layout(tmp_path, rng, build, module):
+    pytest.importorskip("h5py")
+    source = build(weights=None)
+    for w in source.weights:
+        w[...] = rng.standard_normal(w.shape).astype(w.dtype) * 0.05 + (w.min() == 1)
+    model = build(weights=str(write_published(tmp_path / "w.h5", source)))
+    for a, b in zip(source.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    images = rng.random((2, 71, 71, 3)) * 255 if module == "xception" else \
+        rng.random((2, 33, 33, 3)) * 255
+    x = getattr(applications, module).preprocess_input(images)
+    np.testing.assert_array_equal(x, images.astype(np.float64) / 127.5 - 1)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), source.predict(x, verbose=0))

@@ -334,17 +334,26 @@ def test_preprocess_input_inside_models_both_ways(tmp_path, mode):
         keras.applications.imagenet_utils.preprocess_input(x.copy(), mode=mode))
 
 
-@pytest.mark.parametrize("name", ["VGG16", "VGG19", "ResNet50"])
-def test_applications_load_keras_weight_files_and_predict_as_keras(tmp_path, name):
+APPLICATIONS = {  # name -> (module, input size, arguments)
+    "VGG16": ("vgg16", 48, {}), "VGG19": ("vgg19", 48, {}), "ResNet50": ("resnet50", 64, {}),
+    "MobileNetV2": ("mobilenet_v2", 64, {"alpha": 1.0}),
+    "MobileNetV2-0.35": ("mobilenet_v2", 65, {"alpha": 0.35}),     # odd: correct_pad's case
+    "Xception": ("xception", 80, {})}
+
+
+@pytest.mark.parametrize("case", list(APPLICATIONS))
+def test_applications_load_keras_weight_files_and_predict_as_keras(tmp_path, case):
     # Keras's model with random weights (moving statistics moved), written in the layout of
     # its published ImageNet files by Keras's own legacy writer; fastconv's application
     # loads it as Keras loads it (topologically) and predicts what Keras predicts
     import h5py
     from keras.src.legacy.saving import legacy_h5_format
     from fastconv import applications
-    size = 64 if name == "ResNet50" else 48
+    name = case.split("-")[0]
+    module, size, kwargs = APPLICATIONS[case]
     theirs = getattr(keras.applications, name)(weights=None, include_top=False,
-                                               input_shape=(size, size, 3), pooling="avg")
+                                               input_shape=(size, size, 3), pooling="avg",
+                                               **kwargs)
     rng = np.random.default_rng(5)
     for w in theirs.weights:
         value = rng.standard_normal(w.shape).astype("float32") * 0.05
@@ -352,17 +361,36 @@ def test_applications_load_keras_weight_files_and_predict_as_keras(tmp_path, nam
     with h5py.File(tmp_path / "w.h5", "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, theirs)
     ours = getattr(applications, name)(weights=str(tmp_path / "w.h5"), include_top=False,
-                                       pooling="avg")
-    # (the input's and VGG's pooling's names are numbered per process, in either library)
+                                       input_shape=(size, size, 3), pooling="avg", **kwargs)
+    # (the input's, the global pooling's and Xception's unnamed layers' names are numbered
+    # per process, in either library)
     def named(model):
-        return [l.name for l in model.layers if not l.name.startswith(("input_layer",
-                                                                      "global_"))]
+        return [l.name for l in model.layers if not l.name.startswith(
+            ("input_layer", "global_", "conv2d", "batch_normalization", "add"))]
     assert named(ours) == named(theirs) and len(ours.layers) == len(theirs.layers)
+    assert ([type(l).__name__ for l in ours.layers][1:] ==
+            [type(l).__name__ for l in theirs.layers][1:])
     assert ours.count_params() == theirs.count_params()
     x = (rng.random((2, size, size, 3)) * 255).astype("float32")
-    module = getattr(keras.applications, name.lower())
-    close(ours.predict(getattr(applications, name.lower()).preprocess_input(x), verbose=0),
-          theirs.predict(module.preprocess_input(x.copy()), verbose=0), name)
+    close(ours.predict(getattr(applications, module).preprocess_input(x), verbose=0),
+          theirs.predict(getattr(keras.applications, module).preprocess_input(x.copy()),
+                         verbose=0), case)
+
+
+def test_mobilenet_v2_saved_by_keras_loads_and_predicts_as_keras(tmp_path):
+    # a whole MobileNetV2 (top included, 96x96, alpha 0.5) in a .keras file Keras wrote:
+    # fastconv loads it without fastconv's application code and predicts what Keras does
+    theirs = keras.applications.MobileNetV2(weights=None, alpha=0.5,
+                                            input_shape=(96, 96, 3), classes=7)
+    rng = np.random.default_rng(8)
+    for w in theirs.weights:
+        value = rng.standard_normal(w.shape).astype("float32") * 0.1
+        w.assign(np.abs(value) + 0.5 if "variance" in w.path else value)
+    theirs.save(tmp_path / "m.keras")
+    ours = fm.load_model(tmp_path / "m.keras")
+    assert [l.name for l in ours.layers] == [l.name for l in theirs.layers]
+    x = rng.uniform(-1, 1, (3, 96, 96, 3)).astype("float32")
+    close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), "MobileNetV2 .keras")
 
 
 def test_iou_metrics_compile_configs_both_ways(tmp_path):

@@ -94,6 +94,18 @@ def _symbolic(x, mode):
     return Arithmetic("add", -np.array(_CAFFE_MEAN, np.float32).reshape(ones + (3,)))(x)
 
 
+def correct_pad(inputs, kernel_size):
+    """((top, bottom), (left, right)): the zero padding before a strided 'valid' convolution
+    of kernel_size that MobileNets use in place of 'same', as Keras's correct_pad: half the
+    kernel on each side, one row (column) less on top (left) of an even size or an unknown
+    one. inputs is a symbolic tensor (batch, height, width, channels)."""
+    if isinstance(kernel_size, numbers.Integral):
+        kernel_size = (kernel_size, kernel_size)
+    adjust = [1 if size is None else 1 - size % 2 for size in inputs.shape[1:3]]
+    half = (kernel_size[0] // 2, kernel_size[1] // 2)
+    return ((half[0] - adjust[0], half[0]), (half[1] - adjust[1], half[1]))
+
+
 def decode_predictions(preds, top=5):
     """For each row of ImageNet class scores (batch, 1000): the top classes as (class id,
     name, score) tuples, best first. The class names come from Keras's class index file
