@@ -2,11 +2,13 @@
 on the same threads, the same weights and the same inputs, in one run.
 
     python benchmarks/transfer_learning.py [--repeats 5] [--pictures 2000] [--json FILE]
+                                           [--networks vgg16 resnet50 mobilenetv2]
 
 1. Inference: VGG16's convolutional base at 180x180, batch 32 (the chapter's feature
-   extraction), and ResNet50 with its top at 224x224, batch 16 and batch 1 (a service
-   answering one request at a time): seconds per batch (median of --repeats after a warm-up
-   call) and images per second. fastconv runs ``applications.VGG16`` / ``ResNet50``; ONNX
+   extraction), ResNet50 and MobileNetV2 with their tops at 224x224, batch 16 and batch 1
+   (a service answering one request at a time): seconds per batch (median of --repeats after
+   a warm-up call) and images per second. fastconv runs ``applications.VGG16`` /
+   ``ResNet50`` / ``MobileNetV2``; ONNX
    Runtime an ONNX graph of the same network (NCHW, written here from fastconv's layers, its
    graph optimisations on); PyTorch the same network as torch operations (channels_last and
    NCHW, the faster reported); Keras 3 ``keras.applications`` on its TensorFlow backend. The
@@ -30,7 +32,10 @@ import numpy as np
 
 import images_chapter    # benchmarks/images_chapter.py, beside this script: its timer
 
-NETWORKS = {"vgg16": ((180, 180, 3), (32,)), "resnet50": ((224, 224, 3), (16, 1))}
+NETWORKS = {"vgg16": ((180, 180, 3), (32,)), "resnet50": ((224, 224, 3), (16, 1)),
+            "mobilenetv2": ((224, 224, 3), (16, 1))}
+TITLES = {"vgg16": "VGG16 base, 180x180", "resnet50": "ResNet50 with top, 224x224",
+          "mobilenetv2": "MobileNetV2 with top, 224x224"}
 IMPLS = ("fastconv", "onnxruntime", "torch", "keras")
 
 
@@ -39,6 +44,8 @@ def fastconv_network(name):
     utils.set_random_seed(0)
     if name == "vgg16":
         return applications.VGG16(weights=None, include_top=False, input_shape=(180, 180, 3))
+    if name == "mobilenetv2":
+        return applications.MobileNetV2(weights=None)
     return applications.ResNet50(weights=None)
 
 
@@ -83,6 +90,17 @@ def onnx_model(model):
                                           kernel_shape=list(layer.kernel_size)))
             if out != n:
                 nodes.append(helper.make_node("Relu", [out], [n]))
+        elif kind == "DepthwiseConv2D":
+            kh, kw, c, m = layer.kernel.shape
+            k = layer.kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+            ins = [x, const(n + "_w", k)] + ([const(n + "_b", layer.bias)]
+                                             if layer.use_bias else [])
+            nodes.append(helper.make_node("Conv", ins, [n], strides=list(layer.strides),
+                                          pads=_pads(layer, shape), group=c,
+                                          kernel_shape=[kh, kw]))
+        elif kind == "ReLU" and layer.max_value is not None:
+            nodes.append(helper.make_node("Clip", [x, const(n + "_lo", np.float32(0)),
+                                                   const(n + "_hi", layer.max_value)], [n]))
         elif kind == "BatchNormalization":
             nodes.append(helper.make_node("BatchNormalization", [
                 x, const(n + "_g", layer.gamma), const(n + "_be", layer.beta),
@@ -133,6 +151,12 @@ def torch_forward(model, layout):
             params[layer.name] = (torch.from_numpy(layer.kernel.transpose(3, 2, 0, 1).copy())
                                   .contiguous(memory_format=fmt),
                                   torch.from_numpy(layer.bias) if layer.use_bias else None)
+        elif kind == "DepthwiseConv2D":
+            kh, kw, c, m = layer.kernel.shape
+            params[layer.name] = (torch.from_numpy(
+                layer.kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw).copy())
+                .contiguous(memory_format=fmt),
+                torch.from_numpy(layer.bias) if layer.use_bias else None)
         elif kind == "BatchNormalization":
             params[layer.name] = [torch.from_numpy(w.copy()) for w in (
                 layer.moving_mean, layer.moving_variance, layer.gamma, layer.beta)]
@@ -149,20 +173,23 @@ def torch_forward(model, layout):
             if kind == "ZeroPadding2D":
                 (t, b), (l, r) = layer.padding
                 y = F.pad(v, (l, r, t, b))
-            elif kind == "Conv2D":
+            elif kind in ("Conv2D", "DepthwiseConv2D"):
                 (t, l, b, r) = _pads(layer, (None,) + tuple(v.shape[2:]) + (None,))
                 if (t, l) != (b, r):
                     v, pad = F.pad(v, (l, r, t, b)), 0
                 else:
                     pad = (t, l)
                 w, bias = params[layer.name]
-                y = F.conv2d(v, w, bias, stride=layer.strides, padding=pad)
+                y = F.conv2d(v, w, bias, stride=layer.strides, padding=pad,
+                             groups=1 if kind == "Conv2D" else v.shape[1])
                 if layer.activation.name == "relu":
                     y = F.relu(y)
             elif kind == "BatchNormalization":
                 y = F.batch_norm(v, *params[layer.name], training=False, eps=layer.epsilon)
             elif kind == "Activation":
                 y = F.relu(v)
+            elif kind == "ReLU" and layer.max_value is not None:
+                y = F.hardtanh(v, 0.0, layer.max_value)
             elif kind == "MaxPooling2D":
                 (t, l, b, r) = _pads(layer, (None,) + tuple(v.shape[2:]) + (None,))
                 y = F.max_pool2d(F.pad(v, (l, r, t, b)) if t + l + b + r else v,
@@ -236,8 +263,11 @@ def child(impl, network, batch, repeats, out):
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(1)
         info["version"] = f"{keras.__version__} ({keras.backend.backend()})"
-        theirs = (keras.applications.VGG16(weights=None, include_top=False, input_shape=shape)
-                  if network == "vgg16" else keras.applications.ResNet50(weights=None))
+        theirs = {"vgg16": lambda: keras.applications.VGG16(weights=None, include_top=False,
+                                                            input_shape=shape),
+                  "resnet50": lambda: keras.applications.ResNet50(weights=None),
+                  "mobilenetv2": lambda: keras.applications.MobileNetV2(weights=None)
+                  }[network]()
         for layer in model.layers:
             if layer.weights:
                 theirs.get_layer(layer.name).set_weights(layer.get_weights())
@@ -297,10 +327,11 @@ def spawn(args, out):
         return json.load(f)
 
 
-def run(repeats, pictures):
+def run(repeats, pictures, networks=tuple(NETWORKS)):
     folder = tempfile.mkdtemp()
     results = {"inference": [], "epoch": []}
-    for network, (_, batches) in NETWORKS.items():
+    for network in networks:
+        batches = NETWORKS[network][1]
         for batch in batches:
             for impl in IMPLS:
                 r = spawn(["--child", impl, network, str(batch), str(repeats)],
@@ -342,8 +373,7 @@ def table(results):
             unit = f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
             ratio = f" ({s / base:.2f}x)" if base and impl != "fastconv" else ""
             cells.append(f"{unit}, {batch / s:.1f} img/s{ratio}")
-        name = {"vgg16": "VGG16 base, 180x180", "resnet50": "ResNet50 with top, 224x224"}
-        lines.append(f"| {name[network]}, {batch} | " + " | ".join(cells) + " |")
+        lines.append(f"| {TITLES[network]}, {batch} | " + " | ".join(cells) + " |")
     versions = {r["impl"]: r.get("version") for r in results["inference"]}
     lines.append("")
     lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) +
@@ -364,6 +394,8 @@ def main():
     parser.add_argument("--pictures", type=int, default=2000,
                         help="pictures for the epoch (0: no epoch)")
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--networks", nargs="+", choices=list(NETWORKS),
+                        default=list(NETWORKS), help="the networks to run (default: all)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--epoch", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -376,7 +408,7 @@ def main():
         epoch_child(*args.epoch, args.out)
         return
     import fastconv
-    results = run(args.repeats, args.pictures)
+    results = run(args.repeats, args.pictures, args.networks)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f)

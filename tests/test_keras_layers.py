@@ -82,6 +82,26 @@ def test_relu_is_keras_definition(rng, kwargs):
     assert layers.ReLU(**kwargs).get_config()["max_value"] == m
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"max_value": 6.0}, {"threshold": 0.5}])
+def test_relu_keeps_float32_and_nan_and_leaves_its_input_alone(kwargs):
+    x = np.array([[-np.inf, -1.5, -0.0, 0.0, 0.25, 0.5, 5.5, 6.0, 7.0, np.inf, np.nan]],
+                 np.float32)
+    keep = x.copy()
+    layer = layers.ReLU(**kwargs)
+    y = layer.forward(x)
+    m, t = kwargs.get("max_value"), kwargs.get("threshold", 0)
+    want = np.where(x < t, 0, x)
+    if m is not None:
+        want = np.where(x >= m, m, want)
+    if t:
+        want[0, 0] = np.nan        # -inf: as Keras's x * (x > threshold), NaN
+    assert y.dtype == np.float32 and y is not x
+    np.testing.assert_array_equal(y, want)             # NaN stays NaN
+    np.testing.assert_array_equal(x, keep)
+    slope = (~(x < t) & ~((x >= m) if m is not None else False)).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), slope)
+
+
 def test_leaky_relu_defaults_to_keras_three_slope(rng):
     x = random(rng, (2, 3, 3, 2))
     y = layer_gradients_match(f64(layers.LeakyReLU), x, rng)

@@ -28,19 +28,27 @@ class ReLU(Layer):
         self.threshold = _finite(threshold, "threshold", "ReLU")
 
     def forward(self, x, training=False, activate=True):
+        # one pass for ReLU and ReLU6 (np.clip); the slope is worked out in backward, from
+        # the input kept here, so that predict makes no second array
+        self._x = x
         t = x.dtype.type
-        below = x < t(self.threshold)
-        above = None if self.max_value is None else x >= t(self.max_value)
-        y = np.where(below, t(self.negative_slope) * (x - t(self.threshold)), x)
-        if above is not None:
-            y = np.where(above, t(self.max_value), y)
-        self._slope = np.where(below, t(self.negative_slope), t(1))
-        if above is not None:
-            self._slope[above] = 0
+        if self.negative_slope == 0 and self.threshold == 0:
+            if self.max_value is None:
+                return np.maximum(x, t(0))
+            return np.clip(x, t(0), t(self.max_value))
+        y = np.where(x < t(self.threshold), t(self.negative_slope) * (x - t(self.threshold)), x)
+        if self.max_value is not None:
+            y = np.where(x >= t(self.max_value), t(self.max_value), y)
         return y.astype(x.dtype, copy=False)
 
     def backward(self, dy):
-        return dy * self._slope if self.needs_input_grad else None
+        if not self.needs_input_grad:
+            return None
+        x, t = self._x, dy.dtype.type
+        slope = np.where(x < t(self.threshold), t(self.negative_slope), t(1))
+        if self.max_value is not None:
+            slope[x >= t(self.max_value)] = 0
+        return dy * slope
 
     def get_config(self):
         return dict(super().get_config(), max_value=self.max_value,
