@@ -1,6 +1,6 @@
 """Run the benchmarks, print markdown tables of medians with ratios, save a bar chart.
 
-    python benchmarks/report.py                   # everything (about 5 minutes on 2 cores)
+    python benchmarks/report.py                   # everything (tens of minutes: each library in its processes)
     python benchmarks/report.py --quick           # skip the naive loops and the memory runs
     python benchmarks/report.py --json FILE       # only tabulate an earlier run's JSON
 
@@ -8,12 +8,13 @@ The full run also trains the seed network for whole epochs with benchmarks/epoch
 from $FASTCONV_DATA_DIR/mnist (or downloaded by fastconv.datasets.mnist), and runs the images
 chapter's 150x150 network with benchmarks/images_chapter.py (training step and epoch against
 PyTorch, the loader's time per batch beside them) and the transfer-learning chapter's
-networks with benchmarks/transfer_learning.py (VGG16's base and ResNet50 against ONNX Runtime,
-PyTorch and Keras, whichever are installed; an epoch of the chapter's second program against
-Keras), and the modern convnets' layers with benchmarks/depthwise.py (MobileNetV2's depthwise
-layers against PyTorch and ONNX Runtime, with the memory bandwidth) and
+networks with benchmarks/transfer_learning.py (VGG16's base, ResNet50 and MobileNetV2 against
+ONNX Runtime, PyTorch and Keras, whichever are installed; an epoch of the chapter's second
+program against Keras), and the modern convnets' layers with benchmarks/depthwise.py
+(MobileNetV2's depthwise layers against PyTorch and ONNX Runtime, with the memory bandwidth),
 benchmarks/conv_transpose.py (the segmentation model's transposed convolutions against
-PyTorch).
+PyTorch) and benchmarks/mini_xception.py (the mini-Xception's training step against PyTorch
+and Keras).
 
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
 PyTorch is installed (a CPU build: pip install torch==2.13.0 here; see README).
@@ -278,7 +279,8 @@ def main():
             images = run_images(os.path.join(folder, "images.json"))
             transfer = run_transfer(os.path.join(folder, "transfer.json"))
             modern = [(name, run_script(name)) for name in ("depthwise.py",
-                                                            "conv_transpose.py")]
+                                                            "conv_transpose.py",
+                                                            "mini_xception.py")]
     else:
         if args.memory_json:
             with open(args.memory_json) as f:

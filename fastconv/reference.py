@@ -363,12 +363,23 @@ def _keras_transpose_pads(size, k, s, padding, output_padding):
     return left, pad_len - left
 
 
+def _dilated_kernel(kernel, dilation_rate, fn):
+    """kernel with dilation - 1 zeros between its taps (the window it covers)."""
+    dh, dw = pair(dilation_rate, "dilation_rate", fn)
+    kh, kw = kernel.shape[:2]
+    out = np.zeros(((kh - 1) * dh + 1, (kw - 1) * dw + 1) + kernel.shape[2:], kernel.dtype)
+    out[::dh, ::dw] = kernel
+    return out, (dh, dw)
+
+
 def naive_conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid",
-                           output_padding=None):
+                           output_padding=None, dilation_rate=1):
     """Transposed convolution by its definition: the input with stride - 1 zeros between
     values, padded by Keras's (left, right), correlated (valid) with the kernel turned 180
-    degrees and its channel axes swapped; kernel (kh, kw, filters, in_channels)."""
+    degrees and its channel axes swapped; kernel (kh, kw, filters, in_channels); a dilated
+    kernel is the kernel with dilation - 1 zeros between its taps."""
     x, kernel = np.asarray(x), np.asarray(kernel)
+    kernel, _ = _dilated_kernel(kernel, dilation_rate, "naive_conv2d_transpose")
     kh, kw, f, _ = kernel.shape
     sh, sw = pair(strides, "strides", "naive_conv2d_transpose")
     ops = (None, None) if output_padding is None else (
@@ -388,10 +399,12 @@ def naive_conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid",
 
 
 def naive_conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
-                                    output_padding=None):
+                                    output_padding=None, dilation_rate=1):
     """(dx, dkernel, dbias) of naive_conv2d_transpose, by the same definition: the dilated
-    input's gradient from naive_conv2d_backward, read at the input's places."""
+    input's gradient from naive_conv2d_backward, read at the input's places (and the dilated
+    kernel's gradient at the kernel's taps)."""
     dy, x, kernel = np.asarray(dy), np.asarray(x), np.asarray(kernel)
+    kernel, (dh, dw) = _dilated_kernel(kernel, dilation_rate, "naive_conv2d_transpose_backward")
     kh, kw, f, _ = kernel.shape
     sh, sw = pair(strides, "strides", "naive_conv2d_transpose_backward")
     ops = (None, None) if output_padding is None else (
@@ -411,4 +424,4 @@ def naive_conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid"
     d_dilated = d_padded[:, max(t, 0):max(t, 0) + dilated.shape[1],
                          max(l, 0):max(l, 0) + dilated.shape[2]]
     dx = d_dilated[:, ::sh, ::sw]
-    return dx, d_turned.transpose(0, 1, 3, 2)[::-1, ::-1], dbias
+    return dx, d_turned.transpose(0, 1, 3, 2)[::-1, ::-1][::dh, ::dw], dbias

@@ -382,7 +382,8 @@ def fuzz_depthwise(inp):
 
 def fuzz_transpose(inp):
     """conv2d_transpose or its backward: any shapes, strides, paddings, output paddings,
-    dtypes and layouts, against the reference (its definition by a dilated input)."""
+    dilations, dtypes and layouts, against the reference (its definition by a dilated
+    input)."""
     dtype = inp.pick(DTYPES)
     kdtype = dtype if inp.int(0, 3) else inp.pick(DTYPES)
     if inp.int(0, 40) == 0:
@@ -394,7 +395,8 @@ def fuzz_transpose(inp):
     kernel = inp.array(ks, kdtype)
     bias = inp.array((ks[2] if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
     args = dict(strides=inp.window(1, 3), padding=inp.pick(PADDINGS),
-                output_padding=inp.pick([None, None, 0, 1, 2, (1, 0), -1, 1.5, (0, 1, 2)]))
+                output_padding=inp.pick([None, None, 0, 1, 2, (1, 0), -1, 1.5, (0, 1, 2)]),
+                dilation_rate=inp.pick([1, 1, 1, 2, (1, 3), (2, 1), 0]))
     if EXPLAIN:
         print(f"transpose x {x.dtype}{x.shape} kernel {kernel.dtype}{kernel.shape} bias "
               f"{None if bias is None else bias.shape} {args}")

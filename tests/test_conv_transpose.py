@@ -51,6 +51,24 @@ def test_conv2d_transpose_matches_its_definition(rng, kernel_size, strides, padd
           output_padding=output_padding)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("dilation_rate", [2, (3, 1), (1, 2), (2, 3)], ids=str)
+@pytest.mark.parametrize("kernel_size", [(1, 1), (2, 2), (3, 3), (4, 3)], ids=str)
+def test_dilated_conv2d_transpose_matches_its_definition(rng, kernel_size, dilation_rate,
+                                                         padding, dtype, simd_path):
+    # the kernel with dilation - 1 zeros between its taps; even windows and 'same' too
+    x = random(rng, (2, 5, 6, 3), dtype)
+    k = random(rng, kernel_size + (4, 3), dtype)
+    y = check(rng, x, k, random(rng, (4,), dtype), dtype, padding=padding,
+              dilation_rate=dilation_rate, output_padding=None if padding == "same" else 0)
+    dh, dw = np.broadcast_to(dilation_rate, 2)
+    window = ((kernel_size[0] - 1) * dh + 1, (kernel_size[1] - 1) * dw + 1)
+    assert y.shape[1:3] == ((5, 6) if padding == "same" else (4 + window[0], 5 + window[1]))
+    with pytest.raises(ValueError, match="strides > 1 is incompatible with dilation_rate"):
+        fastconv.conv2d_transpose(x, k, strides=2, dilation_rate=dilation_rate)
+
+
 @pytest.mark.parametrize("padding", ["valid", "same"])
 def test_stride_1_runs_conv2d_kernels_with_winograd_where_they_pay(rng, monkeypatch, padding,
                                                                   simd_path):
@@ -110,7 +128,9 @@ def keras_size(size, k, s, padding, output_padding):
 
 @pytest.mark.parametrize("args", [dict(strides=2, padding="same"),
                                   dict(strides=(2, 3), padding="valid", output_padding=(1, 2)),
-                                  dict(strides=1, padding="same")], ids=str)
+                                  dict(strides=1, padding="same"),
+                                  dict(padding="same", dilation_rate=(2, 3)),
+                                  dict(padding="valid", dilation_rate=2)], ids=str)
 def test_gradients_match_finite_differences(rng, args):
     x, k, b = random(rng, (2, 4, 5, 3)), random(rng, (3, 2, 2, 3)), random(rng, (2,))
     y = fastconv.conv2d_transpose(x, k, b, **args)
@@ -156,13 +176,17 @@ def test_arguments_are_checked():
         fastconv.conv2d_transpose_backward(np.zeros((1, 4, 4, 2)), x, k)
     with pytest.raises(ValueError, match="output_padding must be less than strides"):
         layers.Conv2DTranspose(2, 3, strides=2, output_padding=(1, 2))
+    with pytest.raises(ValueError, match="strides > 1 is incompatible with dilation_rate"):
+        layers.Conv2DTranspose(2, 3, strides=(1, 2), dilation_rate=2)
 
 
 @pytest.mark.parametrize("kwargs", [dict(filters=3, kernel_size=3, strides=2, padding="same"),
                                     dict(filters=2, kernel_size=(2, 3), strides=(2, 1),
                                          output_padding=(1, 0), activation="relu"),
                                     dict(filters=4, kernel_size=3, use_bias=False,
-                                         activation="tanh")], ids=str)
+                                         activation="tanh"),
+                                    dict(filters=2, kernel_size=(3, 2), padding="same",
+                                         dilation_rate=(2, 3), activation="relu")], ids=str)
 def test_conv2d_transpose_layer(rng, kwargs):
     layer = layers.Conv2DTranspose(dtype="float64", **kwargs)
     x = random(rng, (2, 5, 4, 3))
@@ -175,7 +199,8 @@ def test_conv2d_transpose_layer(rng, kwargs):
     assert y.shape[1:] == layer.compute_output_shape((None, 5, 4, 3))[1:]
     z = R.naive_conv2d_transpose(x, layer.kernel, layer.bias if layer.use_bias else None,
                                  strides=layer.strides, padding=layer.padding,
-                                 output_padding=layer.output_padding)
+                                 output_padding=layer.output_padding,
+                                 dilation_rate=layer.dilation_rate)
     np.testing.assert_allclose(y, layer.activation.forward(z), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
     dx = layer.backward(dy)

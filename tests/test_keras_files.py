@@ -219,8 +219,6 @@ REFUSED = [
                                                          "does not have"),
     ("channels_first", entry("Flatten", name="f", data_format="channels_first"),
      "data_format='channels_first'"),
-    ("dilated_transpose", entry("Conv2DTranspose", name="t", filters=2, kernel_size=[3, 3],
-                                dilation_rate=[2, 2]), r"dilation_rate=\[2, 2\]"),
     ("lora", conv("c", 2, lora_rank=4), "lora_rank=4"),
     ("float16", entry("Flatten", name="f", dtype=policy("float16")), "dtype policy 'float16'"),
     ("activation", entry("Activation", name="a", activation="mish"), "activation 'mish'"),

@@ -114,6 +114,9 @@ def segmentation_model(L, Model, Input):
     x = L.Conv2DTranspose(6, (2, 3), strides=(1, 2), padding="valid",
                           output_padding=(0, 1))(x)                                # 12x24
     x = L.Conv2D(4, (2, 14), activation="relu")(x)                                # 11x11
+    x = L.Conv2DTranspose(5, 3, padding="same", dilation_rate=(2, 3))(x)             # 11x11
+    x = L.Conv2DTranspose(4, 2, dilation_rate=2, activation="relu")(x)              # 13x13
+    x = L.Conv2D(4, 3)(x)                                                         # 11x11
     return Model(inputs, L.Conv2D(3, 3, padding="same", activation="softmax")(x))
 
 

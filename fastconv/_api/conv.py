@@ -431,7 +431,7 @@ class TransposeArgs:
     """Checked arguments of one transposed convolution (kernel (kh, kw, filters,
     in_channels), Keras's layout): strides, padding, output_padding, the output geometry."""
 
-    def __init__(self, fn, x, kernel, strides, padding, output_padding):
+    def __init__(self, fn, x, kernel, strides, padding, output_padding, dilation_rate=1):
         check_ndim(x, 4, "x", fn, "(batch, height, width, channels)")
         check_ndim(kernel, 4, "kernel", fn, "(kh, kw, filters, in_channels)")
         n, h, w, c = x.shape
@@ -446,6 +446,14 @@ class TransposeArgs:
             raise ValueError(f"{fn}: x must have at least one row and one column, got shape "
                              f"{x.shape}")
         self.sh, self.sw = pair(strides, "strides", fn)
+        self.dh, self.dw = pair(dilation_rate, "dilation_rate", fn)
+        self.dilated = (self.dh, self.dw) != (1, 1)
+        if self.dilated and (self.sh, self.sw) != (1, 1):
+            raise ValueError(f"{fn}: strides > 1 is incompatible with dilation_rate > 1 (as in "
+                             f"Keras), got strides {(self.sh, self.sw)} and dilation_rate "
+                             f"{(self.dh, self.dw)}")
+        # the window a dilated kernel covers
+        self.eh, self.ew = (kh - 1) * self.dh + 1, (kw - 1) * self.dw + 1
         self.padding = padding_name(padding, fn)
         if output_padding is None:
             ops = (None, None)
@@ -457,13 +465,24 @@ class TransposeArgs:
                                      f"output_padding {output_padding!r} and strides "
                                      f"{(self.sh, self.sw)}")
         self.output_padding = None if output_padding is None else ops
-        self.oh, self.pt = transpose_padding(h, kh, self.sh, self.padding, ops[0])
-        self.ow, self.pl = transpose_padding(w, kw, self.sw, self.padding, ops[1])
+        self.oh, self.pt = transpose_padding(h, self.eh, self.sh, self.padding, ops[0])
+        self.ow, self.pl = transpose_padding(w, self.ew, self.sw, self.padding, ops[1])
         if self.oh < 1 or self.ow < 1:
             raise ValueError(f"{fn}: empty output for x of shape {x.shape}, kernel "
                              f"{kernel.shape}, strides {(self.sh, self.sw)}, padding "
                              f"{self.padding!r} and output_padding {output_padding!r}")
         self.out_shape = (n, self.oh, self.ow, f)
+        # stride 1: the convolution whose input gradient this is pads its input (the
+        # transposed output) by pt, pb on top and bottom (pl, pr at the sides); the
+        # transposed convolution is a convolution of x padded by eh - 1 - pt, eh - 1 - pb
+        self.pb = h + self.eh - 1 - self.oh - self.pt
+        self.pr = w + self.ew - 1 - self.ow - self.pl
+
+    def turned_padding(self):
+        """((top, bottom), (left, right)) of x for the stride-1 transposed convolution as
+        a 'valid' convolution with the kernel turned around."""
+        return ((self.eh - 1 - self.pt, self.eh - 1 - self.pb),
+                (self.ew - 1 - self.pl, self.ew - 1 - self.pr))
 
 
 def pair_or_zero(value, name, fn):
@@ -477,7 +496,7 @@ def pair_or_zero(value, name, fn):
 
 
 def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output_padding=None,
-                     activation=None):
+                     dilation_rate=1, activation=None):
     """Transposed 2-D convolution of NHWC data (Keras's Conv2DTranspose, PyTorch's
     ConvTranspose2d): the input gradient of a convolution, each input pixel spreading its
     values, times the kernel, over a window of the output.
@@ -494,6 +513,9 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
         'valid' ``(size - 1) * stride + kernel + output_padding`` (default output_padding
         ``max(kernel, stride) - kernel``), 'same' ``size * stride`` without output_padding,
         ``(size - 1) * stride + kernel % 2 + output_padding`` with it.
+    dilation_rate : int or (int, int), keyword-only, default 1: dilation - 1 zeros between
+        the kernel's taps (kernel in the sizes above: its dilated extent); strides 1 only,
+        as in Keras.
     activation : {None, "relu"}, keyword-only
 
     Returns
@@ -509,7 +531,7 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
     fn = "conv2d_transpose"
     x = floating_array(x, "x", fn)
     kernel = floating_array(kernel, "kernel", fn)
-    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding)
+    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding, dilation_rate)
     arrays = [x, kernel]
     f = kernel.shape[2]
     if bias is not None:
@@ -520,6 +542,14 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
         arrays.append(bias)
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
+    if args.dilated:
+        # a dilated 'valid' convolution of x padded, with the kernel turned around: conv2d's
+        # phases (each an undilated convolution on its kernels)
+        turned = np.ascontiguousarray(contiguous(kernel, compute)[::-1, ::-1]
+                                      .transpose(0, 1, 3, 2))
+        xp = np.pad(contiguous(x, compute), ((0, 0),) + args.turned_padding() + ((0, 0),))
+        return finish(conv2d(xp, turned, None if bias is None else contiguous(bias, compute),
+                             dilation_rate=(args.dh, args.dw), activation=activation), result)
     if (args.sh, args.sw) == (1, 1):
         # a convolution with the kernel turned 180 degrees, its channel axes swapped, padded
         # by what the transposed one crops less: conv2d's kernels, Winograd where it pays
@@ -541,7 +571,8 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
 
 
 def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
-                              output_padding=None, compute_dx=True, relu_output=None):
+                              output_padding=None, dilation_rate=1, compute_dx=True,
+                              relu_output=None):
     """Gradients of conv2d_transpose with respect to x, kernel and bias: dx is the
     convolution of dy with the kernel, dkernel the convolution's kernel gradient with the
     roles of its input and output gradient swapped. Arguments as conv2d_backward's.
@@ -554,7 +585,7 @@ def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
     dy = floating_array(dy, "dy", fn)
     x = floating_array(x, "x", fn)
     kernel = floating_array(kernel, "kernel", fn)
-    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding)
+    args = TransposeArgs(fn, x, kernel, strides, padding, output_padding, dilation_rate)
     if dy.shape != args.out_shape:
         raise ValueError(f"{fn}: dy must have the output's shape {args.out_shape} (x {x.shape}, "
                          f"kernel {kernel.shape}, strides {(args.sh, args.sw)}, padding "
@@ -568,6 +599,16 @@ def conv2d_transpose_backward(dy, x, kernel, *, strides=1, padding="valid",
     x_c, k_c = contiguous(x, compute), contiguous(kernel, compute)
     kh, kw, f, c = kernel.shape
     n, h, w, _ = x.shape
+    if args.dilated:
+        # the dilated convolution (input dy padded, output x): its input gradient, kernel
+        # gradient
+        gp = np.pad(g, ((0, 0), (args.pt, args.pb), (args.pl, args.pr), (0, 0)))
+        d = (args.dh, args.dw)
+        _, dkernel, _ = conv2d_backward(x_c, gp, k_c, dilation_rate=d, compute_dx=False)
+        dbias = g.sum(axis=(0, 1, 2), dtype=np.float64).astype(compute)
+        dx = conv2d(gp, k_c, dilation_rate=d) if compute_dx else None
+        return (None if dx is None else finish(dx, result), finish(dkernel, result),
+                finish(dbias, result))
     stride_1 = (args.sh, args.sw) == (1, 1)
     # the geometry of the convolution whose input gradient the forward pass is (its input
     # is dy, its output x), for the Winograd choices

@@ -258,7 +258,7 @@ class Conv2DTranspose(_Convolution):
     _gradient = staticmethod(_api.conv2d_transpose_backward)
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 output_padding=None, activation=None, use_bias=True,
+                 output_padding=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(activation=activation, **kwargs)
@@ -277,6 +277,11 @@ class Conv2DTranspose(_Convolution):
                 op >= s for op, s in zip(self.output_padding, self.strides)):
             raise ValueError(f"Conv2DTranspose: output_padding must be less than strides, got "
                              f"output_padding {output_padding!r} and strides {self.strides}")
+        self.dilation_rate = _api.checks.pair(dilation_rate, "dilation_rate", "Conv2DTranspose")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError(f"Conv2DTranspose: strides > 1 is incompatible with dilation_rate "
+                             f"> 1 (as in Keras), got strides={self.strides} and "
+                             f"dilation_rate={self.dilation_rate}")
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -298,16 +303,18 @@ class Conv2DTranspose(_Convolution):
 
     def compute_output_shape(self, input_shape):
         ops = self.output_padding or (None, None)
+        window = _dilated_window(self.kernel_size, self.dilation_rate)
         size = [None if s is None else
                 _api.conv.transpose_padding(s, k, st, self.padding, op)[0]
-                for s, k, st, op in zip(input_shape[1:3], self.kernel_size, self.strides, ops)]
+                for s, k, st, op in zip(input_shape[1:3], window, self.strides, ops)]
         return (input_shape[0], size[0], size[1], self.filters)
 
     def _args(self):
         return dict(strides=self.strides, padding=self.padding,
-                    output_padding=self.output_padding)
+                    output_padding=self.output_padding, dilation_rate=self.dilation_rate)
 
     def get_config(self):
         return dict(super().get_config(), filters=self.filters, kernel_size=self.kernel_size,
                     strides=self.strides, padding=self.padding,
-                    output_padding=self.output_padding, use_bias=self.use_bias)
+                    output_padding=self.output_padding, dilation_rate=self.dilation_rate,
+                    use_bias=self.use_bias)
