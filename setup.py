@@ -77,7 +77,8 @@ def extensions():
 
     exts = [
         Extension("fastconv._conv", ["src/conv.pyx"], include_dirs=["src"],
-                  depends=["src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
+                  depends=["src/conv_config.pxi", "src/conv_direct.pxi",
+                           "src/conv_winograd.pxi", "src/fc_gemm.h", "src/fc_gemm_kernel.h", "src/fc_gemm_path.h",
                            "src/fc_omp.h", "src/fc_winograd.h", "src/fc_c.pxd"]),
         Extension("fastconv._depthwise", ["src/depthwise.pyx"], include_dirs=["src"],
                   depends=["src/fc_depthwise.h", "src/fc_gemm.h", "src/fc_gemm_kernel.h",

@@ -36,7 +36,8 @@ def check_wheel(path):
     show(path, [f"{i.file_size:>9}  {i.filename}" for i in infos])
     stray = [n for n in names
              if not re.match(r"(fastconv/|fastconv\.libs/|fastconv-[^/]+\.dist-info/)", n)
-             or n.endswith((".pyx", ".pxd", ".c", ".h")) or "/tests/" in n or "benchmarks" in n]
+             or n.endswith((".pyx", ".pxi", ".pxd", ".c", ".h")) or "/tests/" in n
+             or "benchmarks" in n]
     if stray:
         fail(f"{path} holds files a user does not need: {stray}")
     for module in ("_conv", "_dense", "_depthwise", "_image", "_norm", "_optim", "_pool"):
@@ -55,7 +56,8 @@ def check_sdist(path):
                        if m.isfile() and "/" in m.name)
     show(path, names)
     needed = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in",
-              "src/conv.pyx", "src/dense.pyx", "src/depthwise.pyx", "src/optim.pyx",
+              "src/conv.pyx", "src/conv_config.pxi", "src/conv_direct.pxi",
+              "src/conv_winograd.pxi", "src/dense.pyx", "src/depthwise.pyx", "src/optim.pyx",
               "src/pool.pyx", "src/fc_c.pxd", "src/fc_gemm.h", "src/fc_gemm_kernel.h",
               "src/fc_gemm_path.h", "src/fc_omp.h", "src/fc_pool.h", "src/fc_winograd.h",
               "src/fc_depthwise.h", "fastconv/__init__.py", "tests/conftest.py"]
