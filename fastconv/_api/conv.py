@@ -1,5 +1,6 @@
 """conv2d and conv2d_backward: checks, the choice between the direct and the Winograd
-kernels (src/conv.pyx: conv_direct.pxi, conv_winograd.pxi), and the regions fastconv.dask computes."""
+kernels (src/conv.pyx: conv_direct.pxi, conv_winograd.pxi), and the regions fastconv.dask
+computes."""
 import os
 from types import SimpleNamespace
 
