@@ -30,15 +30,6 @@
 #define FC_DW_PIXELS 4      /* output pixels per call of fc_dw_taps at most */
 #define FC_DW_TAPS 8        /* taps whose sums fc_dw_filter holds in registers at once */
 
-/* Asks for the bytes [p, p + n) to be brought towards the cache, one request per 64-byte line:
- * the row of the input that the next output row will read first, while this one computes. */
-static inline void fc_prefetch(const void *p, fc_idx n)
-{
-    const char *c = (const char *)p;
-    fc_idx i;
-    for (i = 0; i < n; i += 64) __builtin_prefetch(c + i, 0, 2);
-}
-
 #define FC_DEFINE_DEPTHWISE(T, TN, IT, VB, ISA, TARGET)                                        \
     typedef T fc_dw_vec_##TN##_##ISA __attribute__((vector_size(VB)));                         \
     typedef T fc_dw_vecu_##TN##_##ISA __attribute__((vector_size(VB), aligned(sizeof(T))));    \
