@@ -100,6 +100,30 @@ def keras_models():
     yield "separable", keras.Model(inputs, L.Dense(3, activation="softmax")(
         L.GlobalAveragePooling2D()(x)))
     yield "segmentation", segmentation_model(keras.layers, keras.Model, keras.Input)
+    yield "mini_xception", mini_xception_model(keras.layers, keras)
+
+
+def mini_xception_model(L, models):
+    """The book's mini-Xception (examples/keras_book_mini_xception.py) at 40x40, written once
+    for Keras and fastconv: the augmentation Sequential nested, Rescaling, a 5x5 stem without
+    bias, five blocks of BatchNormalization / ReLU / SeparableConv2D with a strided max
+    pooling and a strided 1x1 residual, GlobalAveragePooling2D, Dropout, a sigmoid unit."""
+    augmentation = models.Sequential([L.RandomFlip("horizontal"), L.RandomRotation(0.1),
+                                      L.RandomZoom(0.2)])
+    inputs = L.Input(shape=(40, 40, 3))
+    x = L.Rescaling(1. / 255)(augmentation(inputs))
+    x = L.Conv2D(filters=32, kernel_size=5, use_bias=False)(x)
+    for size in [32, 64, 128, 256, 512]:
+        residual = x
+        for _ in range(2):
+            x = L.BatchNormalization()(x)
+            x = L.Activation("relu")(x)
+            x = L.SeparableConv2D(size, 3, padding="same", use_bias=False)(x)
+        x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+        residual = L.Conv2D(size, 1, strides=2, padding="same", use_bias=False)(residual)
+        x = L.add([x, residual])
+    x = L.Dropout(0.5)(L.GlobalAveragePooling2D()(x))
+    return models.Model(inputs=inputs, outputs=L.Dense(1, activation="sigmoid")(x))
 
 
 def segmentation_model(L, Model, Input):
@@ -121,14 +145,16 @@ def segmentation_model(L, Model, Input):
 
 
 @pytest.mark.parametrize("name", ["convnet", "graph", "modern", "keepdims", "nested",
-                                  "resizing", "separable", "segmentation"])
+                                  "resizing", "separable", "segmentation", "mini_xception"])
 def test_fastconv_predicts_what_keras_predicts_from_keras_files(tmp_path, name):
     keras.utils.set_random_seed(1)
     model = dict(keras_models())[name]
     rng = np.random.default_rng(0)
     shape = model.inputs[0].shape[1:]
-    x = (rng.random((6,) + tuple(shape)) * (255 if name == "convnet" else 1)).astype("float32")
-    if name in ("convnet", "nested", "separable"):   # moving statistics away from their start
+    x = (rng.random((6,) + tuple(shape)) * (255 if name in ("convnet", "mini_xception")
+                                             else 1)).astype("float32")
+    if name in ("convnet", "nested", "separable", "mini_xception"):
+        # moving statistics away from their start
         classes = model.outputs[0].shape[-1]
         model.compile("adam", "categorical_crossentropy")
         model.fit(x, np.eye(classes)[np.arange(6) % classes], epochs=2, verbose=0)
@@ -185,6 +211,7 @@ def fastconv_models():
         fl.GlobalAveragePooling2D()(x)))
     yield "separable", separable_model()
     yield "segmentation", segmentation_model(fl, fm.Model, fl.Input)
+    yield "mini_xception", mini_xception_model(fl, fm)
 
 
 def separable_model():
@@ -249,7 +276,7 @@ def data_for(model, name):
 
 @pytest.mark.parametrize("optimizer", ["rmsprop", "adam", "sgd"])
 @pytest.mark.parametrize("name", ["sequential", "functional", "modern", "nested",
-                                  "resizing", "separable", "segmentation"])
+                                  "resizing", "separable", "segmentation", "mini_xception"])
 def test_keras_loads_what_fastconv_saves_and_predicts_the_same(tmp_path, name, optimizer):
     from fastconv import utils
     utils.set_random_seed(2)
