@@ -57,7 +57,8 @@ def check_sdist(path):
     show(path, names)
     needed = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "MANIFEST.in",
               "src/conv.pyx", "src/conv_config.pxi", "src/conv_direct.pxi",
-              "src/conv_winograd.pxi", "src/dense.pyx", "src/depthwise.pyx", "src/optim.pyx",
+              "src/conv_winograd.pxi", "src/fc_gemm_calls.pxi", "src/dense.pyx",
+              "src/depthwise.pyx", "src/optim.pyx",
               "src/pool.pyx", "src/fc_c.pxd", "src/fc_gemm.h", "src/fc_gemm_kernel.h",
               "src/fc_gemm_path.h", "src/fc_omp.h", "src/fc_pool.h", "src/fc_winograd.h",
               "src/fc_depthwise.h", "fastconv/__init__.py", "tests/conftest.py"]

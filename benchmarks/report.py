@@ -13,7 +13,8 @@ ONNX Runtime, PyTorch and Keras, whichever are installed; an epoch of the chapte
 program against Keras), and the modern convnets' layers with benchmarks/depthwise.py
 (MobileNetV2's depthwise layers against PyTorch and ONNX Runtime, with the memory bandwidth),
 benchmarks/conv_transpose.py (the segmentation model's transposed convolutions against
-PyTorch) and benchmarks/mini_xception.py (the mini-Xception's training step against PyTorch
+PyTorch), benchmarks/separable.py (SeparableConv2D's fused inference pass) and
+benchmarks/mini_xception.py (the mini-Xception's training step against PyTorch
 and Keras).
 
 Implementations: naive_numpy and im2col_numpy (fastconv.reference), fastconv, and torch when
@@ -280,6 +281,7 @@ def main():
             transfer = run_transfer(os.path.join(folder, "transfer.json"))
             modern = [(name, run_script(name)) for name in ("depthwise.py",
                                                             "conv_transpose.py",
+                                                            "separable.py",
                                                             "mini_xception.py")]
     else:
         if args.memory_json:

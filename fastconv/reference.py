@@ -20,7 +20,7 @@ __all__ = ["naive_conv2d", "naive_conv2d_backward", "naive_max_pool2d",
            "naive_max_pool2d_backward", "im2col_conv2d", "im2col_conv2d_backward",
            "im2col_max_pool2d", "im2col_max_pool2d_backward", "naive_affine_transform",
            "naive_affine_transform_backward", "naive_depthwise_conv2d",
-           "naive_depthwise_conv2d_backward", "naive_conv2d_transpose",
+           "naive_depthwise_conv2d_backward", "naive_separable_conv2d", "naive_conv2d_transpose",
            "naive_conv2d_transpose_backward"]
 
 
@@ -328,6 +328,17 @@ def naive_depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid",
     if bias is not None:
         y += bias
     return y
+
+
+def naive_separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, strides=1,
+                           padding="valid", dilation_rate=1):
+    """Separable convolution by its definition: naive_depthwise_conv2d, then each pixel's
+    channels times the pointwise kernel (1, 1, in_channels * depth_multiplier, filters)."""
+    z = naive_depthwise_conv2d(x, depthwise_kernel, strides=strides, padding=padding,
+                               dilation_rate=dilation_rate)
+    pointwise_kernel = np.asarray(pointwise_kernel)
+    y = np.tensordot(z, pointwise_kernel[0, 0], axes=([3], [0]))
+    return y if bias is None else y + np.asarray(bias)
 
 
 def naive_depthwise_conv2d_backward(dy, x, kernel, *, strides=1, padding="valid",

@@ -322,8 +322,8 @@ def conv_call(inp, x, kernel, bias, strides, padding, activation, backward):
 
 
 def fuzz_depthwise(inp):
-    """depthwise_conv2d or its backward: any shapes, depth multipliers, strides, dilations,
-    paddings, dtypes and layouts, against the naive reference."""
+    """depthwise_conv2d or its backward, or separable_conv2d: any shapes, depth multipliers,
+    strides, dilations, paddings, dtypes and layouts, against the naive reference."""
     dtype = inp.pick(DTYPES)
     kdtype = dtype if inp.int(0, 3) else inp.pick(DTYPES)
     if inp.int(0, 40) == 0:
@@ -343,6 +343,9 @@ def fuzz_depthwise(inp):
         print(f"depthwise x {x.dtype}{x.shape} strides {x.strides} kernel "
               f"{kernel.dtype}{kernel.shape} bias {None if bias is None else bias.shape} "
               f"{args} activation={activation!r}")
+    if inp.int(0, 3) == 0:
+        fuzz_separable(inp, x, kernel, kdtype, activation, args)
+        return
     if not inp.bool():
         y = call(fastconv.depthwise_conv2d, x, kernel, bias, activation=activation, **args)
         assert y.dtype == result_dtype(x, kernel, *([] if bias is None else [bias]))
@@ -378,6 +381,34 @@ def fuzz_depthwise(inp):
         assert dx is None
     close(dk, ref[1], mag[1], dk.dtype)
     close(db, ref[2], mag[2], dk.dtype)
+
+
+def fuzz_separable(inp, x, kernel, kdtype, activation, args):
+    """separable_conv2d on fuzz_depthwise's x, kernel and arguments, a pointwise kernel and
+    bias of any shapes, against the naive reference."""
+    cm = kernel.shape[2] * kernel.shape[3] if kernel.ndim == 4 else 1
+    ps = (1, 1, cm, inp.int(0, 20)) if inp.int(0, 9) else shape4(inp, max_side=3)
+    pointwise = inp.array(ps, kdtype)
+    f = ps[3] if len(ps) == 4 else 1
+    bias = inp.array((f if inp.int(0, 9) else inp.int(0, 6),), kdtype) if inp.bool() else None
+    if EXPLAIN:
+        print(f"separable pointwise {pointwise.dtype}{pointwise.shape} bias "
+              f"{None if bias is None else bias.shape}")
+    y = call(fastconv.separable_conv2d, x, kernel, pointwise, bias, activation=activation,
+             **args)
+    assert y.dtype == result_dtype(x, kernel, pointwise, *([] if bias is None else [bias]))
+    if x.size * f > 10 ** 7:
+        return
+    with np.errstate(all="ignore"):
+        ref = reference.naive_separable_conv2d(as64(x), as64(kernel), as64(pointwise),
+                                               as64(bias), **args)
+        mag = reference.naive_separable_conv2d(np.abs(as64(x)), np.abs(as64(kernel)),
+                                               np.abs(as64(pointwise)),
+                                               None if bias is None else np.abs(as64(bias)),
+                                               **args)
+        if activation == "relu":
+            ref = np.where(ref < 0, 0.0, ref)
+    close(y, ref, mag, y.dtype)
 
 
 def fuzz_transpose(inp):

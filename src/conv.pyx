@@ -10,7 +10,8 @@ their own.
 
 One compiled module (fastconv._conv) from three source files, by family:
 conv_direct.pxi (the implicit-GEMM convolution), conv_winograd.pxi (Winograd tiles, C in
-fc_winograd.h) and conv_config.pxi (SIMD level and OpenMP settings).
+fc_winograd.h) and conv_config.pxi (SIMD level and OpenMP settings); fc_gemm_calls.pxi
+holds the GEMM calls it shares with src/depthwise.pyx.
 """
 from cython cimport floating
 from cython.parallel cimport prange, parallel
@@ -20,5 +21,6 @@ from libc.string cimport memset
 from fc_c cimport *
 
 include "conv_config.pxi"
+include "fc_gemm_calls.pxi"
 include "conv_direct.pxi"
 include "conv_winograd.pxi"

@@ -51,15 +51,6 @@ cdef inline Py_ssize_t column_blocks(Py_ssize_t groups, Py_ssize_t panels,
 
 
 
-cdef inline Py_ssize_t panel_width(floating* dummy) noexcept nogil:
-    # Columns of a packed B panel on the SIMD path in use. Read once per call: the panels are
-    # packed with it and every GEMM on them is given it (fc_gemm.h picks the kernel from it).
-    if floating is float:
-        return fc_panel_width_f32()
-    else:
-        return fc_panel_width_f64()
-
-
 cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nogil:
     # Rows of one gathered tile: about 128 KiB, so the tile stays in L2 beside one B panel,
     # between 6 and 192 rows, a multiple of the micro-kernel's 6.
@@ -70,25 +61,6 @@ cdef inline Py_ssize_t tile_rows(Py_ssize_t k, Py_ssize_t itemsize) noexcept nog
     if m > 32 * FC_TILE_ROWS:
         m = 32 * FC_TILE_ROWS
     return m
-
-
-cdef inline void gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating* a,
-                      Py_ssize_t rsa, Py_ssize_t csa, const floating* bp, Py_ssize_t nr,
-                      floating* c, Py_ssize_t ldc, int accumulate, const floating* bias,
-                      int relu) noexcept nogil:
-    # bp: B packed in panels of nr columns
-    if floating is float:
-        fc_gemm_f32(M, N, K, a, rsa, csa, bp, nr, c, ldc, accumulate, bias, relu)
-    else:
-        fc_gemm_f64(M, N, K, a, rsa, csa, bp, nr, c, ldc, accumulate, bias, relu)
-
-
-cdef inline void pack_b(Py_ssize_t K, Py_ssize_t N, const floating* b, Py_ssize_t rsb,
-                        Py_ssize_t csb, Py_ssize_t nr, floating* bp) noexcept nogil:
-    if floating is float:
-        fc_pack_b_f32(K, N, b, rsb, csb, nr, bp)
-    else:
-        fc_pack_b_f64(K, N, b, rsb, csb, nr, bp)
 
 
 cdef inline void next_pixel(const ConvGeometry* g, Py_ssize_t* n, Py_ssize_t* oh,

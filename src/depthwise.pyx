@@ -19,7 +19,10 @@ from cython cimport floating
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, calloc, free
 
-from fc_c cimport fc_relu_mask_f32, fc_relu_mask_f64
+from fc_c cimport (fc_relu_mask_f32, fc_relu_mask_f64, fc_panel_width_f32, fc_panel_width_f64,
+                   fc_gemm_f32, fc_gemm_f64, fc_pack_b_f32, fc_pack_b_f64)
+
+include "fc_gemm_calls.pxi"
 
 
 cdef extern from "fc_depthwise.h" nogil:
@@ -131,13 +134,14 @@ cdef void column_taps(const DwGeometry* g, Py_ssize_t* jfirst, Py_ssize_t* jend)
 
 
 cdef void forward_row(const floating* x, const floating* k, const floating* bias,
-                      floating* y, const DwGeometry* g, Py_ssize_t n, Py_ssize_t r, bint relu,
-                      const Py_ssize_t* jfirst, const Py_ssize_t* jend, const floating** src,
-                      const floating** kp) noexcept nogil:
-    # Output row (n, r): its pixels in runs of neighbours whose windows cover the same taps
-    # (all of them inside the image, or the same ones clipped at an edge): a 3x3 layer's
-    # windows inside the image all in one call of fc_dw3x3, the others in runs of up to
-    # FC_DW_PIXELS, src and kp listing the run's first pixel's taps, row by row.
+                      floating* yrow, const DwGeometry* g, Py_ssize_t n, Py_ssize_t r,
+                      bint relu, const Py_ssize_t* jfirst, const Py_ssize_t* jend,
+                      const floating** src, const floating** kp) noexcept nogil:
+    # Output row (n, r), written from yrow on (ow pixels, c apart): its pixels in runs of
+    # neighbours whose windows cover the same taps (all of them inside the image, or the
+    # same ones clipped at an edge): a 3x3 layer's windows inside the image all in one call
+    # of fc_dw3x3, the others in runs of up to FC_DW_PIXELS, src and kp listing the run's
+    # first pixel's taps, row by row.
     cdef Py_ssize_t top = r * g.sh - g.pad_top, left, i0, i1, i, j, ow = 0, npix, t
     cdef bint three = is_3x3(g, 2)
     tap_range(top, g.h, g.kh, g.dh, &i0, &i1)
@@ -153,8 +157,7 @@ cdef void forward_row(const floating* x, const floating* k, const floating* bias
             # the whole run's windows inside the image: the 3x3 kernel, weights in registers
             for i in range(3):
                 src[i] = x + ((n * g.h + top + i) * g.w + left) * g.c
-            taps3x3(g.c, src, g.sw, g.c, k, bias, relu, npix,
-                    y + ((n * g.oh + r) * g.ow + ow) * g.c, g.c)
+            taps3x3(g.c, src, g.sw, g.c, k, bias, relu, npix, yrow + ow * g.c, g.c)
             ow += npix
             continue
         if npix > FC_DW_PIXELS:
@@ -165,8 +168,7 @@ cdef void forward_row(const floating* x, const floating* k, const floating* bias
                 src[t] = x + ((n * g.h + top + i * g.dh) * g.w + left + j * g.dw) * g.c
                 kp[t] = k + (i * g.kw + j) * g.c
                 t += 1
-        taps(g.c, t, src, g.sw * g.c, kp, bias, relu, npix,
-             y + ((n * g.oh + r) * g.ow + ow) * g.c, g.c)
+        taps(g.c, t, src, g.sw * g.c, kp, bias, relu, npix, yrow + ow * g.c, g.c)
         ow += npix
 
 
@@ -213,10 +215,80 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] 
             kp = src + ntaps
         for u in prange(g.n * g.oh, schedule='static'):      # neighbouring rows, one thread
             if src != NULL:
-                forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], b, &y[0, 0, 0, 0], &g,
-                            u // g.oh, u % g.oh, relu, cols, cols + g.ow, src, kp)
+                forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], b, &y[0, 0, 0, 0] + u * g.ow * g.c,
+                            &g, u // g.oh, u % g.oh, relu, cols, cols + g.ow, src, kp)
         free(src)
     free(cols)
+    if failed:
+        raise MemoryError()
+
+
+def separable_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] kernel,
+                      const floating[:, ::1] pointwise, const floating[::1] bias,
+                      floating[:, :, :, ::1] y, Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh,
+                      Py_ssize_t dw, Py_ssize_t pad_top, Py_ssize_t pad_left, bint relu,
+                      int num_threads):
+    """y = the depthwise convolution of x with kernel (kh, kw, c), times pointwise (c, f)
+    at each pixel, + bias (None: none), then ReLU if relu; every value of y (n, oh, ow, f)
+    is written. The depthwise rows of a few output rows go into a buffer of the thread's
+    (L2-sized), which the GEMM multiplies by the packed pointwise kernel at once: the
+    depthwise result never goes through memory."""
+    cdef DwGeometry g = make_geometry(&x.shape[0], &kernel.shape[0], &y.shape[0], sh, sw, dh,
+                                      dw, pad_top, pad_left)
+    cdef Py_ssize_t f = pointwise.shape[1], c = g.c, u, i, nn, r0, m, ntaps = g.kh * g.kw
+    cdef Py_ssize_t nr = panel_width(<floating*>NULL)
+    # rows per unit: about 64 pixels for the GEMM, the buffer at most 256 KiB
+    cdef Py_ssize_t rows = (64 + g.ow - 1) // g.ow if g.ow > 0 else 1
+    cdef Py_ssize_t most = (256 * 1024) // (g.ow * c * sizeof(floating) + 1)
+    cdef Py_ssize_t per_image, units
+    cdef const floating* b = NULL
+    cdef const floating** src
+    cdef const floating** kp
+    cdef floating* z
+    cdef floating* bp
+    cdef Py_ssize_t* cols
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    if g.n * g.oh * g.ow * f == 0:
+        return
+    if rows > most:
+        rows = most if most > 0 else 1
+    if rows > g.oh:
+        rows = g.oh
+    per_image = (g.oh + rows - 1) // rows
+    units = g.n * per_image
+    if bias is not None:
+        b = &bias[0]
+    cols = <Py_ssize_t*>malloc(2 * g.ow * sizeof(Py_ssize_t))
+    bp = <floating*>malloc(((f + nr - 1) // nr) * nr * c * sizeof(floating) + 1)
+    if cols == NULL or bp == NULL:
+        free(cols)
+        free(bp)
+        raise MemoryError()
+    column_taps(&g, cols, cols + g.ow)
+    pack_b(c, f, &pointwise[0, 0], f, 1, nr, bp)
+    with nogil, parallel(num_threads=num_threads):
+        src = <const floating**>malloc(2 * ntaps * sizeof(floating*))
+        z = <floating*>malloc(rows * g.ow * c * sizeof(floating) + 1)
+        kp = NULL
+        if src == NULL or z == NULL:
+            failed_p[0] = 1
+        else:
+            kp = src + ntaps
+        for u in prange(units, schedule='static'):         # neighbouring rows, one thread
+            if kp != NULL:
+                nn = u // per_image
+                r0 = (u % per_image) * rows
+                m = g.oh - r0 if g.oh - r0 < rows else rows
+                for i in range(m):
+                    forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], <const floating*>NULL,
+                                z + i * g.ow * c, &g, nn, r0 + i, 0, cols, cols + g.ow, src,
+                                kp)
+                gemm(m * g.ow, f, c, z, c, 1, bp, nr, &y[nn, r0, 0, 0], f, 0, b, relu)
+        free(z)
+        free(src)
+    free(cols)
+    free(bp)
     if failed:
         raise MemoryError()
 

@@ -1,4 +1,4 @@
-"""depthwise_conv2d and depthwise_conv2d_backward: checks and dispatch into
+"""depthwise_conv2d, depthwise_conv2d_backward and separable_conv2d: checks and dispatch into
 src/depthwise.pyx."""
 import numpy as np
 
@@ -110,6 +110,71 @@ def depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilati
     _depthwise.depthwise_forward(
         contiguous(repeated(x, args.multiplier), compute),
         contiguous(kernel, compute).reshape(kernel.shape[0], kernel.shape[1], cm),
+        None if bias is None else contiguous(bias, compute), y, *args.kernel_args(),
+        activation == "relu", get_num_threads())
+    return finish(y, result)
+
+
+def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, strides=1,
+                     padding="valid", dilation_rate=1, activation=None):
+    """Separable 2-D convolution of NHWC data (Keras's SeparableConv2D, TensorFlow's
+    ``separable_conv2d``): a depthwise convolution, then a 1x1 convolution of its result,
+    computed together: a few rows of the depthwise result at a time go from a buffer of the
+    thread's straight into the 1x1 convolution's GEMM, so the intermediate array is never
+    written to memory (what ``conv2d(depthwise_conv2d(x, depthwise_kernel),
+    pointwise_kernel)`` writes and reads back).
+
+    Parameters
+    ----------
+    x : array_like, shape (batch, height, width, in_channels), float32 or float64
+    depthwise_kernel : array_like, shape (kh, kw, in_channels, depth_multiplier)
+    pointwise_kernel : array_like, shape (1, 1, in_channels * depth_multiplier, filters)
+    bias : array_like, shape (filters,), optional
+    strides, padding, dilation_rate : keyword-only, the depthwise convolution's, as in
+        depthwise_conv2d
+    activation : {None, "relu"}, keyword-only; "relu" is applied in the GEMM's output.
+
+    Returns
+    -------
+    y : ndarray, shape (batch, out_height, out_width, filters), the inputs' floating dtype.
+        Equal to the two convolutions one after the other up to rounding (the 1x1
+        convolution's sums may run in another order).
+
+    Examples
+    --------
+    >>> x = np.ones((1, 5, 5, 3), np.float32)
+    >>> separable_conv2d(x, np.ones((3, 3, 3, 2), np.float32),
+    ...                  np.ones((1, 1, 6, 4), np.float32), padding="same").shape
+    (1, 5, 5, 4)
+    """
+    fn = "separable_conv2d"
+    x = floating_array(x, "x", fn)
+    depthwise_kernel = floating_array(depthwise_kernel, "depthwise_kernel", fn)
+    pointwise_kernel = floating_array(pointwise_kernel, "pointwise_kernel", fn)
+    args = DepthwiseArgs(fn, x, depthwise_kernel, strides, padding, dilation_rate)
+    cm = args.out_shape[3]
+    check_ndim(pointwise_kernel, 4, "pointwise_kernel", fn,
+               "(1, 1, in_channels * depth_multiplier, filters)")
+    if pointwise_kernel.shape[:3] != (1, 1, cm):
+        raise ValueError(f"{fn}: pointwise_kernel must have shape (1, 1, {cm}, filters) for "
+                         f"depthwise_kernel shape {depthwise_kernel.shape} (in_channels x "
+                         f"depth_multiplier = {cm}), got {pointwise_kernel.shape}")
+    f = pointwise_kernel.shape[3]
+    arrays = [x, depthwise_kernel, pointwise_kernel]
+    if bias is not None:
+        bias = floating_array(bias, "bias", fn)
+        if bias.shape != (f,):
+            raise ValueError(f"{fn}: bias must have shape ({f},) for pointwise_kernel shape "
+                             f"{pointwise_kernel.shape}, got {bias.shape}")
+        arrays.append(bias)
+    fused_activation(activation, fn)
+    compute, result = dtypes(arrays)
+    y = _buffers.empty(args.out_shape[:3] + (f,), compute)     # the kernel writes every value
+    kh, kw = depthwise_kernel.shape[:2]
+    _depthwise.separable_forward(
+        contiguous(repeated(x, args.multiplier), compute),
+        contiguous(depthwise_kernel, compute).reshape(kh, kw, cm),
+        contiguous(pointwise_kernel, compute).reshape(cm, f),
         None if bias is None else contiguous(bias, compute), y, *args.kernel_args(),
         activation == "relu", get_num_threads())
     return finish(y, result)

@@ -220,16 +220,29 @@ class SeparableConv2D(DepthwiseConv2D):
         return shape[:3] + (self.filters,)
 
     def forward(self, x, training=False, activate=True):
+        # Outside training the two convolutions run fused (separable_conv2d: the depthwise
+        # result never goes through memory); training keeps it for the pointwise kernel's
+        # gradient. A backward pass after an inference forward (input gradients, Grad-CAM)
+        # works it out again.
         self._x = x
-        self._z = _api.depthwise_conv2d(x, self.depthwise_kernel, **self._args())
         bias = self.bias if self.use_bias else None
-        if activate and self.activation.name == "relu":
+        relu = activate and self.activation.name == "relu"
+        fused = "relu" if relu else None
+        if training:
+            self._z = _api.depthwise_conv2d(x, self.depthwise_kernel, **self._args())
+            y = _api.conv2d(self._z, self.pointwise_kernel, bias, activation=fused)
+        else:
+            self._z = None
+            y = _api.separable_conv2d(x, self.depthwise_kernel, self.pointwise_kernel, bias,
+                                      activation=fused, **self._args())
+        if relu:
             self._activated = True
-            return self.activation.remember_output(
-                _api.conv2d(self._z, self.pointwise_kernel, bias, activation="relu"))
-        return self._activate(_api.conv2d(self._z, self.pointwise_kernel, bias), activate)
+            return self.activation.remember_output(y)
+        return self._activate(y, activate)
 
     def backward(self, dy):
+        if self._z is None:
+            self._z = _api.depthwise_conv2d(self._x, self.depthwise_kernel, **self._args())
         args = {}
         if self._activated and self.activation.name == "relu":
             args["relu_output"] = self.activation.output
