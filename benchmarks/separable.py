@@ -15,20 +15,11 @@ import json
 
 import numpy as np
 
+from depthwise import median_ms        # benchmarks/depthwise.py, beside this script
+
 # (batch, size, in_channels, filters)
 SHAPES = [(32, 176, 32, 32), (32, 88, 64, 64), (32, 44, 128, 128), (32, 22, 256, 256),
           (32, 11, 512, 512), (16, 19, 728, 728)]
-
-
-def median_ms(fn, repeats):
-    fn()
-    times = []
-    import time
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * sorted(times)[len(times) // 2]
 
 
 def torch_ms(x, dk, pk, repeats):

@@ -24,9 +24,7 @@ def vgg(convs_per_block, name, files, include_top, weights, input_tensor, input_
         x = layers.Dense(4096, activation="relu", name="fc1")(x)
         x = layers.Dense(4096, activation="relu", name="fc2")(x)
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    else:
+        x = imagenet_utils.head(x, False, pooling, classes, classifier_activation)
     model = Model(inputs, x, name=name)
     return imagenet_utils.load_weights(model, weights, include_top, files, owner)

@@ -201,6 +201,22 @@ def image_input(input_tensor, input_shape, owner):
     return source, input_tensor
 
 
+def head(x, include_top, pooling, classes, classifier_activation, top_pool=None,
+         pool_names=(None, None)):
+    """The end of an ImageNet network as Keras builds it: with the top, a global average
+    pooling (named top_pool) and the ``predictions`` Dense; without it, pooling "avg" or
+    "max" (named pool_names[0] or [1]) or nothing."""
+    from .. import layers
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name=top_pool)(x)
+        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=pool_names[0])(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=pool_names[1])(x)
+    return x
+
+
 def load_weights(model, weights, include_top, files, owner):
     """ImageNet weights (files: include_top -> (file name, URL, MD5)) fetched with get_file,
     or the weights file at path weights, loaded into model as Keras loads them."""

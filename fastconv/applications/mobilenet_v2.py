@@ -143,13 +143,7 @@ def MobileNetV2(input_shape=None, alpha=1.0, include_top=True, weights="imagenet
     x = layers.Conv2D(last, 1, use_bias=False, name="Conv_1")(x)
     x = _bn(x, "Conv_1_bn")
     x = layers.ReLU(6.0, name="out_relu")(x)
-    if include_top:
-        x = layers.GlobalAveragePooling2D()(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    x = imagenet_utils.head(x, include_top, pooling, classes, classifier_activation)
     model = Model(inputs, x, name=name or f"mobilenetv2_{alpha:0.2f}_{rows}")
     files = {top: weight_file(alpha, rows, top) + (None,) for top in (True, False)}
     return imagenet_utils.load_weights(model, weights, include_top, files, owner)

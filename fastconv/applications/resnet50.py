@@ -70,12 +70,7 @@ def ResNet50(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = _stack(x, 128, 4, "conv3")
     x = _stack(x, 256, 6, "conv4")
     x = _stack(x, 512, 3, "conv5")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    x = imagenet_utils.head(x, include_top, pooling, classes, classifier_activation,
+                            "avg_pool", ("avg_pool", "max_pool"))
     model = Model(inputs, x, name=name)
     return imagenet_utils.load_weights(model, weights, include_top, FILES, owner)

@@ -96,12 +96,7 @@ def Xception(include_top=True, weights="imagenet", input_tensor=None, input_shap
     x = layers.add([x, residual])
     x = _separable(x, 1536, "block14_sepconv1", act_before=False, act_after=True)
     x = _separable(x, 2048, "block14_sepconv2", act_before=False, act_after=True)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D()(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D()(x)
+    x = imagenet_utils.head(x, include_top, pooling, classes, classifier_activation,
+                            "avg_pool")
     model = Model(inputs, x, name=name)
     return imagenet_utils.load_weights(model, weights, include_top, FILES, owner)
