@@ -103,3 +103,30 @@ def set_simd_path(name):
     previous = simd_path()
     _set_level(level)
     return previous
+
+
+_LAST_LEVEL_CACHE = None
+
+
+def last_level_cache_bytes():
+    """The size of the largest CPU cache (Linux's sysfs, read once), else 32 MiB: outputs much
+    larger than it are written around the caches by the kernels that can."""
+    global _LAST_LEVEL_CACHE
+    if _LAST_LEVEL_CACHE is None:
+        size = 0
+        root = "/sys/devices/system/cpu/cpu0/cache"
+        try:
+            for entry in os.listdir(root):
+                try:
+                    with open(os.path.join(root, entry, "size")) as f:
+                        text = f.read().strip().upper()
+                except OSError:
+                    continue
+                scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+                digits = text.rstrip("KMG")
+                if digits.isdigit():
+                    size = max(size, int(digits) * scale)
+        except OSError:
+            pass
+        _LAST_LEVEL_CACHE = size or 32 << 20
+    return _LAST_LEVEL_CACHE

@@ -37,10 +37,10 @@ cdef extern from "fc_depthwise.h" nogil:
                         int relu, Py_ssize_t npix, double* dst, Py_ssize_t dstep)
     void fc_dw3x3_f32(Py_ssize_t c, const float* const* rows, Py_ssize_t sw, Py_ssize_t pc,
                       const float* k, const float* bias, int relu, Py_ssize_t npix, float* dst,
-                      Py_ssize_t dstep)
+                      Py_ssize_t dstep, int stream)
     void fc_dw3x3_f64(Py_ssize_t c, const double* const* rows, Py_ssize_t sw, Py_ssize_t pc,
                       const double* k, const double* bias, int relu, Py_ssize_t npix,
-                      double* dst, Py_ssize_t dstep)
+                      double* dst, Py_ssize_t dstep, int stream)
     void fc_dw_filter_f32(Py_ssize_t c, Py_ssize_t ntaps, const float* const* xp,
                           Py_ssize_t xstep, const float* dy, Py_ssize_t dystep,
                           Py_ssize_t npix, float* const* acc, float* db)
@@ -81,11 +81,11 @@ cdef inline void taps(Py_ssize_t c, Py_ssize_t ntaps, const floating** src, Py_s
 
 cdef inline void taps3x3(Py_ssize_t c, const floating** rows, Py_ssize_t sw, Py_ssize_t pc,
                          const floating* k, const floating* bias, bint relu, Py_ssize_t npix,
-                         floating* dst, Py_ssize_t dstep) noexcept nogil:
+                         floating* dst, Py_ssize_t dstep, bint stream) noexcept nogil:
     if floating is float:
-        fc_dw3x3_f32(c, rows, sw, pc, k, bias, relu, npix, dst, dstep)
+        fc_dw3x3_f32(c, rows, sw, pc, k, bias, relu, npix, dst, dstep, stream)
     else:
-        fc_dw3x3_f64(c, rows, sw, pc, k, bias, relu, npix, dst, dstep)
+        fc_dw3x3_f64(c, rows, sw, pc, k, bias, relu, npix, dst, dstep, stream)
 
 
 cdef bint kernels_3x3 = True
@@ -136,12 +136,12 @@ cdef void column_taps(const DwGeometry* g, Py_ssize_t* jfirst, Py_ssize_t* jend)
 cdef void forward_row(const floating* x, const floating* k, const floating* bias,
                       floating* yrow, const DwGeometry* g, Py_ssize_t n, Py_ssize_t r,
                       bint relu, const Py_ssize_t* jfirst, const Py_ssize_t* jend,
-                      const floating** src, const floating** kp) noexcept nogil:
+                      const floating** src, const floating** kp, bint stream) noexcept nogil:
     # Output row (n, r), written from yrow on (ow pixels, c apart): its pixels in runs of
     # neighbours whose windows cover the same taps (all of them inside the image, or the
     # same ones clipped at an edge): a 3x3 layer's windows inside the image all in one call
     # of fc_dw3x3, the others in runs of up to FC_DW_PIXELS, src and kp listing the run's
-    # first pixel's taps, row by row.
+    # first pixel's taps, row by row. stream: fc_dw3x3 stores around the caches.
     cdef Py_ssize_t top = r * g.sh - g.pad_top, left, i0, i1, i, j, ow = 0, npix, t
     cdef bint three = is_3x3(g, 2)
     tap_range(top, g.h, g.kh, g.dh, &i0, &i1)
@@ -157,7 +157,7 @@ cdef void forward_row(const floating* x, const floating* k, const floating* bias
             # the whole run's windows inside the image: the 3x3 kernel, weights in registers
             for i in range(3):
                 src[i] = x + ((n * g.h + top + i) * g.w + left) * g.c
-            taps3x3(g.c, src, g.sw, g.c, k, bias, relu, npix, yrow + ow * g.c, g.c)
+            taps3x3(g.c, src, g.sw, g.c, k, bias, relu, npix, yrow + ow * g.c, g.c, stream)
             ow += npix
             continue
         if npix > FC_DW_PIXELS:
@@ -186,9 +186,10 @@ cdef DwGeometry make_geometry(const Py_ssize_t* xs, const Py_ssize_t* ks, const 
 def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] kernel,
                       const floating[::1] bias, floating[:, :, :, ::1] y, Py_ssize_t sh,
                       Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw, Py_ssize_t pad_top,
-                      Py_ssize_t pad_left, bint relu, int num_threads):
+                      Py_ssize_t pad_left, bint relu, int num_threads, bint stream=False):
     """y = the depthwise convolution of x with kernel (kh, kw, c), + bias (None: none), then
-    ReLU if relu; every value of y (n, oh, ow, c) is written."""
+    ReLU if relu; every value of y (n, oh, ow, c) is written. stream: the 3x3 kernel stores
+    y around the caches (for a y much larger than the last-level cache)."""
     cdef DwGeometry g = make_geometry(&x.shape[0], &kernel.shape[0], &y.shape[0], sh, sw, dh,
                                       dw, pad_top, pad_left)
     cdef Py_ssize_t u, ntaps = g.kh * g.kw
@@ -216,7 +217,7 @@ def depthwise_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] 
         for u in prange(g.n * g.oh, schedule='static'):      # neighbouring rows, one thread
             if src != NULL:
                 forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], b, &y[0, 0, 0, 0] + u * g.ow * g.c,
-                            &g, u // g.oh, u % g.oh, relu, cols, cols + g.ow, src, kp)
+                            &g, u // g.oh, u % g.oh, relu, cols, cols + g.ow, src, kp, stream)
         free(src)
     free(cols)
     if failed:
@@ -283,7 +284,7 @@ def separable_forward(const floating[:, :, :, ::1] x, const floating[:, :, ::1] 
                 for i in range(m):
                     forward_row(&x[0, 0, 0, 0], &kernel[0, 0, 0], <const floating*>NULL,
                                 z + i * g.ow * c, &g, nn, r0 + i, 0, cols, cols + g.ow, src,
-                                kp)
+                                kp, 0)
                 gemm(m * g.ow, f, c, z, c, 1, bp, nr, &y[nn, r0, 0, 0], f, 0, b, relu)
         free(z)
         free(src)
@@ -321,7 +322,7 @@ cdef void input_grad_row(const floating* dy, const floating* k, floating* dx,
             for a in range(3):
                 rows[a] = dy + ((n * g.oh + ohlist[2 - a]) * g.ow + lo + g.pad_left - 2) * g.c
             taps3x3(g.c, rows, 1, g.c, kflip, <const floating*>NULL, 0, hi - lo,
-                    dx + ((n * g.h + ih) * g.w + lo) * g.c, g.c)
+                    dx + ((n * g.h + ih) * g.w + lo) * g.c, g.c, 0)
     for r in range(g.sw if g.sw < g.w else g.w):           # the columns iw = r (mod sw)
         iw = r
         while iw < g.w:

@@ -15,6 +15,10 @@
  *   (NaN stays NaN, as in the GEMM's ReLU). The forward pass
  *   (src: the input pixels under the taps, kp: the taps' weights) and the input gradient
  *   (src: dy's pixels, kp: the weights of the taps that reach the input pixel) both run it.
+ * fc_dw3x3_*(..., stream): the 3x3 case of fc_dw_taps (see below); with stream set it writes
+ *   its full vectors with non-temporal stores (around the caches: an output much larger than
+ *   the last-level cache would only push the input out of it, and a store that misses reads
+ *   the line first), then fences them.
  * fc_dw_filter_*(c, ntaps, xp, xstep, dy, dystep, npix, acc, db): for tap t < ntaps and
  *   channel ch, acc[t][ch] += the sum over p < npix, in order, of xp[t][p*xstep + ch] *
  *   dy[p*dystep + ch]; db[ch] += the sum of dy[p*dystep + ch] if db is not NULL.
@@ -26,9 +30,33 @@
 #define FC_DEPTHWISE_H
 
 #include "fc_gemm.h"
+#include <stdint.h>
 
 #define FC_DW_PIXELS 4      /* output pixels per call of fc_dw_taps at most */
 #define FC_DW_TAPS 8        /* taps whose sums fc_dw_filter holds in registers at once */
+
+/* *p = v, a vector of any width: with stream (and p 16-byte aligned) as non-temporal 16-byte
+ * stores (SSE's, which every x86-64 has), then FC_DW_FENCE; plain stores elsewhere. */
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#define FC_DW_STORE(VECU, p, v, stream)                                                        \
+    do {                                                                                       \
+        if ((stream) && ((uintptr_t)(p) & 15) == 0) {                                          \
+            unsigned h_;                                                                       \
+            for (h_ = 0; h_ < sizeof(v) / 16; h_++) {                                          \
+                __m128 q_;                                                                     \
+                __builtin_memcpy(&q_, (const char *)&(v) + 16 * h_, 16);                       \
+                _mm_stream_ps((float *)((char *)(p) + 16 * h_), q_);                           \
+            }                                                                                  \
+        } else {                                                                               \
+            *(VECU *)(p) = (v);                                                                \
+        }                                                                                      \
+    } while (0)
+#define FC_DW_FENCE(stream) do { if (stream) _mm_sfence(); } while (0)
+#else
+#define FC_DW_STORE(VECU, p, v, stream) (*(VECU *)(p) = (v))
+#define FC_DW_FENCE(stream) ((void)(stream))
+#endif
 
 #define FC_DEFINE_DEPTHWISE(T, TN, IT, VB, ISA, TARGET)                                        \
     typedef T fc_dw_vec_##TN##_##ISA __attribute__((vector_size(VB)));                         \
@@ -98,7 +126,7 @@
      * of each output. The sums run in fc_dw_taps's order.                              */     \
     TARGET static void fc_dw3x3_##TN##_##ISA(fc_idx c, const T *const *rows, fc_idx sw,        \
                                              fc_idx pc, const T *k, const T *bias, int relu,   \
-                                             fc_idx npix, T *dst, fc_idx dstep)                \
+                                             fc_idx npix, T *dst, fc_idx dstep, int stream)    \
     {                                                                                          \
         typedef fc_dw_vec_##TN##_##ISA vec;                                                    \
         typedef fc_dw_vecu_##TN##_##ISA vecu;                                                  \
@@ -152,10 +180,10 @@
                     a2 = (vec)((ivec)a2 & ~(ivec)(a2 < zero));                                 \
                     a3 = (vec)((ivec)a3 & ~(ivec)(a3 < zero));                                 \
                 }                                                                              \
-                *(vecu *)(d + ch) = a0;                                                        \
-                *(vecu *)(d + dstep + ch) = a1;                                                \
-                *(vecu *)(d + 2 * dstep + ch) = a2;                                            \
-                *(vecu *)(d + 3 * dstep + ch) = a3;                                            \
+                FC_DW_STORE(vecu, d + ch, a0, stream);                                         \
+                FC_DW_STORE(vecu, d + dstep + ch, a1, stream);                                 \
+                FC_DW_STORE(vecu, d + 2 * dstep + ch, a2, stream);                             \
+                FC_DW_STORE(vecu, d + 3 * dstep + ch, a3, stream);                             \
             }                                                                                  \
             for (; ch < c; ch++) {               /* the channels past the last full vector */  \
                 for (q = 0; q < 4; q++) {                                                      \
@@ -184,6 +212,7 @@
                 dst[p * dstep + ch] = a;                                                       \
             }                                                                                  \
         }                                                                                      \
+        FC_DW_FENCE(stream);                                                                   \
     }                                                                                          \
     TARGET static void fc_dw_filter_##TN##_##ISA(fc_idx c, fc_idx ntaps, const T *const *xp,   \
                                                  fc_idx xstep, const T *dy, fc_idx dystep,     \
@@ -243,9 +272,9 @@ FC_DEFINE_DEPTHWISE(double, f64, int64_t, 64, avx512, FC_TARGET_AVX512)
     }                                                                                          \
     static void fc_dw3x3_##TN(fc_idx c, const T *const *rows, fc_idx sw, fc_idx pc,            \
                               const T *k, const T *bias, int relu, fc_idx npix, T *dst,        \
-                              fc_idx dstep)                                                    \
+                              fc_idx dstep, int stream)                                        \
     {                                                                                          \
-        FC_PICK(TN, fc_dw3x3, (c, rows, sw, pc, k, bias, relu, npix, dst, dstep));             \
+        FC_PICK(TN, fc_dw3x3, (c, rows, sw, pc, k, bias, relu, npix, dst, dstep, stream));     \
     }                                                                                          \
     static void fc_dw_filter_##TN(fc_idx c, fc_idx ntaps, const T *const *xp, fc_idx xstep,    \
                                   const T *dy, fc_idx dystep, fc_idx npix, T *const *acc,      \

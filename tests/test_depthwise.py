@@ -308,3 +308,25 @@ def test_the_3x3_kernel_agrees_with_the_general_one(rng, strides, simd_path):
     # multiply-adds where the compiler chose them: equal to rounding
     for got, want in zip(results[True], results[False]):
         assert_close(got, want.astype(np.float64))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,strides", [((2, 12, 12, 24), 2), ((2, 9, 14, 19), 1),
+                                           ((1, 7, 7, 64), 1)], ids=str)
+def test_stores_around_the_caches_give_the_same_values(rng, monkeypatch, shape, strides, dtype,
+                                                       simd_path):
+    # outputs over twice the last-level cache are stored non-temporally by the 3x3 kernel:
+    # forced on here, the same values bit for bit (partial vectors too)
+    from fastconv._api import depthwise
+    streams = depthwise.streams
+    x = random(rng, shape, dtype)
+    k, b = random(rng, (3, 3, shape[3], 1), dtype), random(rng, (shape[3],), dtype)
+    results = []
+    for on in (False, True):
+        monkeypatch.setattr(depthwise, "streams", lambda nbytes, on=on: on)
+        results.append(fastconv.depthwise_conv2d(x, k, b, strides=strides, padding="same",
+                                                 activation="relu"))
+    np.testing.assert_array_equal(*results)
+    assert_close(results[1], np.maximum(oracle(x, k, b, strides=strides, padding="same"), 0))
+    assert streams(33 * fastconv._config.last_level_cache_bytes() // 16)
+    assert not streams(fastconv._config.last_level_cache_bytes())

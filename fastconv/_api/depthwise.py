@@ -3,7 +3,7 @@ src/depthwise.pyx."""
 import numpy as np
 
 from .. import _buffers, _depthwise
-from .._config import get_num_threads
+from .._config import get_num_threads, last_level_cache_bytes
 from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, floating_array,
                      fused_activation, padding_amounts, padding_name, pair, relu_output_operand)
 
@@ -45,6 +45,13 @@ class DepthwiseArgs:
 
     def kernel_args(self):
         return self.sh, self.sw, self.dh, self.dw, self.pt, self.pl
+
+
+def streams(nbytes):
+    """Whether an output of nbytes is written around the caches: when it is more than twice
+    the last-level cache, so that none of it would be there for the next layer anyway, and
+    a store that misses would read its line first."""
+    return nbytes > 2 * last_level_cache_bytes()
 
 
 def repeated(x, m):
@@ -111,7 +118,7 @@ def depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilati
         contiguous(repeated(x, args.multiplier), compute),
         contiguous(kernel, compute).reshape(kernel.shape[0], kernel.shape[1], cm),
         None if bias is None else contiguous(bias, compute), y, *args.kernel_args(),
-        activation == "relu", get_num_threads())
+        activation == "relu", get_num_threads(), streams(y.nbytes))
     return finish(y, result)
 
 
