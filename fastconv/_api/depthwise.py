@@ -147,6 +147,14 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, stride
         Equal to the two convolutions one after the other up to rounding (the 1x1
         convolution's sums may run in another order).
 
+    Raises
+    ------
+    ValueError
+        as depthwise_conv2d's, and a pointwise kernel that is not (1, 1, in_channels *
+        depth_multiplier, filters) or a bias that is not (filters,).
+    TypeError
+        non-floating dtypes.
+
     Examples
     --------
     >>> x = np.ones((1, 5, 5, 3), np.float32)
