@@ -423,6 +423,25 @@ def test_mobilenet_v2_saved_by_keras_loads_and_predicts_as_keras(tmp_path):
     close(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), "MobileNetV2 .keras")
 
 
+def test_keras_loads_fastconvs_mobilenet_v2_and_predicts_the_same(tmp_path):
+    # fastconv's MobileNetV2 (alpha 0.35, an odd size: correct_pad's other case), moving
+    # statistics moved, saved as .keras: Keras loads it with its own classes and predicts
+    # the same
+    from fastconv import applications
+    rng = np.random.default_rng(9)
+    ours = applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(97, 97, 3),
+                                    classes=5)
+    for w in ours.weights:
+        w[...] = (np.abs(rng.standard_normal(w.shape)) + 0.5 if w.min() == 1 else
+                  rng.standard_normal(w.shape) * 0.1).astype(w.dtype)
+    ours.save(tmp_path / "m.keras")
+    theirs = keras.models.load_model(tmp_path / "m.keras")
+    assert [l.name for l in theirs.layers] == [l.name for l in ours.layers]
+    assert theirs.count_params() == ours.count_params()
+    x = rng.uniform(-1, 1, (2, 97, 97, 3)).astype("float32")
+    close(theirs.predict(x, verbose=0), ours.predict(x, verbose=0), "MobileNetV2 to Keras")
+
+
 def test_iou_metrics_compile_configs_both_ways(tmp_path):
     # MeanIoU and IoU in the compile config: each library restores the other's, and their
     # values agree (Keras computes in float32 with its epsilon, fastconv in float64)
