@@ -131,6 +131,17 @@ def choice(value, table, name, fn):
     return table[value]
 
 
+def bias_operand(bias, size, fn, context=""):
+    """bias (None stays None) as a floating array of shape (size,); ValueError naming fn and,
+    in context, what fixes the size."""
+    if bias is None:
+        return None
+    bias = floating_array(bias, "bias", fn)
+    if bias.shape != (size,):
+        raise ValueError(f"{fn}: bias must have shape ({size},){context}, got {bias.shape}")
+    return bias
+
+
 def fused_activation(activation, fn):
     """activation, if it is one the kernels apply themselves (None, "linear" or "relu")."""
     if activation not in (None, "linear", "relu"):

@@ -8,8 +8,9 @@ import numpy as np
 
 from .. import _buffers, _conv
 from .._config import get_num_threads
-from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, floating_array,
-                     fused_activation, padding_amounts, padding_name, pair, relu_output_operand)
+from .checks import (bias_operand, check_ndim, contiguous, conv_output_size, dtypes, finish,
+                     floating_array, fused_activation, padding_amounts, padding_name, pair,
+                     relu_output_operand)
 
 
 class ConvArgs:
@@ -143,12 +144,8 @@ def conv_operands(fn, x, kernel, bias, strides, padding, activation, dilation_ra
     args = ConvArgs(fn, x, kernel, strides, padding, dilation_rate, groups)
     f = kernel.shape[3]
     arrays = [np.empty((0,), x.dtype), kernel]
-    if bias is not None:
-        bias = floating_array(bias, "bias", fn)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
-                             f"{kernel.shape}, got {bias.shape}")
-        arrays.append(bias)
+    bias = bias_operand(bias, f, fn, f" for kernel shape {kernel.shape}")
+    arrays += [] if bias is None else [bias]
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     return args, kernel, bias, compute, result
@@ -535,12 +532,8 @@ def conv2d_transpose(x, kernel, bias=None, *, strides=1, padding="valid", output
     args = TransposeArgs(fn, x, kernel, strides, padding, output_padding, dilation_rate)
     arrays = [x, kernel]
     f = kernel.shape[2]
-    if bias is not None:
-        bias = floating_array(bias, "bias", fn)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias must have shape ({f},) for kernel shape "
-                             f"{kernel.shape}, got {bias.shape}")
-        arrays.append(bias)
+    bias = bias_operand(bias, f, fn, f" for kernel shape {kernel.shape}")
+    arrays += [] if bias is None else [bias]
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     if args.dilated:

@@ -2,7 +2,7 @@
 
 from .. import _buffers, _dense
 from .._config import get_num_threads
-from .checks import contiguous, dtypes, finish, floating_array, fused_activation
+from .checks import bias_operand, contiguous, dtypes, finish, floating_array, fused_activation
 
 
 def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=None):
@@ -23,11 +23,8 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, bias=None, activation=
         raise ValueError(f"{fn}: inner dimensions differ: op(a) is {(m, k)} (a {a.shape}), "
                          f"op(b) is {(k2, n)} (b {b.shape})")
     arrays = [a, b]
-    if bias is not None:
-        bias = floating_array(bias, "bias", fn)
-        if bias.shape != (n,):
-            raise ValueError(f"{fn}: bias must have shape ({n},), got {bias.shape}")
-        arrays.append(bias)
+    bias = bias_operand(bias, n, fn)
+    arrays += [] if bias is None else [bias]
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     c = _buffers.empty((m, n), compute)

@@ -4,8 +4,9 @@ import numpy as np
 
 from .. import _buffers, _depthwise
 from .._config import get_num_threads, last_level_cache_bytes
-from .checks import (check_ndim, contiguous, conv_output_size, dtypes, finish, floating_array,
-                     fused_activation, padding_amounts, padding_name, pair, relu_output_operand)
+from .checks import (bias_operand, check_ndim, contiguous, conv_output_size, dtypes, finish,
+                     floating_array, fused_activation, padding_amounts, padding_name, pair,
+                     relu_output_operand)
 
 
 def dilated(size, rate):
@@ -104,13 +105,9 @@ def depthwise_conv2d(x, kernel, bias=None, *, strides=1, padding="valid", dilati
     args = DepthwiseArgs(fn, x, kernel, strides, padding, dilation_rate)
     arrays = [x, kernel]
     cm = args.out_shape[3]
-    if bias is not None:
-        bias = floating_array(bias, "bias", fn)
-        if bias.shape != (cm,):
-            raise ValueError(f"{fn}: bias must have shape ({cm},) = in_channels x "
-                             f"depth_multiplier for kernel shape {kernel.shape}, got "
-                             f"{bias.shape}")
-        arrays.append(bias)
+    bias = bias_operand(bias, cm, fn, f" = in_channels x depth_multiplier for kernel shape "
+                                      f"{kernel.shape}")
+    arrays += [] if bias is None else [bias]
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     y = _buffers.empty(args.out_shape, compute)     # the kernel writes every value
@@ -176,12 +173,8 @@ def separable_conv2d(x, depthwise_kernel, pointwise_kernel, bias=None, *, stride
                          f"depth_multiplier = {cm}), got {pointwise_kernel.shape}")
     f = pointwise_kernel.shape[3]
     arrays = [x, depthwise_kernel, pointwise_kernel]
-    if bias is not None:
-        bias = floating_array(bias, "bias", fn)
-        if bias.shape != (f,):
-            raise ValueError(f"{fn}: bias must have shape ({f},) for pointwise_kernel shape "
-                             f"{pointwise_kernel.shape}, got {bias.shape}")
-        arrays.append(bias)
+    bias = bias_operand(bias, f, fn, f" for pointwise_kernel shape {pointwise_kernel.shape}")
+    arrays += [] if bias is None else [bias]
     fused_activation(activation, fn)
     compute, result = dtypes(arrays)
     y = _buffers.empty(args.out_shape[:3] + (f,), compute)     # the kernel writes every value
